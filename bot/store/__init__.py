@@ -1,0 +1,1 @@
+"""The SQL store: models, engine and session handling, compare-and-set transitions."""

@@ -1,0 +1,62 @@
+"""Compare-and-set state transitions and the audit trail: the store's two invariants."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import CursorResult, update
+from sqlalchemy.orm import Session
+
+from bot.store.models import AuditEvent, RequestState, ResetRequest, utcnow
+
+
+def transition(
+    session: Session,
+    request_id: str,
+    expected: RequestState | Iterable[RequestState],
+    new: RequestState,
+    **values: Any,
+) -> bool:
+    """Move a request to ``new`` only if it is still in ``expected``; True if this call won.
+
+    One ``UPDATE … WHERE state IN (expected)``: two clicks, two replicas or a Slack retry racing
+    for the same request cannot both see the old state, so exactly one of them moves it.
+    """
+    states = [expected] if isinstance(expected, RequestState) else list(expected)
+    stmt = (
+        update(ResetRequest)
+        .where(ResetRequest.id == request_id, ResetRequest.state.in_(states))
+        .values(state=new, updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    result = session.execute(stmt)
+    assert isinstance(result, CursorResult)
+    won = result.rowcount == 1
+    if won:
+        session.expire_all()
+    return won
+
+
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    request: ResetRequest | None = None,
+    outcome: str | None = None,
+    **details: Any,
+) -> AuditEvent:
+    """Append an audit event. Callers pass only secret-free facts."""
+    event = AuditEvent(
+        at=utcnow(),
+        actor=actor,
+        action=action,
+        request_id=request.id if request else None,
+        provider=request.provider if request else None,
+        target=(request.target_email or request.target_id) if request else None,
+        outcome=outcome,
+        details=details,
+    )
+    session.add(event)
+    return event
