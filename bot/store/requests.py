@@ -45,6 +45,8 @@ def record(
     action: str,
     request: ResetRequest | None = None,
     outcome: str | None = None,
+    provider: str | None = None,
+    target: str | None = None,
     **details: Any,
 ) -> AuditEvent:
     """Append an audit event. Callers pass only secret-free facts."""
@@ -53,8 +55,8 @@ def record(
         actor=actor,
         action=action,
         request_id=request.id if request else None,
-        provider=request.provider if request else None,
-        target=(request.target_email or request.target_id) if request else None,
+        provider=request.provider if request else provider,
+        target=(request.target_email or request.target_id) if request else target,
         outcome=outcome,
         details=details,
     )
