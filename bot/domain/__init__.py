@@ -1,0 +1,1 @@
+"""The request life-cycle and its policy, free of Slack: the listeners call it, then render."""

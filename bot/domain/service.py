@@ -1,0 +1,708 @@
+"""The reset request life-cycle: file, approve or deny, dispatch once, expire, recover."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pydantic import SecretStr
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.config import Settings
+from bot.domain import policy
+from bot.domain.errors import (
+    InvalidInput,
+    LimitReached,
+    NotAllowed,
+    RequestNotFound,
+    UnknownProvider,
+    WrongState,
+)
+from bot.domain.ids import new_request_id, normalize_request_id
+from bot.store import roles as role_store
+from bot.store.db import Store
+from bot.store.models import (
+    ALL_PROVIDERS,
+    Approval,
+    RequestState,
+    ResetRequest,
+    Role,
+    RoleGrant,
+    utcnow,
+)
+from bot.store.requests import record, transition
+from providers.base import (
+    Account,
+    CredentialCheck,
+    OutcomeUnknown,
+    Provider,
+    ProviderError,
+)
+
+log = logging.getLogger(__name__)
+
+SYSTEM = "system"
+MAX_REASON = 500
+MAX_NOTE = 500
+MAX_USER_TEXT = 254
+_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalView:
+    approver_id: str
+    note: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RequestView:
+    """A request as people see it: a detached snapshot, safe to render anywhere."""
+
+    id: str
+    requester_id: str
+    provider: str
+    provider_title: str
+    action: str
+    description: str
+    target_input: str
+    target_id: str
+    target_email: str | None
+    target_name: str | None
+    reason: str
+    state: RequestState
+    approvals_required: int
+    approvals: tuple[ApprovalView, ...]
+    created_at: datetime
+    expires_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_note: str | None
+    outcome_kind: str | None
+    outcome_message: str | None
+    finished_at: datetime | None
+    origin_channel: str | None
+    approval_channel: str | None
+    approval_ts: str | None
+
+    @property
+    def target_label(self) -> str:
+        return Account(self.target_id, self.target_email, self.target_name).label
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A request that passed the cheap checks and still needs its user resolved."""
+
+    requester_id: str
+    provider: str
+    action: str
+    user_text: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    request: RequestView
+    quorum_met: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchOutcome:
+    request: RequestView
+    secret: SecretStr | None = None
+    secret_label: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderStatus:
+    name: str
+    title: str
+    actions: tuple[str, ...]
+    check: CredentialCheck
+
+
+def clean_text(text: str, *, limit: int) -> str:
+    """Collapse control characters and surrounding space; cut to ``limit`` characters."""
+    return _CONTROL.sub(" ", text).strip()[:limit]
+
+
+class ResetService:
+    """Every decision re-checked against the store at the moment it is made."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        providers: Mapping[str, Provider],
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.providers = providers
+        self.clock = clock
+
+    # -- roles ---------------------------------------------------------------------------
+
+    def roles(self, session: Session, user_id: str, provider: str | None) -> set[Role]:
+        return role_store.roles_for(
+            session, user_id, provider, config_admins=self.settings.admins
+        )
+
+    def is_admin(self, user_id: str) -> bool:
+        with self.store.session() as s:
+            return policy.may_administer(self.roles(s, user_id, None))
+
+    def grant(self, actor: str, user_id: str, role: Role, provider: str | None) -> bool:
+        self._require_provider(provider, field=None)
+        with self.store.session() as s:
+            if not policy.may_administer(self.roles(s, actor, None)):
+                raise NotAllowed("Only admins can grant roles.")
+            return role_store.grant(s, user_id, role, provider=provider, granted_by=actor)
+
+    def revoke(self, actor: str, user_id: str, role: Role, provider: str | None) -> bool:
+        with self.store.session() as s:
+            if not policy.may_administer(self.roles(s, actor, None)):
+                raise NotAllowed("Only admins can revoke roles.")
+            return role_store.revoke(s, user_id, role, provider=provider, revoked_by=actor)
+
+    def list_grants(self, actor: str, user_id: str | None = None) -> list[RoleGrant]:
+        with self.store.session() as s:
+            if not policy.may_administer(self.roles(s, actor, None)):
+                raise NotAllowed("Only admins can list roles.")
+            grants = role_store.list_grants(s, user_id)
+            s.expunge_all()
+            return grants
+
+    # -- filing --------------------------------------------------------------------------
+
+    def provider_names(self) -> list[str]:
+        return sorted(self.providers)
+
+    def _require_provider(self, name: str | None, *, field: str | None = "provider") -> None:
+        if name is not None and name not in self.providers:
+            known = ", ".join(self.provider_names()) or "none configured"
+            raise UnknownProvider(
+                f"There is no provider called '{name}'. Configured: {known}.", field=field
+            )
+
+    def validate(
+        self,
+        requester_id: str,
+        provider: str,
+        action: str | None,
+        user_text: str,
+        reason: str,
+    ) -> Draft:
+        """The checks that need no network: cheap enough to answer inside Slack's 3 s."""
+        provider = provider.strip().lower()
+        self._require_provider(provider)
+        instance = self.providers[provider]
+        names = [a.name for a in instance.actions]
+        if action is None or not action.strip():
+            action = instance.default_action
+        action = action.strip().lower()
+        if action not in names:
+            raise InvalidInput(
+                f"'{provider}' has no action '{action}'. It offers: {', '.join(names)}.",
+                field="action",
+            )
+        user_text = clean_text(user_text, limit=MAX_USER_TEXT + 1)
+        if not user_text:
+            raise InvalidInput("Say whose password to reset (e-mail or id).", field="user")
+        if len(user_text) > MAX_USER_TEXT or any(c.isspace() for c in user_text):
+            raise InvalidInput(
+                "The user must be one e-mail address or provider id.", field="user"
+            )
+        if "@" in user_text and not _EMAIL.match(user_text):
+            raise InvalidInput(f"'{user_text}' is not a valid e-mail address.", field="user")
+        reason = clean_text(reason, limit=MAX_REASON + 1)
+        if len(reason) < 3:
+            raise InvalidInput("Give a reason (it is shown to the approver).", field="reason")
+        if len(reason) > MAX_REASON:
+            raise InvalidInput(f"Keep the reason under {MAX_REASON} characters.", field="reason")
+        with self.store.session() as s:
+            if not policy.may_file(self.roles(s, requester_id, provider)):
+                raise NotAllowed(
+                    "You don't have the requester role for "
+                    f"'{provider}'. Ask an admin: `/reset-password roles grant`."
+                )
+        return Draft(requester_id, provider, action, user_text, reason)
+
+    def resolve(self, draft: Draft) -> Account:
+        """Find who will be reset; a ProviderError or refusal files nothing and is audited."""
+        instance = self.providers[draft.provider]
+        try:
+            account = instance.resolve(draft.user_text)
+        except ProviderError as exc:
+            self._audit_rejected(draft, exc.kind, str(exc))
+            raise
+        if account.not_resettable_reason:
+            message = f"{account.label} can't be reset here: {account.not_resettable_reason}"
+            self._audit_rejected(draft, "not_resettable", message)
+            raise NotAllowed(message, field="user")
+        return account
+
+    def _audit_rejected(self, draft: Draft, kind: str, message: str) -> None:
+        with self.store.session() as s:
+            record(
+                s,
+                actor=draft.requester_id,
+                action="request.rejected",
+                outcome=kind,
+                provider=draft.provider,
+                target=draft.user_text,
+                message=message,
+            )
+
+    def file(
+        self, draft: Draft, account: Account, *, origin_channel: str | None
+    ) -> RequestView:
+        instance_settings = self.settings.providers[draft.provider]
+        now = self.clock()
+        with self.store.session() as s:
+            # Re-checked here too: the role may have been revoked during the look-up.
+            if not policy.may_file(self.roles(s, draft.requester_id, draft.provider)):
+                raise NotAllowed(f"You don't have the requester role for '{draft.provider}'.")
+            self._check_limits(s, draft, account)
+            request = ResetRequest(
+                id=new_request_id(),
+                requester_id=draft.requester_id,
+                provider=draft.provider,
+                action=draft.action,
+                target_input=draft.user_text,
+                target_id=account.id,
+                target_email=account.email,
+                target_name=account.display_name,
+                reason=draft.reason,
+                state=RequestState.PENDING,
+                approvals_required=instance_settings.approvals_required,
+                created_at=now,
+                updated_at=now,
+                expires_at=now + timedelta(minutes=self.settings.request_ttl_minutes),
+                origin_channel=origin_channel,
+                approval_channel=instance_settings.approvals_channel or origin_channel,
+            )
+            s.add(request)
+            s.flush()
+            record(s, actor=draft.requester_id, action="request.filed", request=request,
+                   outcome=RequestState.PENDING.value, action_name=draft.action,
+                   reason=draft.reason)
+            return self._view(request)
+
+    def _check_limits(self, s: Session, draft: Draft, account: Account) -> None:
+        pending = (ResetRequest.state == RequestState.PENDING) & (
+            ResetRequest.expires_at > self.clock()
+        )
+        mine = s.scalar(
+            select(func.count()).where(pending, ResetRequest.requester_id == draft.requester_id)
+        )
+        if (mine or 0) >= self.settings.max_pending_per_requester:
+            raise LimitReached(
+                f"You already have {mine} pending requests (the limit is "
+                f"{self.settings.max_pending_per_requester}). Wait for a decision or cancel one."
+            )
+        same_target = s.scalar(
+            select(func.count()).where(
+                pending,
+                ResetRequest.provider == draft.provider,
+                ResetRequest.target_id == account.id,
+            )
+        )
+        if (same_target or 0) >= self.settings.max_pending_per_target:
+            raise LimitReached(
+                f"There is already a pending request for {account.label} at "
+                f"'{draft.provider}'. `/reset-password pending` shows it."
+            )
+
+    def attach_message(self, request_id: str, channel: str, ts: str) -> None:
+        with self.store.session() as s:
+            request = s.get(ResetRequest, request_id)
+            if request is not None:
+                request.approval_channel = channel
+                request.approval_ts = ts
+
+    def abandon(self, request_id: str, why: str) -> RequestView | None:
+        """Cancel a request nobody can decide (its approval message could not be posted)."""
+        with self.store.session() as s:
+            if not transition(
+                s, request_id, RequestState.PENDING, RequestState.CANCELLED,
+                finished_at=self.clock(), outcome_kind="not_posted", outcome_message=why,
+            ):
+                return None
+            request = self._load(s, request_id)
+            record(s, actor=SYSTEM, action="request.cancelled", request=request,
+                   outcome="not_posted", message=why)
+            return self._view(request)
+
+    # -- deciding ------------------------------------------------------------------------
+
+    def _load(self, s: Session, request_id: str, *, lock: bool = False) -> ResetRequest:
+        rid = normalize_request_id(request_id)
+        request = None
+        if rid is not None:
+            stmt = select(ResetRequest).where(ResetRequest.id == rid)
+            if lock:
+                stmt = stmt.with_for_update()
+            request = s.scalars(stmt).one_or_none()
+        if request is None:
+            raise RequestNotFound(f"There is no request `{request_id[:20]}`.")
+        return request
+
+    def _expire_if_due(self, s: Session, request: ResetRequest) -> bool:
+        if request.state is RequestState.PENDING and request.expires_at <= self.clock():
+            if transition(s, request.id, RequestState.PENDING, RequestState.EXPIRED,
+                          finished_at=self.clock()):
+                record(s, actor=SYSTEM, action="request.expired", request=request,
+                       outcome=RequestState.EXPIRED.value)
+            s.refresh(request)
+            return True
+        return False
+
+    def _check_decider(self, s: Session, request: ResetRequest, actor: str) -> None:
+        if self._expire_if_due(s, request) or request.state is not RequestState.PENDING:
+            raise WrongState(f"Request {request.id} is {request.state.value}; nothing to decide.")
+        if not policy.may_decide(self.roles(s, actor, request.provider)):
+            raise NotAllowed(
+                f"You can't decide requests for '{request.provider}': that needs the approver "
+                "role for it."
+            )
+        if actor == request.requester_id and not self._self_approval_allowed(request):
+            raise NotAllowed("You can't decide your own request; another approver must.")
+        if any(a.approver_id == actor for a in request.approvals):
+            raise NotAllowed("You have already approved this request; it needs someone else.")
+
+    def _self_approval_allowed(self, request: ResetRequest) -> bool:
+        instance = self.settings.providers.get(request.provider)
+        return bool(instance and instance.allow_self_approval)
+
+    def check_decider(self, request_id: str, actor: str) -> RequestView:
+        """Whether ``actor`` may decide now; raises with the reason when not (nothing changes)."""
+        with self.store.session() as s:
+            request = self._load(s, request_id)
+            self._check_decider(s, request, actor)
+            return self._view(request)
+
+    def approve(self, request_id: str, actor: str, note: str | None = None) -> Decision:
+        note = clean_text(note or "", limit=MAX_NOTE) or None
+        try:
+            with self.store.session() as s:
+                # The row lock makes concurrent approvals by different people count each other.
+                request = self._load(s, request_id, lock=True)
+                self._check_decider(s, request, actor)
+                s.add(Approval(request_id=request.id, approver_id=actor, note=note,
+                               created_at=self.clock()))
+                s.flush()
+                count = s.scalar(
+                    select(func.count()).where(Approval.request_id == request.id)
+                ) or 0
+                record(s, actor=actor, action="request.approval_added", request=request,
+                       outcome=f"{count}/{request.approvals_required}", note=note)
+                quorum = count >= request.approvals_required
+                if quorum:
+                    if not transition(s, request.id, RequestState.PENDING,
+                                      RequestState.APPROVED, decided_by=actor,
+                                      decided_at=self.clock(), decision_note=note):
+                        raise WrongState(f"Request {request.id} was decided meanwhile.")
+                    record(s, actor=actor, action="request.approved", request=request,
+                           outcome=RequestState.APPROVED.value)
+                s.refresh(request)
+                return Decision(self._view(request), quorum)
+        except IntegrityError as exc:
+            # The unique (request, approver) row: the same person's second click raced the first.
+            raise NotAllowed("You have already approved this request.") from exc
+
+    def deny(self, request_id: str, actor: str, reason: str) -> RequestView:
+        reason = clean_text(reason, limit=MAX_NOTE + 1)
+        if len(reason) < 3:
+            raise InvalidInput("Say why you deny it (the requester sees this).", field="reason")
+        if len(reason) > MAX_NOTE:
+            raise InvalidInput(f"Keep the reason under {MAX_NOTE} characters.", field="reason")
+        with self.store.session() as s:
+            request = self._load(s, request_id, lock=True)
+            self._check_decider(s, request, actor)
+            if not transition(s, request.id, RequestState.PENDING, RequestState.DENIED,
+                              decided_by=actor, decided_at=self.clock(), decision_note=reason,
+                              finished_at=self.clock()):
+                raise WrongState(f"Request {request.id} was decided meanwhile.")
+            record(s, actor=actor, action="request.denied", request=request,
+                   outcome=RequestState.DENIED.value, reason=reason)
+            s.refresh(request)
+            return self._view(request)
+
+    def cancel(self, request_id: str, actor: str) -> RequestView:
+        with self.store.session() as s:
+            request = self._load(s, request_id, lock=True)
+            is_requester = request.requester_id == actor
+            if not policy.may_cancel(self.roles(s, actor, request.provider),
+                                     is_requester=is_requester):
+                raise NotAllowed("Only the requester or an admin can cancel a request.")
+            if self._expire_if_due(s, request) or request.state is not RequestState.PENDING:
+                raise WrongState(
+                    f"Request {request.id} is {request.state.value}; only pending requests "
+                    "can be cancelled."
+                )
+            if not transition(s, request.id, RequestState.PENDING, RequestState.CANCELLED,
+                              decided_by=actor, decided_at=self.clock(),
+                              finished_at=self.clock()):
+                raise WrongState(f"Request {request.id} was decided meanwhile.")
+            record(s, actor=actor, action="request.cancelled", request=request,
+                   outcome=RequestState.CANCELLED.value)
+            s.refresh(request)
+            return self._view(request)
+
+    # -- dispatching ---------------------------------------------------------------------
+
+    def dispatch(self, request_id: str) -> DispatchOutcome | None:
+        """Call the provider for an approved request; None if someone else already did."""
+        with self.store.session() as s:
+            if not transition(s, request_id, RequestState.APPROVED, RequestState.DISPATCHING,
+                              dispatch_started_at=self.clock()):
+                return None
+            request = self._load(s, request_id)
+            record(s, actor=SYSTEM, action="request.dispatching", request=request,
+                   outcome=RequestState.DISPATCHING.value)
+            account = Account(request.target_id, request.target_email, request.target_name)
+            provider_name, action = request.provider, request.action
+
+        secret: SecretStr | None = None
+        secret_label: str | None = None
+        details: dict[str, object] = {}
+        instance = self.providers.get(provider_name)
+        if instance is None:
+            state, kind = RequestState.FAILED, "not_configured"
+            message = f"Provider '{provider_name}' is no longer configured; nothing was done."
+        else:
+            try:
+                result = instance.perform(action, account)
+            except OutcomeUnknown as exc:
+                state, kind, message = RequestState.UNKNOWN, exc.kind, str(exc)
+            except ProviderError as exc:
+                state, kind, message = RequestState.FAILED, exc.kind, str(exc)
+            except Exception as exc:  # a bug mid-call: we cannot know whether it acted
+                log.exception("provider %s raised unexpectedly during %s", provider_name, action)
+                state, kind = RequestState.UNKNOWN, "outcome_unknown"
+                message = (
+                    f"An unexpected error ({type(exc).__name__}) interrupted the call; "
+                    "verify at the provider whether it happened."
+                )
+            else:
+                state, kind, message = RequestState.SUCCEEDED, "ok", result.summary
+                secret, secret_label, details = result.secret, result.secret_label, result.details
+        return DispatchOutcome(
+            self._finish(request_id, state, kind, message, details,
+                         secret_delivered_privately=secret is not None),
+            secret,
+            secret_label,
+        )
+
+    def _finish(
+        self,
+        request_id: str,
+        state: RequestState,
+        kind: str,
+        message: str,
+        details: Mapping[str, object],
+        *,
+        secret_delivered_privately: bool = False,
+    ) -> RequestView:
+        with self.store.session() as s:
+            moved = transition(s, request_id, RequestState.DISPATCHING, state,
+                               finished_at=self.clock(), outcome_kind=kind,
+                               outcome_message=message)
+            request = self._load(s, request_id)
+            if moved:
+                record(s, actor=SYSTEM, action=f"request.{state.value}", request=request,
+                       outcome=kind, message=message, secret_issued=secret_delivered_privately,
+                       **{k: v for k, v in details.items() if k not in {"secret", "message"}})
+            return self._view(request)
+
+    def record_secret_delivery(self, request_id: str, *, delivered: bool, why: str = "") -> None:
+        with self.store.session() as s:
+            request = self._load(s, request_id)
+            record(s, actor=SYSTEM,
+                   action="secret.delivered" if delivered else "secret.delivery_failed",
+                   request=request, outcome="ok" if delivered else "failed", message=why)
+
+    # -- housekeeping --------------------------------------------------------------------
+
+    def expire_due(self) -> list[RequestView]:
+        now = self.clock()
+        expired = []
+        with self.store.session() as s:
+            due = s.scalars(
+                select(ResetRequest.id).where(
+                    ResetRequest.state == RequestState.PENDING, ResetRequest.expires_at <= now
+                )
+            ).all()
+        for rid in due:
+            with self.store.session() as s:
+                if transition(s, rid, RequestState.PENDING, RequestState.EXPIRED,
+                              finished_at=now, message_stale=True):
+                    request = self._load(s, rid)
+                    record(s, actor=SYSTEM, action="request.expired", request=request,
+                           outcome=RequestState.EXPIRED.value)
+                    expired.append(self._view(request))
+        return expired
+
+    def stuck_after(self, provider: str) -> timedelta:
+        """How long a dispatch may take before nobody can still be waiting on it."""
+        instance = self.settings.providers.get(provider)
+        timeout = instance.timeout_seconds if instance else 10.0
+        retries = instance.max_retries if instance else 2
+        return timedelta(seconds=timeout * (retries + 1) * 2 + 60)
+
+    def recover(self) -> tuple[list[RequestView], list[str]]:
+        """Dispatches nobody can still be waiting on → unknown; approved but never started →
+        ids to dispatch (the provider was certainly not called for those)."""
+        now = self.clock()
+        unknown: list[RequestView] = []
+        with self.store.session() as s:
+            rows = s.execute(
+                select(ResetRequest.id, ResetRequest.provider, ResetRequest.dispatch_started_at,
+                       ResetRequest.state, ResetRequest.decided_at).where(
+                    ResetRequest.state.in_([RequestState.DISPATCHING, RequestState.APPROVED])
+                )
+            ).all()
+        redispatch = []
+        for rid, provider, started, state, decided in rows:
+            if state is RequestState.APPROVED:
+                if decided is None or now - decided > timedelta(seconds=30):
+                    redispatch.append(rid)
+                continue
+            if started is not None and now - started < self.stuck_after(provider):
+                continue
+            with self.store.session() as s:
+                if transition(s, rid, RequestState.DISPATCHING, RequestState.UNKNOWN,
+                              finished_at=now, outcome_kind="outcome_unknown",
+                              outcome_message="The bot stopped while calling the provider; "
+                              "verify at the provider whether the reset happened.",
+                              message_stale=True):
+                    request = self._load(s, rid)
+                    record(s, actor=SYSTEM, action="request.unknown", request=request,
+                           outcome="outcome_unknown", message="interrupted mid-call")
+                    unknown.append(self._view(request))
+        return unknown, redispatch
+
+    def mark_message(self, request_id: str, *, stale: bool) -> None:
+        with self.store.session() as s:
+            request = s.get(ResetRequest, request_id)
+            if request is not None:
+                request.message_stale = stale
+
+    def stale_messages(self, limit: int = 50) -> list[RequestView]:
+        with self.store.session() as s:
+            rows = s.scalars(
+                select(ResetRequest)
+                .where(ResetRequest.message_stale.is_(True), ResetRequest.approval_ts.is_not(None))
+                .limit(limit)
+            ).all()
+            return [self._view(r) for r in rows]
+
+    # -- reading -------------------------------------------------------------------------
+
+    def get(self, request_id: str, actor: str) -> RequestView:
+        with self.store.session() as s:
+            request = self._load(s, request_id)
+            if not policy.may_see(self.roles(s, actor, request.provider),
+                                  is_requester=request.requester_id == actor):
+                raise RequestNotFound(f"There is no request `{request_id[:20]}` you can see.")
+            self._expire_if_due(s, request)
+            return self._view(request)
+
+    def recent_for(self, actor: str, limit: int = 10) -> list[RequestView]:
+        with self.store.session() as s:
+            rows = s.scalars(
+                select(ResetRequest)
+                .where(ResetRequest.requester_id == actor)
+                .order_by(ResetRequest.created_at.desc())
+                .limit(limit)
+            ).all()
+            return [self._view(r) for r in rows]
+
+    def pending_for(self, actor: str, limit: int = 20) -> list[RequestView]:
+        """Pending requests ``actor`` could decide now."""
+        with self.store.session() as s:
+            rows = s.scalars(
+                select(ResetRequest)
+                .where(ResetRequest.state == RequestState.PENDING,
+                       ResetRequest.expires_at > self.clock())
+                .order_by(ResetRequest.created_at)
+                .limit(200)
+            ).all()
+            visible = [
+                r for r in rows
+                if policy.may_decide(self.roles(s, actor, r.provider))
+            ]
+            return [self._view(r) for r in visible[:limit]]
+
+    def provider_status(self) -> list[ProviderStatus]:
+        out = []
+        for name in self.provider_names():
+            instance = self.providers[name]
+            try:
+                check = instance.check_credentials()
+            except ProviderError as exc:
+                check = CredentialCheck(ok=False, detail=str(exc))
+            out.append(ProviderStatus(name, instance.title,
+                                      tuple(a.name for a in instance.actions), check))
+        return out
+
+    def _view(self, r: ResetRequest) -> RequestView:
+        instance = self.providers.get(r.provider)
+        account = Account(r.target_id, r.target_email, r.target_name)
+        if instance is not None:
+            title = instance.title
+            try:
+                description = instance.describe(r.action, account)
+            except (KeyError, ValueError):
+                description = f"{r.action} for {account.label}"
+        else:
+            title = r.provider
+            description = f"{r.action} for {account.label}"
+        return RequestView(
+            id=r.id,
+            requester_id=r.requester_id,
+            provider=r.provider,
+            provider_title=title,
+            action=r.action,
+            description=description,
+            target_input=r.target_input,
+            target_id=r.target_id,
+            target_email=r.target_email,
+            target_name=r.target_name,
+            reason=r.reason,
+            state=r.state,
+            approvals_required=r.approvals_required,
+            approvals=tuple(ApprovalView(a.approver_id, a.note, a.created_at)
+                            for a in r.approvals),
+            created_at=r.created_at,
+            expires_at=r.expires_at,
+            decided_by=r.decided_by,
+            decided_at=r.decided_at,
+            decision_note=r.decision_note,
+            outcome_kind=r.outcome_kind,
+            outcome_message=r.outcome_message,
+            finished_at=r.finished_at,
+            origin_channel=r.origin_channel,
+            approval_channel=r.approval_channel,
+            approval_ts=r.approval_ts,
+        )
+
+
+__all__ = [
+    "ALL_PROVIDERS",
+    "Decision",
+    "DispatchOutcome",
+    "Draft",
+    "ProviderStatus",
+    "RequestView",
+    "ResetService",
+]

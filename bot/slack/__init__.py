@@ -1,0 +1,1 @@
+"""The Slack surface: listeners (thin), Block Kit views and messages, and Slack side effects."""
