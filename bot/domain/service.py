@@ -356,18 +356,20 @@ class ResetService:
             raise RequestNotFound(f"There is no request `{request_id[:20]}`.")
         return request
 
-    def _expire_if_due(self, s: Session, request: ResetRequest) -> bool:
-        if request.state is RequestState.PENDING and request.expires_at <= self.clock():
-            if transition(s, request.id, RequestState.PENDING, RequestState.EXPIRED,
-                          finished_at=self.clock()):
-                record(s, actor=SYSTEM, action="request.expired", request=request,
-                       outcome=RequestState.EXPIRED.value)
-            s.refresh(request)
-            return True
-        return False
+    def _expire_if_due(self, request_id: str) -> None:
+        """Expire an overdue request in its own transaction, so a refusal cannot roll it back."""
+        with self.store.session() as s:
+            request = self._load(s, request_id)
+            if request.state is RequestState.PENDING and request.expires_at <= self.clock():
+                if transition(s, request.id, RequestState.PENDING, RequestState.EXPIRED,
+                              finished_at=self.clock(), message_stale=True):
+                    record(s, actor=SYSTEM, action="request.expired", request=request,
+                           outcome=RequestState.EXPIRED.value)
 
     def _check_decider(self, s: Session, request: ResetRequest, actor: str) -> None:
-        if self._expire_if_due(s, request) or request.state is not RequestState.PENDING:
+        if request.state is RequestState.PENDING and request.expires_at <= self.clock():
+            raise WrongState(f"Request {request.id} has expired; nothing to decide.")
+        if request.state is not RequestState.PENDING:
             raise WrongState(f"Request {request.id} is {request.state.value}; nothing to decide.")
         if not policy.may_decide(self.roles(s, actor, request.provider)):
             raise NotAllowed(
@@ -385,6 +387,7 @@ class ResetService:
 
     def check_decider(self, request_id: str, actor: str) -> RequestView:
         """Whether ``actor`` may decide now; raises with the reason when not (nothing changes)."""
+        self._expire_if_due(request_id)
         with self.store.session() as s:
             request = self._load(s, request_id)
             self._check_decider(s, request, actor)
@@ -392,6 +395,7 @@ class ResetService:
 
     def approve(self, request_id: str, actor: str, note: str | None = None) -> Decision:
         note = clean_text(note or "", limit=MAX_NOTE) or None
+        self._expire_if_due(request_id)
         try:
             with self.store.session() as s:
                 # The row lock makes concurrent approvals by different people count each other.
@@ -425,6 +429,7 @@ class ResetService:
             raise InvalidInput("Say why you deny it (the requester sees this).", field="reason")
         if len(reason) > MAX_NOTE:
             raise InvalidInput(f"Keep the reason under {MAX_NOTE} characters.", field="reason")
+        self._expire_if_due(request_id)
         with self.store.session() as s:
             request = self._load(s, request_id, lock=True)
             self._check_decider(s, request, actor)
@@ -438,13 +443,14 @@ class ResetService:
             return self._view(request)
 
     def cancel(self, request_id: str, actor: str) -> RequestView:
+        self._expire_if_due(request_id)
         with self.store.session() as s:
             request = self._load(s, request_id, lock=True)
             is_requester = request.requester_id == actor
             if not policy.may_cancel(self.roles(s, actor, request.provider),
                                      is_requester=is_requester):
                 raise NotAllowed("Only the requester or an admin can cancel a request.")
-            if self._expire_if_due(s, request) or request.state is not RequestState.PENDING:
+            if request.state is not RequestState.PENDING or request.expires_at <= self.clock():
                 raise WrongState(
                     f"Request {request.id} is {request.state.value}; only pending requests "
                     "can be cancelled."
@@ -496,6 +502,9 @@ class ResetService:
             else:
                 state, kind, message = RequestState.SUCCEEDED, "ok", result.summary
                 secret, secret_label, details = result.secret, result.secret_label, result.details
+                if secret is not None:
+                    label = secret_label or "secret"
+                    message += f" The {label} goes only to the requester, by direct message."
         return DispatchOutcome(
             self._finish(request_id, state, kind, message, details,
                          secret_delivered_privately=secret is not None),
@@ -527,6 +536,11 @@ class ResetService:
     def record_secret_delivery(self, request_id: str, *, delivered: bool, why: str = "") -> None:
         with self.store.session() as s:
             request = self._load(s, request_id)
+            if not delivered:
+                request.outcome_message = (
+                    f"{request.outcome_message or ''} It could not be delivered ({why}); "
+                    "file a new request to issue a fresh one."
+                ).strip()
             record(s, actor=SYSTEM,
                    action="secret.delivered" if delivered else "secret.delivery_failed",
                    request=request, outcome="ok" if delivered else "failed", message=why)
@@ -608,13 +622,18 @@ class ResetService:
 
     # -- reading -------------------------------------------------------------------------
 
+    def view(self, request_id: str) -> RequestView:
+        """The current state, for rendering; no permission check (never shown on request)."""
+        with self.store.session() as s:
+            return self._view(self._load(s, request_id))
+
     def get(self, request_id: str, actor: str) -> RequestView:
+        self._expire_if_due(request_id)
         with self.store.session() as s:
             request = self._load(s, request_id)
             if not policy.may_see(self.roles(s, actor, request.provider),
                                   is_requester=request.requester_id == actor):
                 raise RequestNotFound(f"There is no request `{request_id[:20]}` you can see.")
-            self._expire_if_due(s, request)
             return self._view(request)
 
     def recent_for(self, actor: str, limit: int = 10) -> list[RequestView]:

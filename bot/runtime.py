@@ -1,0 +1,117 @@
+"""One running bot: store, providers, domain service, Slack client and app, workers, sweeper."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+import httpx
+from slack_sdk import WebClient
+from sqlalchemy import text
+
+from bot.config import Settings
+from bot.domain.service import ResetService
+from bot.slack.app import build_app, make_web_client
+from bot.slack.notify import SlackNotifier
+from bot.slack.workflows import Workflows
+from bot.store.db import Store
+from bot.store.models import utcnow
+from providers.base import Provider
+from providers.registry import build_providers
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        providers: Mapping[str, Provider] | None = None,
+        provider_transport: httpx.BaseTransport | None = None,
+        client: WebClient | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        workers: int = 32,
+        sweep_interval: float = 15.0,
+        token_verification: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.store = store or Store(settings.database_url)
+        self.providers = (
+            dict(providers) if providers is not None
+            else build_providers(settings.providers, transport=provider_transport)
+        )
+        self.service = ResetService(settings=settings, store=self.store,
+                                    providers=self.providers, clock=clock)
+        self.client = client or make_web_client(settings)
+        self.notifier = SlackNotifier(self.client, self.service)
+        self.workflows = Workflows(self.service, self.notifier)
+        # Provider calls and Slack updates run here, never on Bolt's pool: a slow provider can
+        # queue work, but it can never delay an acknowledgement.
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="resetbot")
+        self.sweep_interval = sweep_interval
+        self._stop = threading.Event()
+        self._sweeper: threading.Thread | None = None
+        self.app = build_app(self, token_verification=token_verification)
+
+    def provider_actions(self) -> dict[str, list[str]]:
+        return {name: [a.name for a in p.actions] for name, p in self.providers.items()}
+
+    def provider_menu(self) -> list[tuple[str, str, list[tuple[str, str]]]]:
+        return [
+            (name, p.title, [(a.name, a.label) for a in p.actions])
+            for name, p in sorted(self.providers.items())
+        ]
+
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
+        def run() -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except Exception:
+                log.exception("background task %s failed", getattr(fn, "__name__", fn))
+                raise
+
+        return self.executor.submit(run)
+
+    def sweep_once(self) -> None:
+        try:
+            self.workflows.sweep()
+        except Exception:
+            log.exception("sweep failed; the next one retries")
+
+    def start(self) -> None:
+        """Start the sweeper: expiry, recovery and stale messages, also right after a restart."""
+        if self._sweeper is not None:
+            return
+
+        def loop() -> None:
+            while True:
+                self.sweep_once()
+                if self._stop.wait(self.sweep_interval):
+                    return
+
+        self._sweeper = threading.Thread(target=loop, name="resetbot-sweeper", daemon=True)
+        self._sweeper.start()
+
+    def healthy(self) -> bool:
+        try:
+            with self.store.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:
+            log.exception("health check: database unreachable")
+            return False
+        return True
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=10)
+        self.executor.shutdown(wait=True)
+        for provider in self.providers.values():
+            provider.close()
+        self.store.dispose()

@@ -1,0 +1,146 @@
+"""``resetbot serve``: Slack over HTTP under gunicorn, or over Socket Mode; ``/healthz`` for both."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from bot.config import Settings
+from bot.runtime import Runtime
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+MAX_BODY = 1024 * 1024  # Slack's payloads are far smaller; refuse to buffer anything bigger
+
+
+def _reply(start_response: StartResponse, status: str, body: dict[str, Any]) -> list[bytes]:
+    data = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/json"),
+                            ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def make_wsgi_app(rt: Runtime | None, *, health: Callable[[], bool] | None = None) -> WSGIApplication:
+    """``POST /slack/events`` to Bolt, ``GET /healthz``; everything else 404."""
+    bolt = SlackRequestHandler(rt.app, path=EVENTS_PATH) if rt is not None else None
+    check = health or (rt.healthy if rt is not None else (lambda: True))
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path == "/healthz":
+            if method not in ("GET", "HEAD"):
+                return _reply(start_response, "405 Method Not Allowed", {"ok": False})
+            ok = check()
+            return _reply(start_response, "200 OK" if ok else "503 Service Unavailable",
+                          {"ok": ok})
+        if path == EVENTS_PATH and bolt is not None:
+            if method != "POST":
+                return _reply(start_response, "405 Method Not Allowed", {"ok": False})
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = -1
+            if length < 0 or length > MAX_BODY:
+                return _reply(start_response, "413 Content Too Large", {"ok": False})
+            return bolt(environ, start_response)
+        return _reply(start_response, "404 Not Found", {"ok": False, "error": "not_found"})
+
+    return app
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
+    )
+    # httpx logs every URL at INFO; some provider URLs carry tokens (Unleash's link check).
+    for noisy in ("httpx", "httpcore", "slack_sdk.web.base_client", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def serve(settings: Settings) -> None:
+    configure_logging(settings.log_level)
+    port = int(os.environ.get("PORT", "3000"))
+    if settings.slack.app_token is not None:
+        serve_socket_mode(settings, port=port)
+    else:
+        serve_http(settings, port=port)
+
+
+def serve_http(settings: Settings, *, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104
+    from gunicorn.app.base import BaseApplication
+
+    workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+    threads = int(os.environ.get("RESETBOT_THREADS", "16"))
+    runtimes: list[Runtime] = []
+
+    class _Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("timeout", 30)
+            self.cfg.set("graceful_timeout", 30)
+            self.cfg.set("keepalive", 5)
+            self.cfg.set("loglevel", settings.log_level.lower())
+            self.cfg.set("worker_exit", lambda _server, _worker: [r.close() for r in runtimes])
+
+        def load(self) -> WSGIApplication:
+            # Runs in each worker after the fork: engines, pools and threads are per process.
+            rt = Runtime(settings)
+            rt.start()
+            runtimes.append(rt)
+            log.info("resetbot ready on %s:%s (worker %s)", host, port, os.getpid())
+            return make_wsgi_app(rt)
+
+    _Server().run()
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        log.debug(format, *args)
+
+
+def serve_socket_mode(settings: Settings, *, port: int | None) -> None:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    assert settings.slack.app_token is not None
+    rt = Runtime(settings)
+    rt.start()
+    health: WSGIServer | None = None
+    if port:
+        # No Slack traffic arrives over HTTP in Socket Mode; /healthz still serves load balancers.
+        health = make_server("0.0.0.0", port, make_wsgi_app(None, health=rt.healthy),  # noqa: S104
+                             handler_class=_QuietHandler)
+        threading.Thread(target=health.serve_forever, daemon=True, name="healthz").start()
+    handler = SocketModeHandler(rt.app, settings.slack.app_token.get_secret_value())
+    stopped = threading.Event()
+
+    def stop(*_: Any) -> None:
+        stopped.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        handler.connect()
+        log.info("resetbot connected over Socket Mode")
+        stopped.wait()
+    finally:
+        handler.close()
+        if health is not None:
+            health.shutdown()
+        rt.close()

@@ -1,0 +1,71 @@
+"""Assembling the Bolt app: its Web API client, middleware and listener groups."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import App, BoltRequest, BoltResponse
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bot.config import Settings
+from bot.slack.listeners import actions, commands, views
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def make_web_client(settings: Settings) -> WebClient:
+    token = settings.slack.bot_token.get_secret_value() if settings.slack.bot_token else None
+    return WebClient(
+        token=token,
+        base_url=str(settings.slack.api_url),
+        timeout=10,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=3),
+            ServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def _drop_retries(req: BoltRequest, resp: BoltResponse, next: Callable[[], Any]) -> Any:
+    """Our acks are immediate, so a Slack retry is a duplicate delivery: never act twice."""
+    if req.headers.get("x-slack-retry-num"):
+        log.info("ignoring Slack retry %s (%s)", req.headers.get("x-slack-retry-num"),
+                 req.headers.get("x-slack-retry-reason"))
+        return BoltResponse(status=200, body="", headers={"x-slack-no-retry": "1"})
+    return next()
+
+
+def build_app(rt: Runtime, *, token_verification: bool = True) -> App:
+    settings = rt.settings
+    secret = settings.slack.signing_secret
+    app = App(
+        client=rt.client,
+        signing_secret=secret.get_secret_value() if secret else None,
+        token_verification_enabled=token_verification,
+        # Listeners only ack and hand slow work to the runtime's own pool, so this one stays free.
+        listener_executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="bolt"),
+        logger=logging.getLogger("resetbot.bolt"),
+    )
+    app.middleware(_drop_retries)
+
+    @app.error
+    def on_error(error: Exception) -> None:
+        log.error("unhandled error in a listener: %s", type(error).__name__, exc_info=error)
+
+    commands.register(app, rt)
+    actions.register(app, rt)
+    views.register(app, rt)
+    return app

@@ -1,0 +1,342 @@
+"""Block Kit views and messages, built with slack_sdk's models so Slack's limits are checked."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
+    PlainTextObject,
+    SectionBlock,
+    StaticSelectElement,
+)
+from slack_sdk.models.views import View
+
+from bot.domain.service import ProviderStatus, RequestView
+from bot.slack import mrkdwn as md
+from bot.store.models import RequestState, RoleGrant
+
+APPROVE_ACTION = "approve_request"
+DENY_ACTION = "deny_request"
+PROVIDER_SELECT = "provider_select"
+REQUEST_MODAL = "request_modal"
+APPROVE_MODAL = "approve_modal"
+DENY_MODAL = "deny_modal"
+
+STATE_WORDS = {
+    RequestState.PENDING: ":hourglass_flowing_sand: Waiting for approval",
+    RequestState.APPROVED: ":white_check_mark: Approved — calling the provider",
+    RequestState.DISPATCHING: ":arrows_counterclockwise: Calling the provider",
+    RequestState.SUCCEEDED: ":white_check_mark: Done",
+    RequestState.FAILED: ":x: Failed — nothing was changed",
+    RequestState.UNKNOWN: ":warning: Outcome unknown — verify at the provider",
+    RequestState.DENIED: ":no_entry: Denied",
+    RequestState.EXPIRED: ":zzz: Expired — nobody decided in time",
+    RequestState.CANCELLED: ":heavy_multiplication_x: Cancelled",
+}
+
+
+def _text(value: str) -> MarkdownTextObject:
+    return MarkdownTextObject(text=value)
+
+
+def _plain(value: str, limit: int = 75) -> PlainTextObject:
+    return PlainTextObject(text=value[:limit], emoji=True)
+
+
+def blocks_json(blocks: Sequence[Block]) -> list[dict[str, Any]]:
+    out = []
+    for block in blocks:
+        block.validate_json()
+        out.append(block.to_dict())
+    return out
+
+
+def view_json(view: View) -> dict[str, Any]:
+    view.validate_json()
+    return view.to_dict()
+
+
+# -- the approval message ------------------------------------------------------------------
+
+
+def account_line(r: RequestView) -> str:
+    parts = [md.escape(r.target_name)] if r.target_name else []
+    if r.target_email:
+        parts.append(md.escape(r.target_email))
+    parts.append(f"id {md.code(r.target_id)}")
+    return " · ".join(parts)
+
+
+def request_fields(r: RequestView) -> list[MarkdownTextObject]:
+    return [
+        _text(f"*Requested by*\n{md.user(r.requester_id)}"),
+        _text(f"*Provider*\n{md.escape(r.provider)} ({md.escape(r.provider_title)})"),
+        _text(f"*Account*\n{account_line(r)}"),
+        _text(f"*Action*\n{md.escape(r.description)}"),
+    ]
+
+
+def outcome_line(r: RequestView) -> str:
+    head = STATE_WORDS[r.state]
+    if r.state is RequestState.DENIED and r.decided_by:
+        return f"{head} by {md.user(r.decided_by)}: {md.escape(r.decision_note)}"
+    if r.state is RequestState.CANCELLED and r.decided_by:
+        return f"{head} by {md.user(r.decided_by)}"
+    if r.outcome_message:
+        return f"{head}: {md.escape(r.outcome_message)}"
+    return head
+
+
+def approval_message(r: RequestView, *, secret_note: str | None = None) -> dict[str, Any]:
+    """The message approvers act on; re-rendered in place after every change."""
+    blocks: list[Block] = [
+        HeaderBlock(text=_plain(f"Password reset request {r.id}", 150)),
+        SectionBlock(fields=request_fields(r)),
+        SectionBlock(text=_text(f"*Reason*\n{md.escape(r.reason)}")),
+    ]
+    approvals = ", ".join(
+        md.user(a.approver_id) + (f" (“{md.escape(a.note)}”)" if a.note else "")
+        for a in r.approvals
+    )
+    facts = [f"Request {md.code(r.id)}", f"Approvals {len(r.approvals)} of {r.approvals_required}"]
+    if approvals:
+        facts.append(f"approved by {approvals}")
+    if r.state is RequestState.PENDING:
+        facts.append(f"expires {md.date(r.expires_at)}")
+    blocks.append(ContextBlock(elements=[_text(" · ".join(facts))]))
+    status = outcome_line(r)
+    if secret_note:
+        status += f"\n{md.escape(secret_note)}"
+    blocks.append(SectionBlock(text=_text(status)))
+    if r.state is RequestState.PENDING:
+        blocks.append(
+            ActionsBlock(
+                block_id="decision",
+                elements=[
+                    ButtonElement(text=_plain("Approve"), action_id=APPROVE_ACTION,
+                                  value=r.id, style="primary"),
+                    ButtonElement(text=_plain("Deny"), action_id=DENY_ACTION,
+                                  value=r.id, style="danger"),
+                ],
+            )
+        )
+    elif r.finished_at or r.decided_at:
+        at = r.finished_at or r.decided_at
+        assert at is not None
+        blocks.append(ContextBlock(elements=[_text(f"Updated {md.date(at)}")]))
+    text = (
+        f"Password reset request {r.id}: {md.escape(r.description)} — "
+        f"{STATE_WORDS[r.state].split(' ', 1)[1]}"
+    )
+    return {"text": text, "blocks": blocks_json(blocks)}
+
+
+def thread_outcome(r: RequestView, *, secret_note: str | None = None) -> str:
+    line = f"{outcome_line(r)}\n{md.escape(r.description)} (request {md.code(r.id)})"
+    if secret_note:
+        line += f"\n{md.escape(secret_note)}"
+    return line
+
+
+def requester_update(r: RequestView) -> str:
+    return (
+        f"Your request {md.code(r.id)} — {md.escape(r.description)}\n{outcome_line(r)}"
+    )
+
+
+def secret_dm(r: RequestView, label: str, secret: str) -> dict[str, Any]:
+    """The only place a secret is ever written: the requester's DM with the bot."""
+    text = (
+        f"Your request {r.id} succeeded. The {label} for {r.target_label} is below. "
+        "Pass it to the user through a channel you trust; it is not stored anywhere."
+    )
+    blocks: list[Block] = [
+        SectionBlock(text=_text(md.escape(text))),
+        SectionBlock(text=_text(f"```{md.escape(secret)}```")),
+        ContextBlock(elements=[_text(md.escape(r.outcome_message or ""))]),
+    ]
+    return {"text": md.escape(text), "blocks": blocks_json(blocks)}
+
+
+# -- modals ----------------------------------------------------------------------------
+
+
+def request_modal(
+    providers: Sequence[tuple[str, str, Sequence[tuple[str, str]]]],
+    *,
+    channel: str | None,
+    selected: str | None = None,
+    values: dict[str, str] | None = None,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """``providers`` = (name, title, [(action, label), …]); an action select appears once a
+    provider with several actions is chosen. ``error`` is mrkdwn the caller escaped."""
+    values = values or {}
+    options = [Option(value=name, text=_plain(f"{name} — {title}")) for name, title, _ in providers]
+    initial = next((o for o in options if o.value == selected), None)
+    blocks: list[Block] = []
+    if error:
+        blocks.append(SectionBlock(text=_text(error)))  # mrkdwn, escaped by the caller
+    blocks.append(
+        InputBlock(
+            block_id="provider",
+            label=_plain("Provider"),
+            dispatch_action=True,
+            element=StaticSelectElement(
+                action_id=PROVIDER_SELECT,
+                placeholder=_plain("Choose a provider"),
+                options=options,
+                initial_option=initial,
+            ),
+        )
+    )
+    actions = next((acts for name, _, acts in providers if name == selected), ())
+    if len(actions) > 1:
+        action_options = [Option(value=a, text=_plain(label)) for a, label in actions]
+        chosen = next((o for o in action_options if o.value == values.get("action")),
+                      action_options[0])
+        blocks.append(
+            InputBlock(
+                block_id="action",
+                label=_plain("Action"),
+                element=StaticSelectElement(action_id="action", options=action_options,
+                                            initial_option=chosen),
+            )
+        )
+    blocks.append(
+        InputBlock(
+            block_id="user",
+            label=_plain("User"),
+            hint=_plain("Their e-mail, or the provider's own user id", 150),
+            element=PlainTextInputElement(action_id="user", max_length=254,
+                                          initial_value=values.get("user") or None,
+                                          placeholder=_plain("ann@example.com")),
+        )
+    )
+    blocks.append(
+        InputBlock(
+            block_id="reason",
+            label=_plain("Reason"),
+            hint=_plain("Shown to the approver and kept in the audit log", 150),
+            element=PlainTextInputElement(action_id="reason", multiline=True, max_length=500,
+                                          initial_value=values.get("reason") or None),
+        )
+    )
+    view = View(
+        type="modal",
+        callback_id=REQUEST_MODAL,
+        title=_plain("Password reset", 24),
+        submit=_plain("Request", 24),
+        close=_plain("Cancel", 24),
+        private_metadata=json.dumps({"channel": channel}),
+        blocks=blocks,
+    )
+    return view_json(view)
+
+
+def notice_modal(title: str, text: str) -> dict[str, Any]:
+    view = View(
+        type="modal",
+        title=_plain(title, 24),
+        close=_plain("Close", 24),
+        blocks=[SectionBlock(text=_text(text))],
+    )
+    return view_json(view)
+
+
+def approve_modal(r: RequestView) -> dict[str, Any]:
+    blocks: list[Block] = [
+        SectionBlock(text=_text(f"*{md.escape(r.description)}*")),
+        SectionBlock(fields=request_fields(r)),
+        SectionBlock(text=_text(f"*Reason*\n{md.escape(r.reason)}")),
+        DividerBlock(),
+        InputBlock(
+            block_id="note",
+            label=_plain("Note (optional)"),
+            optional=True,
+            element=PlainTextInputElement(action_id="note", multiline=True, max_length=500),
+        ),
+    ]
+    return view_json(View(type="modal", callback_id=APPROVE_MODAL,
+                          title=_plain(f"Approve {r.id}", 24), submit=_plain("Approve", 24),
+                          close=_plain("Cancel", 24), private_metadata=r.id, blocks=blocks))
+
+
+def deny_modal(r: RequestView) -> dict[str, Any]:
+    blocks: list[Block] = [
+        SectionBlock(text=_text(f"*{md.escape(r.description)}*")),
+        SectionBlock(fields=request_fields(r)),
+        InputBlock(
+            block_id="reason",
+            label=_plain("Why deny it?"),
+            hint=_plain("The requester sees this", 150),
+            element=PlainTextInputElement(action_id="reason", multiline=True, min_length=3,
+                                          max_length=500),
+        ),
+    ]
+    return view_json(View(type="modal", callback_id=DENY_MODAL,
+                          title=_plain(f"Deny {r.id}", 24), submit=_plain("Deny", 24),
+                          close=_plain("Cancel", 24), private_metadata=r.id, blocks=blocks))
+
+
+# -- ephemeral answers -----------------------------------------------------------------
+
+
+def status_text(r: RequestView) -> str:
+    lines = [
+        f"*Request {md.code(r.id)}* — {md.escape(r.description)}",
+        f"{outcome_line(r)}",
+        f"Requested by {md.user(r.requester_id)} {md.date(r.created_at)} · "
+        f"approvals {len(r.approvals)} of {r.approvals_required}",
+    ]
+    if r.state is RequestState.PENDING:
+        lines.append(f"Expires {md.date(r.expires_at)}")
+    return "\n".join(lines)
+
+
+def request_list(title: str, rows: Sequence[RequestView], empty: str) -> str:
+    if not rows:
+        return empty
+    lines = [f"*{title}*"]
+    for r in rows:
+        where = f" in {md.channel(r.approval_channel)}" if r.approval_channel else ""
+        lines.append(
+            f"• {md.code(r.id)} {md.escape(r.description)} — {r.state.value}{where}"
+        )
+    return "\n".join(lines)
+
+
+def providers_text(rows: Sequence[ProviderStatus]) -> str:
+    if not rows:
+        return "No providers are configured."
+    lines = ["*Configured providers*"]
+    for p in rows:
+        mark = ":white_check_mark:" if p.check.ok else ":x:"
+        lines.append(
+            f"{mark} {md.code(p.name)} {md.escape(p.title)} — actions: "
+            f"{md.escape(', '.join(p.actions))} — {md.escape(p.check.detail)}"
+        )
+    return "\n".join(lines)
+
+
+def grants_text(grants: Sequence[RoleGrant], admins: Sequence[str]) -> str:
+    lines = ["*Role grants*"]
+    lines += [f"• {md.user(a)} admin (from config)" for a in admins]
+    for g in grants:
+        scope = "all providers" if g.provider_scope == "*" else md.code(g.provider_scope)
+        lines.append(f"• {md.user(g.slack_user_id)} {g.role.value} for {scope}")
+    if len(lines) == 1:
+        lines.append("none")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Bolt listeners by kind, each group with a ``register(app, runtime)``: parse, call, render."""

@@ -1,0 +1,89 @@
+"""The ``/reset-password`` command and its subcommands."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+
+from bot.domain.errors import DomainError
+from bot.slack import blocks, parsing
+from bot.slack import mrkdwn as md
+from bot.slack.parsing import ParseError
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+
+def register(app: App, rt: Runtime) -> None:
+    @app.command("/reset-password")
+    def reset_password(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+        user_id = str(body.get("user_id", ""))
+        channel = str(body.get("channel_id", "")) or None
+        try:
+            command = parsing.parse(str(body.get("text", "")), rt.provider_actions())
+        except ParseError as exc:
+            ack(text=f":warning: {md.escape(str(exc))}")
+            return
+        try:
+            handle(rt, command, ack, body, client, respond, user_id, channel)
+        except DomainError as exc:
+            ack(text=f":warning: {md.escape(str(exc))}")
+
+
+def handle(
+    rt: Runtime,
+    command: parsing.Command,
+    ack: Ack,
+    body: dict[str, Any],
+    client: WebClient,
+    respond: Respond,
+    user_id: str,
+    channel: str | None,
+) -> None:
+    service = rt.service
+    match command:
+        case parsing.OpenForm():
+            ack()
+            client.views_open(trigger_id=body["trigger_id"],
+                              view=blocks.request_modal(rt.provider_menu(), channel=channel))
+        case parsing.Help(unknown=unknown):
+            prefix = f"I don't know `{md.escape(unknown[:40])}`. " if unknown else ""
+            names = ", ".join(md.code(n) for n in service.provider_names()) or "none"
+            ack(text=f"{prefix}{parsing.USAGE}\nProviders: {names}")
+        case parsing.FileRequest(provider=provider, action=action, user=user, reason=reason):
+            draft = service.validate(user_id, provider, action, user, reason)
+            ack(text=f":mag: Looking up {md.code(draft.user_text)} at {md.code(provider)}…")
+            rt.submit(rt.workflows.file_and_reply, draft, channel,
+                      lambda text: respond(text=text, replace_original=True))
+        case parsing.Status(request_id=None):
+            ack(text=blocks.request_list("Your recent requests", service.recent_for(user_id),
+                                         "You have filed no requests."))
+        case parsing.Status(request_id=request_id):
+            ack(text=blocks.status_text(service.get(request_id, user_id)))
+        case parsing.Cancel(request_id=request_id):
+            view = service.cancel(request_id, user_id)
+            ack(text=f"Request {md.code(view.id)} cancelled.")
+            rt.submit(rt.workflows.after_cancel, view)
+        case parsing.Pending():
+            ack(text=blocks.request_list("Pending requests you can decide",
+                                         service.pending_for(user_id),
+                                         "Nothing is waiting for you."))
+        case parsing.Providers():
+            ack(text=":stethoscope: Checking each provider's credentials…")
+            rt.submit(lambda: respond(text=blocks.providers_text(service.provider_status()),
+                                      replace_original=True))
+        case parsing.RolesList(user_id=who):
+            grants = service.list_grants(user_id, who)
+            admins = [a for a in rt.settings.admins if who in (None, a)]
+            ack(text=blocks.grants_text(grants, admins))
+        case parsing.RolesChange(grant=grant, user_id=who, role=role, provider=provider):
+            scope = md.code(provider) if provider else "all providers"
+            if grant:
+                changed = service.grant(user_id, who, role, provider)
+                verb = "granted" if changed else "already had"
+            else:
+                changed = service.revoke(user_id, who, role, provider)
+                verb = "revoked" if changed else "did not have"
+            ack(text=f"{md.user(who)} {verb} {role.value} for {scope}.")

@@ -1,0 +1,108 @@
+"""Modal submissions: the request form, the approval modal and the deny-reason modal."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import Ack, App
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.domain.errors import DomainError
+from bot.domain.service import Draft
+from bot.slack import blocks
+from bot.slack import mrkdwn as md
+from bot.slack.notify import PostFailed
+from bot.slack.views_state import form_values
+from bot.slack.workflows import filed_text
+from providers.base import ProviderError
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+FORM_FIELDS = ("provider", "action", "user", "reason")
+
+
+def register(app: App, rt: Runtime) -> None:
+    @app.view(blocks.REQUEST_MODAL)
+    def request_submitted(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        view = body.get("view") or {}
+        user_id = str(body.get("user", {}).get("id", ""))
+        values = form_values(view)
+        try:
+            channel = json.loads(view.get("private_metadata") or "{}").get("channel")
+        except ValueError:
+            channel = None
+        try:
+            draft = rt.service.validate(user_id, values.get("provider", ""),
+                                        values.get("action"), values.get("user", ""),
+                                        values.get("reason", ""))
+        except DomainError as exc:
+            field = exc.field if exc.field in FORM_FIELDS else "reason"
+            if field == "action" and "action" not in values:
+                field = "provider"
+            ack(response_action="errors", errors={field: str(exc)[:150]})
+            return
+        ack(response_action="update", view=blocks.notice_modal(
+            "Password reset",
+            f":mag: Looking up {md.code(draft.user_text)} at {md.code(draft.provider)}…",
+        ))
+        rt.submit(file_from_form, rt, client, view["id"], draft, channel, values)
+
+    @app.view(blocks.APPROVE_MODAL)
+    def approve_submitted(ack: Ack, body: dict[str, Any]) -> None:
+        view = body.get("view") or {}
+        user_id = str(body.get("user", {}).get("id", ""))
+        note = form_values(view).get("note")
+        try:
+            decision = rt.service.approve(str(view.get("private_metadata", "")), user_id, note)
+        except DomainError as exc:
+            ack(response_action="errors", errors={"note": str(exc)[:150]})
+            return
+        ack()
+        rt.submit(rt.workflows.after_decision, decision.request.id, user_id,
+                  quorum_met=decision.quorum_met)
+
+    @app.view(blocks.DENY_MODAL)
+    def deny_submitted(ack: Ack, body: dict[str, Any]) -> None:
+        view = body.get("view") or {}
+        user_id = str(body.get("user", {}).get("id", ""))
+        reason = form_values(view).get("reason", "")
+        try:
+            denied = rt.service.deny(str(view.get("private_metadata", "")), user_id, reason)
+        except DomainError as exc:
+            ack(response_action="errors", errors={"reason": str(exc)[:150]})
+            return
+        ack()
+        rt.submit(rt.workflows.after_decision, denied.id, user_id, quorum_met=False)
+
+
+def file_from_form(
+    rt: Runtime,
+    client: WebClient,
+    view_id: str,
+    draft: Draft,
+    channel: str | None,
+    values: dict[str, str],
+) -> None:
+    """Resolve and file; on trouble, show the form again with what was typed and the reason."""
+    try:
+        view = rt.workflows.file(draft, channel)
+    except (DomainError, ProviderError) as exc:
+        message = f":warning: {md.escape(str(exc))} Nothing was filed."
+        page = blocks.request_modal(rt.provider_menu(), channel=channel,
+                                    selected=draft.provider, values=values, error=message)
+    except PostFailed as exc:
+        message = f":warning: {exc}"
+        page = blocks.request_modal(rt.provider_menu(), channel=channel,
+                                    selected=draft.provider, values=values, error=message)
+    else:
+        message = filed_text(view)
+        page = blocks.notice_modal("Request filed", message)
+    try:
+        client.views_update(view_id=view_id, view=page)
+    except SlackApiError:
+        # The modal was closed meanwhile: answer where the person started instead.
+        if channel:
+            rt.notifier.ephemeral(channel, draft.requester_id, message)
