@@ -1,0 +1,106 @@
+"""Schema migrations (Alembic, configured in code) and the start-up check ``serve`` relies on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+
+import migrations
+from bot.config import mask_url
+from bot.store.db import make_engine
+
+MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
+
+
+class SchemaError(Exception):
+    """The database schema does not match this version of resetbot; the message says what to do."""
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """An Alembic Config built in code: the packaged migrations, and ``url`` if given.
+
+    Without a URL, ``migrations/env.py`` takes ``database_url`` from resetbot's settings.
+    """
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        # ConfigParser interpolation would choke on a '%' in a URL-encoded password.
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def head() -> str:
+    """The newest revision this code knows."""
+    revision = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert revision is not None, "migrations/versions has no revisions"
+    return revision
+
+
+def current(url: str) -> str | None:
+    """The database's revision, or None when it was never migrated."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def is_at_head(url: str) -> bool:
+    return current(url) == head()
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    try:
+        command.upgrade(alembic_config(url), revision)
+    except CommandError as exc:
+        raise SchemaError(str(exc)) from exc
+
+
+def downgrade(url: str, revision: str) -> None:
+    try:
+        command.downgrade(alembic_config(url), revision)
+    except CommandError as exc:
+        raise SchemaError(str(exc)) from exc
+
+
+def _known(revision: str) -> bool:
+    script = ScriptDirectory.from_config(alembic_config())
+    try:
+        return script.get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
+def ensure_schema(url: str) -> str | None:
+    """Make sure the schema is at head before serving, or raise SchemaError saying why not.
+
+    Returns what it did, for the caller to log ("migrated … from … to …"), or None.
+
+    SQLite is migrated here: it is one process's file, nobody else can race the migration.
+    PostgreSQL is never migrated at start-up: several replicas starting together would race,
+    so an operator (or the Procfile's release step) runs ``resetbot db upgrade`` once.
+    """
+    target = head()
+    found = current(url)
+    if found == target:
+        return None
+    where = mask_url(url)
+    if found is not None and not _known(found):
+        raise SchemaError(
+            f"the database ({where}) is at revision {found}, which this version of resetbot "
+            f"does not know (newer code migrated it?); expected {target}"
+        )
+    if url.startswith("sqlite"):
+        upgrade(url)
+        return f"migrated {where} from {found or 'an empty database'} to {target}"
+    state = f"at revision {found}" if found else "not initialised"
+    raise SchemaError(
+        f"the database ({where}) is {state}, this resetbot needs {target}: "
+        "run `resetbot db upgrade` first"
+    )
