@@ -1,0 +1,434 @@
+"""The ``resetbot`` command: serve, db, roles, audit, config (and the reserved ``demo``)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.config import (
+    SLACK_USER_ID_PATTERN,
+    ConfigError,
+    Settings,
+    config_path_from_env,
+    load_settings,
+    mask_url,
+)
+
+if TYPE_CHECKING:
+    from bot.store.db import Store
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CONFIG = 2
+
+Handler = Callable[[argparse.Namespace, "Context"], int]
+
+
+class CliError(Exception):
+    """An expected failure: printed as one line, exit status 1."""
+
+
+class Context:
+    """What every command may need, loaded only when it asks (``--help`` reads no config)."""
+
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
+
+    @cached_property
+    def settings(self) -> Settings:
+        return load_settings(self.config_path)
+
+    @cached_property
+    def config_file(self) -> Path:
+        return Path(self.config_path) if self.config_path else config_path_from_env()
+
+    @contextmanager
+    def store(self) -> Iterator[Store]:
+        from bot.store.db import Store
+        from bot.store.migrate import ensure_schema
+
+        # The same rule as `serve`: SQLite is brought up to date, PostgreSQL must be upgraded.
+        url = self.settings.database_url
+        if migrated := ensure_schema(url):
+            _say(migrated)
+        store = Store(url)
+        try:
+            yield store
+        finally:
+            store.dispose()
+
+
+def _command_actor() -> str:
+    """Who a CLI change is recorded as in the audit log (the OS user; Slack ids look different)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"cli:{user}"[:32]
+
+
+def _slack_user_id(text: str) -> str:
+    if not re.match(SLACK_USER_ID_PATTERN, text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a Slack user id (U… or W…, from the member's profile)"
+        )
+    return text
+
+
+def _iso_datetime(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO date or date-time (e.g. 2025-01-31 or 2025-01-31T09:00Z)"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+# -- serve ------------------------------------------------------------------------------------
+
+
+def register_serve(sub: Any) -> None:
+    p = sub.add_parser(
+        "serve",
+        parents=[_common()],
+        help="run the bot (HTTP on $PORT, or Socket Mode when SLACK_APP_TOKEN is set)",
+        description="Validate the config, check the schema (migrating SQLite, never PostgreSQL),"
+        " then serve Slack.",
+    )
+    p.set_defaults(handler=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace, ctx: Context) -> int:
+    from bot.config import require_serve
+    from bot.store.migrate import ensure_schema
+
+    settings = ctx.settings
+    require_serve(settings)
+    migrated = ensure_schema(settings.database_url)
+    # Imported here: the server pulls in Bolt and the providers, which other commands never need.
+    try:
+        from bot.server import configure_logging, serve
+    except ImportError as exc:
+        raise CliError(f"the Slack server cannot be loaded: {exc}") from exc
+    configure_logging(settings.log_level)
+    if migrated:
+        logging.getLogger("bot.cli").info("%s", migrated)
+    serve(settings)
+    return EXIT_OK
+
+
+# -- db ---------------------------------------------------------------------------------------
+
+
+def register_db(sub: Any) -> None:
+    p = sub.add_parser("db", parents=[_common()], help="database schema migrations")
+    db = p.add_subparsers(dest="db_command", required=True, metavar="{upgrade,current}")
+    up = db.add_parser(
+        "upgrade", parents=[_common()], help="migrate the database to the newest schema"
+    )
+    up.set_defaults(handler=cmd_db_upgrade)
+    cur = db.add_parser("current", parents=[_common()], help="show the database's schema revision")
+    cur.set_defaults(handler=cmd_db_current)
+
+
+def cmd_db_upgrade(args: argparse.Namespace, ctx: Context) -> int:
+    from bot.store import migrate
+
+    url = ctx.settings.database_url
+    before = migrate.current(url)
+    target = migrate.head()
+    if before == target:
+        print(f"{mask_url(url)}: already at the newest revision {target}")
+        return EXIT_OK
+    migrate.upgrade(url)
+    print(f"{mask_url(url)}: upgraded from {before or 'an empty database'} to {target}")
+    return EXIT_OK
+
+
+def cmd_db_current(args: argparse.Namespace, ctx: Context) -> int:
+    from bot.store import migrate
+
+    url = ctx.settings.database_url
+    found = migrate.current(url)
+    target = migrate.head()
+    if found is None:
+        print(f"none (empty database; the newest revision is {target}: run `resetbot db upgrade`)")
+        return EXIT_OK
+    print(f"{found} (newest)" if found == target else f"{found} (behind the newest, {target})")
+    return EXIT_OK
+
+
+# -- roles ------------------------------------------------------------------------------------
+
+
+def register_roles(sub: Any) -> None:
+    from bot.store.models import Role
+
+    p = sub.add_parser("roles", parents=[_common()], help="grant, revoke and list roles")
+    roles = p.add_subparsers(dest="roles_command", required=True, metavar="{grant,revoke,list}")
+    for name, handler, verb in (
+        ("grant", cmd_roles_grant, "grant"),
+        ("revoke", cmd_roles_revoke, "revoke"),
+    ):
+        q = roles.add_parser(name, parents=[_common()], help=f"{verb} a role to a Slack user")
+        q.add_argument("user", type=_slack_user_id, help="Slack user id, e.g. U0123ABCD")
+        q.add_argument("role", choices=[r.value for r in Role])
+        q.add_argument(
+            "--provider",
+            metavar="NAME",
+            help="only for this provider instance (default: every provider)",
+        )
+        q.set_defaults(handler=handler)
+    ls = roles.add_parser("list", parents=[_common()], help="list role grants")
+    ls.add_argument("user", nargs="?", type=_slack_user_id, help="only this Slack user")
+    ls.set_defaults(handler=cmd_roles_list)
+
+
+def _check_provider(settings: Settings, provider: str | None) -> None:
+    if provider is not None and provider not in settings.providers:
+        known = ", ".join(sorted(settings.providers)) or "none configured"
+        raise CliError(f"unknown provider {provider!r}; configured: {known}")
+
+
+def _scope_text(provider: str | None) -> str:
+    return "all providers" if provider is None else f"provider {provider}"
+
+
+def cmd_roles_grant(args: argparse.Namespace, ctx: Context) -> int:
+    from bot.store import roles
+    from bot.store.models import Role
+
+    _check_provider(ctx.settings, args.provider)
+    with ctx.store() as store, store.session() as s:
+        created = roles.grant(
+            s, args.user, Role(args.role), provider=args.provider, granted_by=_command_actor()
+        )
+    scope = _scope_text(args.provider)
+    if created:
+        print(f"granted {args.role} to {args.user} for {scope}")
+    else:
+        print(f"{args.user} already holds {args.role} for {scope}")
+    return EXIT_OK
+
+
+def cmd_roles_revoke(args: argparse.Namespace, ctx: Context) -> int:
+    from bot.store import roles
+    from bot.store.models import Role
+
+    with ctx.store() as store, store.session() as s:
+        removed = roles.revoke(
+            s, args.user, Role(args.role), provider=args.provider, revoked_by=_command_actor()
+        )
+    scope = _scope_text(args.provider)
+    if not removed:
+        raise CliError(f"{args.user} holds no {args.role} grant for {scope}")
+    print(f"revoked {args.role} from {args.user} for {scope}")
+    return EXIT_OK
+
+
+def cmd_roles_list(args: argparse.Namespace, ctx: Context) -> int:
+    from bot.store import roles
+
+    rows: list[tuple[str, ...]] = [
+        (admin, "admin", "*", "config", "")
+        for admin in ctx.settings.admins
+        if args.user in (None, admin)
+    ]
+    with ctx.store() as store, store.session() as s:
+        rows += [
+            (
+                g.slack_user_id,
+                g.role.value,
+                g.provider_scope,
+                g.granted_by,
+                g.granted_at.isoformat(timespec="seconds"),
+            )
+            for g in roles.list_grants(s, args.user)
+        ]
+    if not rows:
+        print("no roles granted")
+        return EXIT_OK
+    header = ("user", "role", "provider", "granted_by", "granted_at")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    return EXIT_OK
+
+
+# -- audit ------------------------------------------------------------------------------------
+
+
+def register_audit(sub: Any) -> None:
+    from bot.store.audit import FORMATS
+
+    p = sub.add_parser("audit", parents=[_common()], help="the audit log")
+    audit = p.add_subparsers(dest="audit_command", required=True, metavar="{export}")
+    ex = audit.add_parser(
+        "export",
+        parents=[_common()],
+        help="stream audit events as CSV or JSON Lines",
+        description="Stream audit events in id order; memory use does not grow with the log.",
+    )
+    ex.add_argument("--format", choices=FORMATS, default="csv", dest="fmt")
+    ex.add_argument(
+        "--since",
+        type=_iso_datetime,
+        metavar="ISO-DATE",
+        help="only events at or after this moment (UTC unless an offset is given)",
+    )
+    ex.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
+    ex.set_defaults(handler=cmd_audit_export)
+
+
+def cmd_audit_export(args: argparse.Namespace, ctx: Context) -> int:
+    from bot.store.audit import export
+
+    with ctx.store() as store:
+        if args.output:
+            try:
+                out: TextIO = open(args.output, "w", encoding="utf-8", newline="")
+            except OSError as exc:
+                raise CliError(f"{args.output}: cannot write: {exc.strerror}") from None
+            with out:
+                count = export(store, args.fmt, out, args.since)
+            print(f"wrote {count} events to {args.output}", file=sys.stderr)
+        else:
+            export(store, args.fmt, sys.stdout, args.since)
+            sys.stdout.flush()
+    return EXIT_OK
+
+
+# -- config -----------------------------------------------------------------------------------
+
+
+def register_config(sub: Any) -> None:
+    p = sub.add_parser("config", parents=[_common()], help="check the configuration")
+    config = p.add_subparsers(dest="config_command", required=True, metavar="{check}")
+    check = config.add_parser(
+        "check",
+        parents=[_common()],
+        help="validate the config and print it with every secret masked",
+    )
+    check.set_defaults(handler=cmd_config_check)
+
+
+def cmd_config_check(args: argparse.Namespace, ctx: Context) -> int:
+    settings = ctx.settings
+    print(json.dumps(settings.masked(), indent=2, ensure_ascii=False))
+    source = str(ctx.config_file) if ctx.config_file.exists() else "no config file"
+    names = ", ".join(settings.providers) or "none"
+    print(f"config OK ({source}); providers: {names}", file=sys.stderr)
+    for problem in settings.serve_problems():
+        print(f"note: `resetbot serve` would refuse to start: {problem}", file=sys.stderr)
+    return EXIT_OK
+
+
+# -- demo -------------------------------------------------------------------------------------
+
+
+def register_demo(sub: Any) -> None:
+    """Reserved: the demo replaces this function with its own parser and handler."""
+    p = sub.add_parser(
+        "demo", parents=[_common()], help="the whole flow on one machine (not available yet)"
+    )
+    p.set_defaults(handler=cmd_demo)
+
+
+def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
+    raise CliError("`resetbot demo` is not part of this build yet")
+
+
+# -- wiring -----------------------------------------------------------------------------------
+
+# Each command group registers its own parser; a new command adds one function here.
+REGISTRARS: list[Callable[[Any], None]] = [
+    register_serve,
+    register_db,
+    register_roles,
+    register_audit,
+    register_config,
+    register_demo,
+]
+
+
+def _common() -> argparse.ArgumentParser:
+    # Accepted before or after the subcommand: `resetbot --config x db upgrade` and
+    # `resetbot db upgrade --config x` both work.
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="TOML config file (default: $RESETBOT_CONFIG, else ./resetbot.toml)",
+    )
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="resetbot",
+        parents=[_common()],
+        description="Slack chat-ops bot for reviewed, recorded admin password resets.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for register in REGISTRARS:
+        register(sub)
+    return parser
+
+
+def _say(message: str) -> None:
+    print(f"resetbot: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; expected failures print one line each and return a non-zero status."""
+    from bot.store.migrate import SchemaError
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error argparse has already explained
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_CONFIG
+    ctx = Context(getattr(args, "config", None))
+    handler: Handler = args.handler
+    try:
+        return handler(args, ctx)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_CONFIG
+    except (CliError, SchemaError) as exc:
+        _say(str(exc))
+        return EXIT_ERROR
+    except SQLAlchemyError as exc:
+        _say(f"database error: {_first_line(exc)}")
+        return EXIT_ERROR
+    except BrokenPipeError:
+        # `resetbot audit export | head`: the reader left; that is not our failure. Point stdout
+        # at /dev/null so that the interpreter's final flush does not complain again.
+        with suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return 130
+
+
+def _first_line(exc: SQLAlchemyError) -> str:
+    # The driver's own message, without SQLAlchemy's statement and parameter dump.
+    origin: BaseException = getattr(exc, "orig", None) or exc
+    text = str(origin).strip().splitlines()
+    return text[0] if text else type(origin).__name__
