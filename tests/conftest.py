@@ -40,7 +40,7 @@ def pg_admin_url() -> str:
         psycopg.connect(_libpq(url), autocommit=True, connect_timeout=3).close()
     except psycopg.Error as exc:
         where = make_url(url).render_as_string(hide_password=True)
-        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         reason = f"PostgreSQL not reachable at {where} ({detail}); set {PG_URL_ENV} to use another"
         if in_ci():
             pytest.fail(f"CI=true but {reason}", pytrace=False)
