@@ -191,5 +191,5 @@ class Provider(ABC, Generic[S]):
     def check_credentials(self) -> CredentialCheck:
         """Whether the configured credentials work and carry the rights the actions need."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:  # an optional hook, deliberately not abstract
         """Release pooled connections."""

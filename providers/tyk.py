@@ -1,0 +1,273 @@
+"""Tyk Dashboard: grant or revoke the password-reset permission, or set a temporary password.
+
+Two APIs with two credentials: the Admin API (``admin-auth: <admin_secret>``) allows and revokes
+the ResetPassword permission and fetches a user by id; the Dashboard API (``Authorization:
+<dashboard_key>``, optional) finds users by e-mail and sets a password. User objects carry each
+user's ``access_key``: only id, e-mail and name are ever read from them.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import SecretStr
+
+from providers.base import (
+    Account,
+    ActionResult,
+    ActionSpec,
+    BadCredentials,
+    BadInput,
+    CredentialCheck,
+    InsufficientPermission,
+    NotFound,
+    ProviderError,
+    Unavailable,
+    UnexpectedResponse,
+)
+from providers.common import HttpProvider, clean_input, is_email
+from providers.http import Call, Reply
+from providers.settings import TykSettings
+
+RESET = ActionSpec("reset", "Full reset (temporary password)")
+ALLOW = ActionSpec("allow", "Allow resetting other users' passwords")
+REVOKE = ActionSpec("revoke", "Revoke permission to reset other users' passwords")
+_PERMISSION_PATHS = {
+    "allow": "allow_reset_passwords",
+    "revoke": "disallow_reset_passwords",
+}
+_USER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+_SYMBOLS = "!#%+-=?@^_~"
+PASSWORD_LENGTH = 20
+DELIVERED_AS = "temporary password"  # what the DM calls the secret
+
+
+def temporary_password(length: int = PASSWORD_LENGTH) -> str:
+    """A strong random password with upper and lower case letters, digits and symbols."""
+    classes = (string.ascii_uppercase, string.ascii_lowercase, string.digits, _SYMBOLS)
+    alphabet = "".join(classes)
+    chars = [secrets.choice(c) for c in classes]
+    chars += [secrets.choice(alphabet) for _ in range(length - len(chars))]
+    secrets.SystemRandom().shuffle(chars)
+    return "".join(chars)
+
+
+class TykProvider(HttpProvider[TykSettings]):
+    kind = "tyk"
+    title = "Tyk Dashboard"
+
+    def _base_url(self) -> str:
+        return str(self.settings.base_url)
+
+    def _auth(self) -> Mapping[str, Mapping[str, str]]:
+        auth = {"admin_secret": {"admin-auth": self.settings.admin_secret.get_secret_value()}}
+        if self.settings.dashboard_key is not None:
+            auth["dashboard_key"] = {
+                "Authorization": self.settings.dashboard_key.get_secret_value()
+            }
+        return auth
+
+    @property
+    def actions(self) -> tuple[ActionSpec, ...]:
+        if self.settings.dashboard_key is not None:
+            return (RESET, ALLOW, REVOKE)
+        return (ALLOW, REVOKE)
+
+    def _classify(self, call: Call, reply: Reply) -> ProviderError | None:
+        status = reply.status_code
+        message = reply.field("Message", "message") or ""
+        if status == 404:
+            return NotFound(f"Tyk Dashboard has no user {call.target} ({self.where}).")
+        if call.credential == "admin_secret" and status == 403 and "failed to update" in (
+            message.lower()
+        ):
+            # Documented 403 of the permission calls: the change was not saved.
+            return Unavailable(
+                f"Tyk Dashboard could not save the change to {call.target} (it said "
+                f"“{message[:80]}”); nothing was changed, try again later ({self.where})."
+            )
+        if call.credential == "admin_secret" and status in (401, 403):
+            return BadCredentials(
+                f"Tyk Dashboard refused the admin secret: check `admin_secret` for "
+                f"{self.where}."
+            )
+        if call.credential == "dashboard_key" and status == 401:
+            return BadCredentials(
+                f"Tyk Dashboard refused the dashboard key: check `dashboard_key` for "
+                f"{self.where}."
+            )
+        if call.credential == "dashboard_key" and status == 403:
+            return InsufficientPermission(
+                f"Tyk Dashboard accepted the dashboard key but refused to {call.what}: the "
+                f"Dashboard user behind `dashboard_key` for {self.where} needs the "
+                "ResetPassword permission."
+            )
+        return None
+
+    # -- resolve -------------------------------------------------------------------------
+
+    def resolve(self, user: str) -> Account:
+        text = clean_input(user)
+        if is_email(text):
+            if self.settings.dashboard_key is None:
+                raise BadInput(
+                    f"Looking up Tyk Dashboard users by e-mail needs `dashboard_key` for "
+                    f"{self.where}; type the user's id (from the Dashboard's Users page) "
+                    "instead."
+                )
+            return self._by_email(text)
+        if _USER_ID.match(text):
+            return self._by_id(text)
+        raise BadInput(
+            f"'{text[:80]}' is neither an e-mail address nor a Tyk Dashboard user id."
+        )
+
+    def _by_email(self, email: str) -> Account:
+        call = Call(
+            "POST", "/api/users/search", "read", what="look up the user by e-mail",
+            target=f"with the e-mail {email}", credential="dashboard_key",
+            json={"filters": {"query": email}},
+        )
+        reply = self.http.send(call)
+        users = reply.data if isinstance(reply.data, list) else None
+        if users is None:
+            users = self.http.expect_list(call, reply, key="users")
+        for entry in users:
+            if not isinstance(entry, dict):
+                continue
+            found = entry.get("email_address")
+            # The search matches substrings: only the exact address counts.
+            if isinstance(found, str) and found.strip().lower() == email.lower():
+                return self._account(call, entry)
+        raise NotFound(f"Tyk Dashboard has no user with the e-mail {email} ({self.where}).")
+
+    def _by_id(self, user_id: str) -> Account:
+        call = Call(
+            "GET", f"/admin/users/{user_id}", "read", what="look up the user",
+            target=f"with id {user_id}", credential="admin_secret",
+        )
+        body = self.http.expect_object(call, self.http.send(call))
+        # Some Tyk answers wrap the object as {"Status", "Message", "Meta"}.
+        user = body["Meta"] if isinstance(body.get("Meta"), dict) and "Status" in body else body
+        if str(user.get("id") or "").strip() != user_id:
+            raise UnexpectedResponse(
+                f"Tyk Dashboard answered the look-up of user {user_id} with another user or "
+                f"none ({self.where})."
+            )
+        return self._account(call, user)
+
+    def _account(self, call: Call, user: Mapping[str, Any]) -> Account:
+        user_id = str(user.get("id") or "").strip()
+        if not _USER_ID.match(user_id):
+            raise self.http.unexpected(call, None, "answered without a valid user id")
+        email = user.get("email_address")
+        names = [user.get(k) for k in ("first_name", "last_name")]
+        display = " ".join(n.strip() for n in names if isinstance(n, str) and n.strip())
+        return Account(
+            id=user_id,
+            email=email.strip() if isinstance(email, str) and email.strip() else None,
+            display_name=display or None,
+        )
+
+    # -- act -----------------------------------------------------------------------------
+
+    def describe(self, action: str, account: Account) -> str:
+        self.spec(action)
+        name = account.display_name or account.email or f"user {account.id}"
+        if action == "reset":
+            return (
+                f"Reset {name}'s Tyk Dashboard password to a temporary password "
+                "(sent to you privately)"
+            )
+        if action == "allow":
+            return f"Allow {account.label} to reset other users' passwords"
+        return f"Revoke {name}'s permission to reset other users' passwords"
+
+    def perform(self, action: str, account: Account) -> ActionResult:
+        self._check_action(action)
+        user_id = account.id.strip()
+        if not _USER_ID.match(user_id):
+            raise BadInput(f"'{user_id[:80]}' is not a Tyk Dashboard user id; nothing was done.")
+        if action == "reset":
+            return self._reset(user_id, account)
+        call = Call(
+            "PUT", f"/admin/users/{user_id}/actions/{_PERMISSION_PATHS[action]}", "action",
+            what=(
+                f"{'allow' if action == 'allow' else 'revoke'} password resets for "
+                f"{account.label}"
+            ),
+            target=f"with id {user_id}", credential="admin_secret",
+        )
+        self._expect_ok(call, self.http.send(call))
+        if action == "allow":
+            summary = f"Tyk Dashboard now lets {account.label} reset other users' passwords."
+        else:
+            summary = (
+                f"Tyk Dashboard no longer lets {account.label} reset other users' passwords."
+            )
+        return ActionResult(summary=summary, details={"user_id": user_id, "permission": action})
+
+    def _reset(self, user_id: str, account: Account) -> ActionResult:
+        if self.settings.dashboard_key is None:
+            raise BadInput(
+                f"A full Tyk Dashboard reset needs `dashboard_key` for {self.where}; nothing "
+                "was done."
+            )
+        password = temporary_password()
+        call = Call(
+            "POST", f"/api/users/{user_id}/actions/reset", "action",
+            what=f"set a temporary password for {account.label}", target=f"with id {user_id}",
+            credential="dashboard_key", json={"new_password": password}, secrets=(password,),
+        )
+        self._expect_ok(call, self.http.send(call))
+        return ActionResult(
+            summary=(
+                f"Tyk Dashboard set a temporary password for {account.label}; they should "
+                "change it after signing in."
+            ),
+            secret=SecretStr(password),
+            secret_label=DELIVERED_AS,
+            details={"user_id": user_id},
+        )
+
+    def _expect_ok(self, call: Call, reply: Reply) -> None:
+        body = self.http.expect_object(call, reply)
+        if str(body.get("Status", "")).strip().upper() != "OK":
+            raise self.http.unexpected(
+                call, reply, f"answered HTTP {reply.status_code} without “Status: OK”"
+            )
+
+    # -- credentials ---------------------------------------------------------------------
+
+    def check_credentials(self) -> CredentialCheck:
+        admin = Call("GET", "/admin/organisations", "read", what="confirm the admin secret",
+                     credential="admin_secret")
+        try:
+            self.http.expect_object(admin, self.http.send(admin))
+        except (BadCredentials, InsufficientPermission) as exc:
+            return CredentialCheck(ok=False, detail=f"{exc.kind.replace('_', ' ')}: {exc}")
+        if self.settings.dashboard_key is None:
+            return CredentialCheck(
+                ok=True,
+                detail="ok: admin secret accepted (allow/revoke); no `dashboard_key`, so no "
+                "e-mail look-up or full reset",
+            )
+        dashboard = Call("GET", "/api/users", "read", what="confirm the dashboard key",
+                         credential="dashboard_key", params={"p": "1"})
+        try:
+            # The body lists users with their access keys: checked for shape, then dropped.
+            self.http.expect_object(dashboard, self.http.send(dashboard))
+        except (BadCredentials, InsufficientPermission) as exc:
+            return CredentialCheck(
+                ok=False,
+                detail=f"admin secret ok, dashboard key: {exc.kind.replace('_', ' ')}: {exc}",
+            )
+        return CredentialCheck(
+            ok=True,
+            detail="ok: admin secret and dashboard key accepted (the ResetPassword permission "
+            "is confirmed by the first full reset)",
+        )
