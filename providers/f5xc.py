@@ -101,7 +101,7 @@ class F5XCProvider(HttpProvider[F5XCSettings]):
 
     def describe(self, action: str, account: Account) -> str:
         self.spec(action)
-        return f"Reset {account.label}'s F5 Distributed Cloud console password"
+        return f"Reset the F5 Distributed Cloud console password of {account.label}"
 
     def perform(self, action: str, account: Account) -> ActionResult:
         self._check_action(action)
