@@ -343,8 +343,8 @@ class HttpClient:
     def expect_list(self, call: Call, reply: Reply, key: str | None = None) -> list[Any]:
         """The reply's JSON list (or the list under ``key``), or the error fitting the call."""
         data = reply.data
-        if key is not None and isinstance(data, dict):
-            data = data.get(key)
+        if key is not None:
+            data = data.get(key) if isinstance(data, dict) else None
         if isinstance(data, list):
             return data
         self._unexpected_body(call, reply, "a list")

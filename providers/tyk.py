@@ -133,8 +133,10 @@ class TykProvider(HttpProvider[TykSettings]):
             json={"filters": {"query": email}},
         )
         reply = self.http.send(call)
-        users = reply.data if isinstance(reply.data, list) else None
-        if users is None:
+        # Documented as {"users": [...]}; a bare list is accepted as well.
+        if isinstance(reply.data, list):
+            users = reply.data
+        else:
             users = self.http.expect_list(call, reply, key="users")
         for entry in users:
             if not isinstance(entry, dict):
