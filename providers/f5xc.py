@@ -122,7 +122,11 @@ class F5XCProvider(HttpProvider[F5XCSettings]):
             what=f"reset the console password of {email}", target=email, json={"email": email},
         )
         reply = self.http.send(call)
-        self.http.expect_object(call, reply)  # documented: {}
+        # Documented answer: the protobuf Empty message, {}. Anything else is not understood.
+        if self.http.expect_object(call, reply):
+            raise self.http.unexpected(
+                call, reply, f"answered HTTP {reply.status_code} with an unexpected body"
+            )
         return ActionResult(
             summary=(
                 f"F5 Distributed Cloud accepted the password reset for {current.label}; F5 "

@@ -157,8 +157,10 @@ class TestReset:
         with pytest.raises(InsufficientPermission):
             f5.perform("reset", ANN)
 
-    @pytest.mark.parametrize("answer", [reply(200, text="ok"), reply(200, [1])],
-                             ids=["text", "list"])
+    @pytest.mark.parametrize(
+        "answer", [reply(200, text="ok"), reply(200, [1]), reply(200, {"code": 13})],
+        ids=["text", "list", "non-empty-object"],
+    )
     def test_unexpected_success_body_is_outcome_unknown(
         self, f5: Provider[Any], api: FakeApi, answer: httpx.Response
     ) -> None:
