@@ -1,0 +1,50 @@
+"""A local Slack for tests, the demo and benchmarks: Web API stand-in, driver, transcript."""
+
+from __future__ import annotations
+
+from bot.standin.driver import (
+    STALE,
+    UNSIGNED,
+    WRONG_SIGNATURE,
+    Delivery,
+    SlackDriver,
+    SocketModeDriver,
+    ack_body,
+    retried,
+)
+from bot.standin.slack_api import SlackStandIn, Violation
+from bot.standin.state import (
+    APP_ID,
+    BOT_ID,
+    BOT_USER_ID,
+    TEAM_ID,
+    Call,
+    Message,
+    ModalView,
+    User,
+    Workspace,
+)
+from bot.standin.transcript import render
+
+__all__ = [
+    "APP_ID",
+    "BOT_ID",
+    "BOT_USER_ID",
+    "STALE",
+    "TEAM_ID",
+    "UNSIGNED",
+    "WRONG_SIGNATURE",
+    "Call",
+    "Delivery",
+    "Message",
+    "ModalView",
+    "SlackDriver",
+    "SlackStandIn",
+    "SocketModeDriver",
+    "User",
+    "Violation",
+    "Workspace",
+    "ack_body",
+    "render",
+    "retried",
+]

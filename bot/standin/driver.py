@@ -1,0 +1,462 @@
+"""Slack's side toward the bot: signed slash commands, clicks and modal submissions."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+from urllib.parse import urlencode
+
+import httpx
+from slack_sdk.signature import SignatureVerifier
+
+from bot.standin.slack_api import SlackStandIn
+from bot.standin.state import APP_ID, TEAM_DOMAIN, TEAM_ID, Message, ModalView
+
+R = TypeVar("R")
+Values = Mapping[str, str | Sequence[str] | None]
+ACK_DEADLINE = 3.0
+# Slack's deprecated per-app token in payloads; Bolt ignores it when signatures are checked.
+VERIFICATION_TOKEN = "legacy-token"  # noqa: S105
+TEXT_INPUTS = ("plain_text_input", "email_text_input", "url_text_input", "number_input")
+# state key for the single-choice element types, and the multi-choice ones.
+SINGLE = {
+    "users_select": "selected_user", "conversations_select": "selected_conversation",
+    "channels_select": "selected_channel", "datepicker": "selected_date",
+    "timepicker": "selected_time", "datetimepicker": "selected_date_time",
+}
+MULTI = {
+    "multi_users_select": "selected_users",
+    "multi_conversations_select": "selected_conversations",
+    "multi_channels_select": "selected_channels",
+}
+OPTION_ELEMENTS = ("static_select", "external_select", "radio_buttons")
+OPTIONS_ELEMENTS = ("multi_static_select", "multi_external_select", "checkboxes")
+NOT_STATEFUL = ("button", "overflow", "image", "workflow_button")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How a request reaches the bot: signed properly (default) or broken for security tests."""
+
+    signed: bool = True
+    secret: str | None = None
+    age: float = 0.0
+    retry_num: int | None = None
+    retry_reason: str = "http_timeout"
+
+
+UNSIGNED = Delivery(signed=False)
+WRONG_SIGNATURE = Delivery(secret="not-the-signing-secret")  # noqa: S106 (a deliberate wrong one)
+STALE = Delivery(age=6 * 60)
+
+
+def retried(num: int = 1, reason: str = "http_timeout") -> Delivery:
+    """A redelivery, as Slack sends when the first attempt was not acked in time."""
+    return Delivery(retry_num=num, retry_reason=reason)
+
+
+def ack_body(response: httpx.Response) -> dict[str, Any]:
+    """The JSON an HTTP ack carried (``{}`` for an empty ack, ``{"text"}`` for plain text)."""
+    if not response.content:
+        return {}
+    try:
+        data = response.json()
+    except ValueError:
+        return {"text": response.text}
+    return data if isinstance(data, dict) else {}
+
+
+class _SlackSide(ABC, Generic[R]):
+    """Builds the payloads Slack sends; subclasses deliver them over HTTP or Socket Mode."""
+
+    def __init__(self, standin: SlackStandIn, *, verification_token: str = VERIFICATION_TOKEN,
+                 ack_deadline: float = ACK_DEADLINE) -> None:
+        self.standin = standin
+        self.verification_token = verification_token
+        self.ack_deadline = ack_deadline
+        self._last_trigger: dict[str, str] = {}
+
+    @abstractmethod
+    def _deliver(self, kind: str, payload: dict[str, Any], delivery: Delivery
+                 ) -> tuple[R, dict[str, Any] | None]:
+        """Send one request; the result to return and the ack body (None if not acked)."""
+
+    # -- what people do ---------------------------------------------------------------------
+
+    def command(self, user_id: str, text: str = "", *, command: str = "/reset-password",
+                channel_id: str = "C0SUPPORT", delivery: Delivery | None = None) -> R:
+        """Run a slash command; the ack's text shows up as an ephemeral like in Slack."""
+        response_url = self.standin.new_response_url(channel_id, user_id)
+        fields = {
+            "token": self.verification_token, "team_id": TEAM_ID, "team_domain": TEAM_DOMAIN,
+            "channel_id": channel_id, "channel_name": self._channel_name(channel_id),
+            "user_id": user_id, "user_name": self._user_name(user_id), "command": command,
+            "text": text, "api_app_id": APP_ID, "is_enterprise_install": "false",
+            "response_url": response_url, "trigger_id": self._trigger(user_id),
+        }
+        self.standin.record_command(channel_id, user_id, command, text)
+        result, ack = self._deliver("slash_commands", fields, delivery or Delivery())
+        if ack is not None:
+            self.standin.apply_command_ack(response_url, ack)
+        return result
+
+    def click(self, user_id: str, message: Message, action_id: str, *, value: str | None = None,
+              allow_stale: bool = False, delivery: Delivery | None = None) -> R:
+        """Click a button (or pick ``value`` in a select) in a message the stand-in holds.
+
+        Clicking an element the message no longer shows needs ``allow_stale`` (a client that
+        has not refreshed yet); otherwise it is a mistake in the test.
+        """
+        current = self.standin.message(message.channel, message.ts) or message
+        block_id, element = _find_element(current, action_id, allow_stale=allow_stale)
+        container: dict[str, Any] = {"type": "message", "message_ts": current.ts,
+                                     "channel_id": current.channel,
+                                     "is_ephemeral": current.is_ephemeral}
+        if current.is_reply:
+            container["thread_ts"] = current.thread_ts
+        payload: dict[str, Any] = {
+            "type": "block_actions", **self._who(user_id), "container": container,
+            "trigger_id": self._trigger(user_id),
+            "channel": {"id": current.channel,
+                        "name": self._channel_name(current.channel)},
+            "state": {"values": {}},
+            "response_url": self.standin.new_response_url(current.channel, user_id,
+                                                          message=current),
+            "actions": [_action(block_id, element, value)],
+        }
+        if not current.is_ephemeral:
+            payload["message"] = current.as_payload()
+        result, _ = self._deliver("interactive", payload, delivery or Delivery())
+        return result
+
+    def view_action(self, user_id: str, view: ModalView | str, action_id: str,
+                    value: str | Sequence[str] | None = None, *, values: Values | None = None,
+                    delivery: Delivery | None = None) -> R:
+        """Interact with an element in an open modal (a select with ``dispatch_action``...)."""
+        modal = self._modal(view)
+        current = copy.deepcopy(modal.current)
+        block_id, element = _find_in_blocks(current.get("blocks") or [], action_id)
+        chosen = dict(values or {})
+        chosen.setdefault(block_id, value)
+        current["state"] = {"values": _state_values(current, chosen, require=False)}
+        action = _action(block_id, element, value)
+        action.update(current["state"]["values"].get(block_id, {}).get(action_id, {}))
+        payload: dict[str, Any] = {
+            "type": "block_actions", **self._who(user_id),
+            "container": {"type": "view", "view_id": modal.id},
+            "trigger_id": self._trigger(user_id), "view": current,
+            "actions": [action],
+        }
+        result, _ = self._deliver("interactive", payload, delivery or Delivery())
+        return result
+
+    def submit_view(self, user_id: str, view: ModalView | str, values: Values | None = None, *,
+                    delivery: Delivery | None = None) -> R:
+        """Submit a modal; ``values`` maps block_id (or action_id) to what the person entered.
+
+        Strings for text inputs and single selects (the option *value*), lists for
+        multi-selects and checkboxes. Untouched fields keep their initial value; an empty
+        required field or an unknown option raises ``ValueError`` (Slack would not let the
+        person submit). The ack's ``response_action`` is applied to the stand-in's modal.
+        """
+        modal = self._modal(view)
+        current = copy.deepcopy(modal.current)
+        current["state"] = {"values": _state_values(current, dict(values or {}), require=True)}
+        payload: dict[str, Any] = {
+            "type": "view_submission", **self._who(user_id),
+            "trigger_id": self._trigger(user_id), "view": current, "response_urls": [],
+        }
+        result, ack = self._deliver("interactive", payload, delivery or Delivery())
+        if ack is not None:
+            self.standin.apply_view_ack(modal.id, ack)
+        return result
+
+    def view_closed(self, user_id: str, view: ModalView | str, *,
+                    delivery: Delivery | None = None) -> R | None:
+        """Close a modal with its ✕; the bot hears of it only if it asked (notify_on_close)."""
+        modal = self._modal(view)
+        self.standin.apply_view_closed(modal.id)
+        if not modal.current.get("notify_on_close"):
+            return None
+        payload = {"type": "view_closed", **self._who(user_id),
+                   "view": copy.deepcopy(modal.current), "is_cleared": False}
+        result, _ = self._deliver("interactive", payload, delivery or Delivery())
+        return result
+
+    # -- finding what the bot showed --------------------------------------------------------
+
+    def last_trigger(self, user_id: str) -> str:
+        return self._last_trigger[user_id]
+
+    def last_opened_view(self, user_id: str, timeout: float = 5.0) -> ModalView:
+        """The modal the bot opened with this user's latest trigger_id (waits for it)."""
+        trigger = self._last_trigger.get(user_id)
+        if trigger is None:
+            raise AssertionError(f"{user_id} has done nothing that gives a trigger_id")
+        return self.standin.wait_until(lambda: self.standin.view_for_trigger(trigger), timeout,
+                                       what=f"a modal opened for {user_id}")
+
+    def latest_message(self, channel: str | None = None, *, containing: str | None = None,
+                       with_buttons: bool = False, ephemeral_to: str | None = None,
+                       timeout: float = 5.0) -> Message:
+        return self.standin.wait_for_message(channel, containing=containing,
+                                             with_buttons=with_buttons,
+                                             ephemeral_to=ephemeral_to, timeout=timeout)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _trigger(self, user_id: str) -> str:
+        trigger = self.standin.new_trigger(user_id)
+        self._last_trigger[user_id] = trigger
+        return trigger
+
+    def _who(self, user_id: str) -> dict[str, Any]:
+        name = self._user_name(user_id)
+        return {
+            "user": {"id": user_id, "username": name, "name": name, "team_id": TEAM_ID},
+            "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN}, "api_app_id": APP_ID,
+            "token": self.verification_token, "enterprise": None,
+            "is_enterprise_install": False,
+        }
+
+    def _user_name(self, user_id: str) -> str:
+        user = self.standin.user(user_id)
+        return user.name if user else user_id.lower()
+
+    def _channel_name(self, channel_id: str) -> str:
+        if channel_id.startswith("D"):
+            return "directmessage"
+        return self.standin.channel_name(channel_id)
+
+    def _modal(self, view: ModalView | str) -> ModalView:
+        view_id = view if isinstance(view, str) else view.id
+        modal = self.standin.view(view_id)
+        if modal is None:
+            raise LookupError(f"the stand-in has no view {view_id}")
+        if not modal.open:
+            raise LookupError(f"view {view_id} is closed ({modal.closed_by}); nobody can use it")
+        return modal
+
+    def _check_ack_time(self, kind: str, elapsed: float) -> None:
+        if elapsed > self.ack_deadline:
+            self.standin.add_violation(
+                "ack", [f"{kind} acked after {elapsed:.2f}s (Slack gives up after "
+                        f"{self.ack_deadline:.0f}s and shows the person an error)"])
+
+
+class SlackDriver(_SlackSide[httpx.Response]):
+    """Posts signed requests to the bot's ``events_url`` like Slack; returns the httpx.Response."""
+
+    def __init__(self, standin: SlackStandIn, events_url: str, signing_secret: str, *,
+                 client: httpx.Client | None = None, timeout: float = 10.0,
+                 verification_token: str = VERIFICATION_TOKEN,
+                 ack_deadline: float = ACK_DEADLINE) -> None:
+        super().__init__(standin, verification_token=verification_token,
+                         ack_deadline=ack_deadline)
+        self.events_url = events_url
+        self.signing_secret = signing_secret
+        self._own_client = client is None
+        self.http = client or httpx.Client(timeout=timeout)
+
+    def close(self) -> None:
+        if self._own_client:
+            self.http.close()
+
+    def __enter__(self) -> SlackDriver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def signed_headers(self, body: str, delivery: Delivery = Delivery()) -> dict[str, str]:
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        timestamp = str(int(time.time() - delivery.age))
+        if delivery.signed:
+            # The verifier's own generator, so both sides agree by construction.
+            verifier = SignatureVerifier(delivery.secret or self.signing_secret)
+            signature = verifier.generate_signature(timestamp=timestamp, body=body)
+            headers["X-Slack-Request-Timestamp"] = timestamp
+            headers["X-Slack-Signature"] = str(signature)
+        if delivery.retry_num is not None:
+            headers["X-Slack-Retry-Num"] = str(delivery.retry_num)
+            headers["X-Slack-Retry-Reason"] = delivery.retry_reason
+        return headers
+
+    def post(self, body: str, delivery: Delivery = Delivery()) -> httpx.Response:
+        """Post a raw form body to the bot, signed per ``delivery``."""
+        return self.http.post(self.events_url, content=body.encode("utf-8"),
+                              headers=self.signed_headers(body, delivery))
+
+    def _deliver(self, kind: str, payload: dict[str, Any], delivery: Delivery
+                 ) -> tuple[httpx.Response, dict[str, Any] | None]:
+        if kind == "slash_commands":
+            body = urlencode(payload)
+        else:
+            body = urlencode({"payload": json.dumps(payload)})
+        started = time.monotonic()
+        response = self.post(body, delivery)
+        self._check_ack_time(kind, time.monotonic() - started)
+        return response, ack_body(response) if response.status_code == 200 else None
+
+
+class SocketModeDriver(_SlackSide[dict[str, Any]]):
+    """Delivers the same payloads as Socket Mode envelopes; returns the ack's payload."""
+
+    def __init__(self, standin: SlackStandIn, *, timeout: float = 5.0,
+                 verification_token: str = VERIFICATION_TOKEN,
+                 ack_deadline: float = ACK_DEADLINE) -> None:
+        super().__init__(standin, verification_token=verification_token,
+                         ack_deadline=ack_deadline)
+        self.timeout = timeout
+
+    def _deliver(self, kind: str, payload: dict[str, Any], delivery: Delivery
+                 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        started = time.monotonic()
+        ack = self.standin.socket_mode.deliver(kind, payload, timeout=self.timeout)
+        self._check_ack_time(kind, time.monotonic() - started)
+        return ack, ack
+
+
+def _find_element(message: Message, action_id: str, *, allow_stale: bool
+                  ) -> tuple[str, dict[str, Any]]:
+    for block_id, element in message.elements():
+        if element.get("action_id") == action_id:
+            return block_id, element
+    if allow_stale:
+        for version in reversed(message.history):
+            try:
+                return _find_in_blocks(version.blocks, action_id)
+            except LookupError:
+                continue
+    raise LookupError(f"message {message.ts} in {message.channel} shows no {action_id!r} "
+                      f"(it has {message.action_ids()}); pass allow_stale=True for a late click")
+
+
+def _find_in_blocks(blocks: list[dict[str, Any]], action_id: str) -> tuple[str, dict[str, Any]]:
+    found: list[str] = []
+    for block in blocks:
+        for element in _elements(block):
+            found.append(str(element.get("action_id")))
+            if element.get("action_id") == action_id:
+                return str(block.get("block_id", "")), element
+    raise LookupError(f"no element {action_id!r} (there are {found})")
+
+
+def _elements(block: dict[str, Any]) -> list[dict[str, Any]]:
+    out = [e for e in block.get("elements") or [] if isinstance(e, dict)] \
+        if block.get("type") == "actions" else []
+    for key in ("element", "accessory"):
+        if isinstance(block.get(key), dict) and "action_id" in block[key]:
+            out.append(block[key])
+    return out
+
+
+def _action(block_id: str, element: dict[str, Any], value: Any) -> dict[str, Any]:
+    action: dict[str, Any] = {"action_id": element.get("action_id"), "block_id": block_id,
+                              "type": element.get("type"), "action_ts": f"{time.time():.6f}"}
+    if element.get("type") == "button":
+        action["text"] = element.get("text")
+        action["value"] = value if value is not None else element.get("value")
+        if element.get("style"):
+            action["style"] = element["style"]
+    elif value is not None:
+        action.update(_element_state(element, value, where=block_id))
+    return action
+
+
+def _options(element: dict[str, Any]) -> list[dict[str, Any]]:
+    options = list(element.get("options") or [])
+    for group in element.get("option_groups") or []:
+        options.extend(group.get("options") or [])
+    return options
+
+
+def _option(element: dict[str, Any], value: str, where: str) -> dict[str, Any]:
+    if element.get("type", "").endswith("external_select"):
+        return {"text": {"type": "plain_text", "text": value}, "value": value}
+    for option in _options(element):
+        if option.get("value") == value:
+            return option
+    offered = [o.get("value") for o in _options(element)]
+    raise ValueError(f"{where}: {value!r} is not an option (there are {offered})")
+
+
+def _element_state(element: dict[str, Any], value: Any, *, where: str) -> dict[str, Any]:
+    """The ``state.values`` entry for ``element`` holding ``value`` (None: nothing chosen)."""
+    kind = str(element.get("type"))
+    state: dict[str, Any] = {"type": kind}
+    many = [] if value is None else [value] if isinstance(value, str) else list(value)
+    if kind in TEXT_INPUTS:
+        text = None if value is None else str(value)
+        if text is not None:
+            lo, hi = element.get("min_length"), element.get("max_length")
+            if (lo is not None and len(text) < lo) or (hi is not None and len(text) > hi):
+                raise ValueError(f"{where}: Slack only accepts {lo}..{hi} characters here")
+        state["value"] = text
+    elif kind in OPTION_ELEMENTS:
+        state["selected_option"] = None if value is None else _option(element, str(value), where)
+    elif kind in OPTIONS_ELEMENTS:
+        state["selected_options"] = [_option(element, str(v), where) for v in many]
+    elif kind in SINGLE:
+        state[SINGLE[kind]] = int(value) if kind == "datetimepicker" and value else value
+    elif kind in MULTI:
+        state[MULTI[kind]] = many
+    elif kind == "rich_text_input":
+        state["rich_text_value"] = None if value is None else {
+            "type": "rich_text", "elements": [{"type": "rich_text_section", "elements": [
+                {"type": "text", "text": str(value)}]}]}
+    else:
+        state["value"] = value
+    return state
+
+
+def _initial(element: dict[str, Any]) -> Any:
+    kind = element.get("type")
+    if kind in OPTION_ELEMENTS:
+        option = element.get("initial_option")
+        return option.get("value") if isinstance(option, dict) else None
+    if kind in OPTIONS_ELEMENTS:
+        return [o.get("value") for o in element.get("initial_options") or []] or None
+    for key in ("initial_value", "initial_user", "initial_conversation", "initial_channel",
+                "initial_date", "initial_time", "initial_date_time", "initial_users",
+                "initial_conversations", "initial_channels"):
+        if element.get(key) is not None:
+            return element[key]
+    return None
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == []
+
+
+def _state_values(view: dict[str, Any], values: dict[str, Any], *, require: bool
+                  ) -> dict[str, dict[str, Any]]:
+    """``view.state.values`` as Slack builds it: block_id → action_id → element state."""
+    out: dict[str, dict[str, Any]] = {}
+    used: set[str] = set()
+    for block in view.get("blocks") or []:
+        block_id = str(block.get("block_id", ""))
+        for element in _elements(block):
+            if element.get("type") in NOT_STATEFUL:
+                continue
+            action_id = str(element.get("action_id"))
+            key = block_id if block_id in values else action_id if action_id in values else None
+            if key is not None:
+                used.add(key)
+                value = values[key]
+            else:
+                value = _initial(element)
+            if (require and block.get("type") == "input" and not block.get("optional")
+                    and _empty(value)):
+                raise ValueError(f"{block_id} is required; Slack would not submit the form")
+            out.setdefault(block_id, {})[action_id] = _element_state(
+                element, None if _empty(value) else value, where=block_id)
+    unknown = set(values) - used
+    if unknown:
+        raise KeyError(f"no input with block_id or action_id {sorted(unknown)} in the view")
+    return out
