@@ -191,7 +191,7 @@ class SlackStandIn:
         from bot.standin.socket_mode import SocketModeServer
 
         with self._lock:
-            if self._socket_mode is None:
+            if self._socket_mode is None or not self._socket_mode.running:
                 self._socket_mode = SocketModeServer(host=self._host).start()
             return self._socket_mode
 
