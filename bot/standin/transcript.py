@@ -17,10 +17,11 @@ _LINK = re.compile(r"<([^<>]+)>")
 def render(ws: Workspace, *, times: bool = True, ephemerals: bool = True,
            commands: bool = True) -> str:
     """Every channel, then every DM: messages in order, edits, threads, ephemerals marked."""
-    order: list[str] = []
-    for channel in [c.channel for c in ws.commands] + [m.channel for m in ws.messages]:
-        if channel not in order:
-            order.append(channel)
+    first: dict[str, tuple[int, int]] = {}
+    for channel, ts in [(c.channel, c.ts) for c in ws.commands] + [
+            (m.channel, m.ts) for m in ws.messages]:
+        first[channel] = min(first.get(channel, _ts_key(ts)), _ts_key(ts))
+    order = sorted(first, key=first.__getitem__)
     rooms = [c for c in order if not _is_dm(ws, c)] + [c for c in order if _is_dm(ws, c)]
     sections = []
     for channel in rooms:
@@ -76,10 +77,12 @@ def _message(ws: Workspace, m: Message, prefix: str, times: bool) -> list[str]:
         marks.append("(edited)")
     if m.ephemeral_to:
         marks.append(f"(only visible to @{ws.user_name(m.ephemeral_to)})")
-    header = f"{prefix}{_when(m.ts, times)}{ws.display_name(m.user)}"
+    when = _when(m.ts, times)
+    header = f"{prefix}{when}{ws.display_name(m.user)}"
     if marks:
         header += "  " + " ".join(marks)
-    pad = " " * len(prefix) + BODY
+    # The body sits under the author's name, a little further in.
+    pad = " " * (len(prefix) + len(when)) + BODY
     body = blocks_text(m.blocks, ws) if m.blocks else mrkdwn_text(m.text, ws).splitlines()
     return [header, *(f"{pad}{line}".rstrip() for line in body)]
 
