@@ -40,6 +40,9 @@ _QUERY_SECRET = re.compile(
     r"(?i)\b(token|key|password|secret|code|signature)=[^&\s\"'<>]+"
 )
 _DETAIL_LIMIT = 160
+# A long run mixing letters and digits is treated as a secret the client does not know of
+# (another user's key, a password the provider echoes): provider text is shown without it.
+_SECRET_LIKE = re.compile(r"\S{16,}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,7 +374,8 @@ class HttpClient:
         for secret in (*self._secret_values(), *extra):
             if secret:
                 text = text.replace(secret, "[redacted]")
-        return _QUERY_SECRET.sub(lambda m: f"{m.group(1)}=[redacted]", text)
+        text = _QUERY_SECRET.sub(lambda m: f"{m.group(1)}=[redacted]", text)
+        return _SECRET_LIKE.sub(_redact_secret_like, text)
 
     def _secret_values(self) -> Iterable[str]:
         for headers in self.auth.values():
@@ -379,6 +383,13 @@ class HttpClient:
                 yield value
                 # "Bearer x" / "APIToken x": the bare secret may be echoed too.
                 yield value.split(" ", 1)[-1]
+
+
+def _redact_secret_like(match: re.Match[str]) -> str:
+    word = match.group(0)
+    if any(c.isdigit() for c in word) and any(c.isalpha() for c in word):
+        return "[redacted]"
+    return word
 
 
 def _describe_transport(exc: httpx.TransportError) -> str:

@@ -44,6 +44,9 @@ class F5XCSandbox(Sandbox):
             }
         return email.lower()
 
+    def secrets(self) -> list[str]:
+        return [self.token, self.readonly_token]
+
     def error_body(self, status: int) -> Any:
         return {"code": 13, "message": f"injected {status}"}
 

@@ -48,6 +48,9 @@ class MightyNetworksSandbox(Sandbox):
             }
         return str(member_id)
 
+    def secrets(self) -> list[str]:
+        return [self.token]
+
     def error_body(self, status: int) -> Any:
         words = {401: "unauthorized", 403: "forbidden", 404: "Member not found",
                  429: "rate_limited"}

@@ -171,6 +171,10 @@ class Sandbox:
     def add_user(self, *, email: str, name: str, **options: Any) -> str:
         raise NotImplementedError
 
+    def secrets(self) -> list[str]:
+        """Every secret this sandbox accepts or has handed out, for leak checks."""
+        return []
+
     def error_body(self, status: int) -> Any:
         """The body this API sends with an injected status that came without one."""
         return {"error": f"injected {status}", "message": f"injected {status}"}

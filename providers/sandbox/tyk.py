@@ -27,6 +27,7 @@ class TykSandbox(Sandbox):
         self.org_id = secrets.token_hex(12)
         self.users: dict[str, dict[str, Any]] = {}
         self._passwords: dict[str, str] = {}
+        self._passwords_set: list[str] = []
         super().__init__(host=host, port=port)
         owner = self.add_user(email="owner@acme.example", name="Dash Owner", reset_passwords=True)
         viewer = self.add_user(email="viewer@acme.example", name="Dash Viewer")
@@ -64,6 +65,11 @@ class TykSandbox(Sandbox):
         with self._lock:
             stored = self._passwords.get(user_id)
         return stored is not None and secrets.compare_digest(stored, password)
+
+    def secrets(self) -> list[str]:
+        with self._lock:
+            keys = [u["access_key"] for u in self.users.values()]
+            return [self.admin_secret, *keys, *self._passwords_set]
 
     def error_body(self, status: int) -> Any:
         return {"Status": "Error", "Message": f"injected {status}", "Meta": None}
@@ -171,4 +177,5 @@ class TykSandbox(Sandbox):
                                   "Message": "Password must be at least "
                                   f"{self.min_password_length} characters long", "Meta": None})
         self._passwords[user["id"]] = password
+        self._passwords_set.append(password)
         return Response(200, {"Status": "OK", "Message": "User password updated", "Meta": None})

@@ -45,6 +45,7 @@ class UnleashSandbox(Sandbox):
         self.users: dict[int, dict[str, Any]] = {}
         self._links: dict[str, int] = {}  # reset token -> user id; one live token per user
         self._last_reset: dict[int, float] = {}
+        self._issued: list[str] = []  # every reset link handed out
         self._ids = itertools.count(2)
         super().__init__(host=host, port=port)
 
@@ -79,6 +80,12 @@ class UnleashSandbox(Sandbox):
         with self._lock:
             user_id = self._links.get(token)
             return self.users[user_id]["email"] if user_id in self.users else None
+
+    def secrets(self) -> list[str]:
+        with self._lock:
+            links = list(self._issued)
+        tokens = [link.partition("token=")[2] for link in links]
+        return [self.admin_token, self.editor_token, self.client_token, *links, *tokens]
 
     def error_body(self, status: int) -> Any:
         names = {400: "BadDataError", 401: "AuthenticationRequired", 403: "NoAccessError",
@@ -165,7 +172,9 @@ class UnleashSandbox(Sandbox):
         self._links = {t: uid for t, uid in self._links.items() if uid != user["id"]}
         token = "$2b$10$" + "".join(secrets.choice(_BCRYPT_ALPHABET) for _ in range(53))
         self._links[token] = user["id"]
-        return Response(200, {"resetPasswordUrl": f"{self.url}/reset-password?token={token}"})
+        link = f"{self.url}/reset-password?token={token}"
+        self._issued.append(link)
+        return Response(200, {"resetPasswordUrl": link})
 
     def _validate(self, request: Request) -> Response:
         token = request.query.get("token", "")
