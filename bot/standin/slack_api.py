@@ -153,18 +153,20 @@ class SlackStandIn:
         return self
 
     def stop(self) -> None:
-        if self._socket_mode is not None:
-            self._socket_mode.stop()
-            self._socket_mode = None
-        if self._server is None:
-            return
-        self._server.shutdown()
-        # Joins the request threads too (block_on_close), so nothing outlives the stand-in.
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = None
-        self._thread = None
+        # The Web API goes first: a Socket Mode client that loses its connection reconnects
+        # through apps.connections.open, which must not start a fresh server meanwhile.
+        if self._server is not None:
+            self._server.shutdown()
+            # Joins the request threads too (block_on_close), so nothing outlives the stand-in.
+            self._server.server_close()
+            if self._thread is not None:
+                self._thread.join(timeout=5)
+        with self._lock:
+            self._server = None
+            self._thread = None
+            socket_mode, self._socket_mode = self._socket_mode, None
+        if socket_mode is not None:
+            socket_mode.stop()
 
     def __enter__(self) -> SlackStandIn:
         return self.start()
@@ -191,6 +193,8 @@ class SlackStandIn:
         from bot.standin.socket_mode import SocketModeServer
 
         with self._lock:
+            if self._server is None:
+                raise RuntimeError("the stand-in is not started")
             if self._socket_mode is None or not self._socket_mode.running:
                 self._socket_mode = SocketModeServer(host=self._host).start()
             return self._socket_mode

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltRequest, BoltResponse, Respond
 from slack_sdk import WebClient
 
 SIGNING_SECRET = "standin-test-signing-secret"  # noqa: S105
@@ -55,10 +56,27 @@ class Seen:
     commands: list[dict[str, Any]]
     submissions: list[dict[str, Any]]
     actions: list[dict[str, Any]]
+    retries: list[str | None] = field(default_factory=list)
 
 def build_app(client: WebClient, seen: Seen) -> App:
     """A small Bolt app shaped like resetbot's flow: command → modal → message → button."""
     app = App(client=client, signing_secret=SIGNING_SECRET)
+
+    @app.middleware
+    def note_retries(req: BoltRequest, next: Callable[[], BoltResponse]) -> BoltResponse:
+        seen.retries.append(req.headers.get("x-slack-retry-num", [None])[0])
+        return next()
+
+    @app.action("provider")
+    def provider_chosen(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+        seen.actions.append(body)
+        ack()
+        view = body["view"]
+        chosen = view["state"]["values"]["provider"]["provider"]["selected_option"]["value"]
+        page = request_modal()
+        page["blocks"].insert(0, {"type": "section", "text": {
+            "type": "mrkdwn", "text": f"Provider: {chosen}"}})
+        client.views_update(view_id=view["id"], hash=view["hash"], view=page)
 
     @app.command("/reset-password")
     def command(ack: Ack, body: dict[str, Any], client: WebClient) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from standin_support import ALICE, BOB, SUPPORT, BoltServer
+from standin_support import ALICE, BOB, SIGNING_SECRET, SUPPORT, BoltServer
 
 from bot.standin import (
     BOT_USER_ID,
@@ -13,6 +13,7 @@ from bot.standin import (
     SlackDriver,
     SlackStandIn,
     ack_body,
+    retried,
 )
 
 
@@ -40,6 +41,22 @@ class TestSigning:
         response = driver.command(ALICE, "x", delivery=delivery)  # type: ignore[arg-type]
         assert response.status_code == 401
         assert bolt_server.seen.commands == []
+
+    def test_retries_carry_slacks_headers(self, driver: SlackDriver,
+                                          bolt_server: BoltServer) -> None:
+        """A redelivery arrives signed, with X-Slack-Retry-Num for the bot to recognise."""
+        assert driver.command(ALICE, "x", delivery=retried(2)).status_code == 200
+        driver.command(ALICE, "y")
+        assert bolt_server.seen.retries == ["2", None]
+
+    def test_slow_acks_are_violations(self, standin: SlackStandIn,
+                                      bolt_server: BoltServer) -> None:
+        """An ack later than Slack's deadline is recorded (here the deadline is zero)."""
+        with SlackDriver(standin, bolt_server.events_url, SIGNING_SECRET,
+                         ack_deadline=0.0) as impatient:
+            impatient.command(ALICE, "x")
+        [violation] = standin.violations
+        assert violation.method == "ack" and "acked after" in violation.problems[0]
 
     def test_trigger_ids_are_unique_per_request(self, driver: SlackDriver,
                                                 bolt_server: BoltServer) -> None:
@@ -91,6 +108,30 @@ class TestModals:
             driver.submit_view(ALICE, modal, {"provider": "nope", "user": "bob"})
         with pytest.raises(KeyError, match="colour"):
             driver.submit_view(ALICE, modal, {"provider": "flags", "user": "b", "colour": "x"})
+
+
+    def test_a_select_in_the_modal_and_the_handlers_update(
+        self, driver: SlackDriver, standin: SlackStandIn, bolt_server: BoltServer
+    ) -> None:
+        """A block action from a modal carries the view with its state; views.update lands."""
+        driver.command(ALICE, "form")
+        modal = driver.last_opened_view(ALICE)
+        driver.view_action(ALICE, modal, "provider", "flags", values={"user": "bo"})
+        body = bolt_server.seen.actions[0]
+        assert body["container"] == {"type": "view", "view_id": modal.id}
+        assert body["actions"][0]["selected_option"]["value"] == "flags"
+        assert body["view"]["state"]["values"]["user"]["user"]["value"] == "bo"
+        standin.wait_for("views.update", view_id=modal.id)
+        assert len(modal.versions) == 2 and "Provider: flags" in modal.all_text()
+
+    def test_closing_a_modal(self, driver: SlackDriver, standin: SlackStandIn) -> None:
+        """Closing is silent without notify_on_close, and a closed modal cannot be used."""
+        driver.command(ALICE, "form")
+        modal = driver.last_opened_view(ALICE)
+        assert driver.view_closed(ALICE, modal) is None
+        assert modal.closed_by == "close"
+        with pytest.raises(LookupError, match="closed"):
+            driver.submit_view(ALICE, modal, {"provider": "flags", "user": "b"})
 
 
 class TestClicks:
