@@ -62,7 +62,7 @@ def _channel(ws: Workspace, channel: str, *, times: bool, ephemerals: bool,
     for item in top:
         if isinstance(item, Command):
             lines.append(f"{INDENT}{_when(item.ts, times)}{ws.display_name(item.user)} typed "
-                         f"{item.command} {item.text}".rstrip()
+                         f"{item.command} {mrkdwn_text(item.text, ws)}".rstrip()
                          + f"  (only visible to @{ws.user_name(item.user)})")
             continue
         lines.extend(_message(ws, item, INDENT, times))
