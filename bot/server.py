@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import threading
+from socketserver import ThreadingMixIn
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -144,3 +145,36 @@ def serve_socket_mode(settings: Settings, *, port: int | None) -> None:
         if health is not None:
             health.shutdown()
         rt.close()
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class BackgroundServer:
+    """The WSGI app on a loopback port in a thread: for the demo and the end-to-end tests."""
+
+    def __init__(self, app: WSGIApplication, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._server = make_server(host, port, app, server_class=_ThreadingWSGIServer,
+                                   handler_class=_QuietHandler)
+        self.host = host
+        self.port = int(self._server.server_address[1])
+        self.url = f"http://{host}:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+                                        name=f"wsgi-{self.port}")
+
+    def start(self) -> BackgroundServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
