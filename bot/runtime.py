@@ -32,7 +32,7 @@ class Runtime:
         settings: Settings,
         *,
         store: Store | None = None,
-        providers: Mapping[str, Provider] | None = None,
+        providers: Mapping[str, Provider[Any]] | None = None,
         provider_transport: httpx.BaseTransport | None = None,
         client: WebClient | None = None,
         clock: Callable[[], datetime] = utcnow,
@@ -56,6 +56,8 @@ class Runtime:
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="resetbot")
         self.sweep_interval = sweep_interval
         self._stop = threading.Event()
+        self._busy = threading.Condition()
+        self._inflight = 0
         self._sweeper: threading.Thread | None = None
         self.app = build_app(self, token_verification=token_verification)
 
@@ -75,8 +77,19 @@ class Runtime:
             except Exception:
                 log.exception("background task %s failed", getattr(fn, "__name__", fn))
                 raise
+            finally:
+                with self._busy:
+                    self._inflight -= 1
+                    self._busy.notify_all()
 
+        with self._busy:
+            self._inflight += 1
         return self.executor.submit(run)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no background task is queued or running; False on time-out."""
+        with self._busy:
+            return self._busy.wait_for(lambda: self._inflight == 0, timeout)
 
     def sweep_once(self) -> None:
         try:

@@ -1,4 +1,4 @@
-"""``resetbot serve``: Slack over HTTP under gunicorn, or over Socket Mode; ``/healthz`` for both."""
+"""``resetbot serve``: Slack over HTTP under gunicorn, or Socket Mode; ``/healthz`` for both."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import logging
 import os
 import signal
 import threading
-from socketserver import ThreadingMixIn
 from collections.abc import Callable, Iterable
+from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -33,7 +33,9 @@ def _reply(start_response: StartResponse, status: str, body: dict[str, Any]) -> 
     return [data]
 
 
-def make_wsgi_app(rt: Runtime | None, *, health: Callable[[], bool] | None = None) -> WSGIApplication:
+def make_wsgi_app(
+    rt: Runtime | None, *, health: Callable[[], bool] | None = None
+) -> WSGIApplication:
     """``POST /slack/events`` to Bolt, ``GET /healthz``; everything else 404."""
     bolt = SlackRequestHandler(rt.app, path=EVENTS_PATH) if rt is not None else None
     check = health or (rt.healthy if rt is not None else (lambda: True))
@@ -82,11 +84,15 @@ def serve(settings: Settings) -> None:
 
 
 def serve_http(settings: Settings, *, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104
-    from gunicorn.app.base import BaseApplication
+    from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 
     workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
     threads = int(os.environ.get("RESETBOT_THREADS", "16"))
     runtimes: list[Runtime] = []
+
+    def close_all() -> None:
+        for rt in runtimes:
+            rt.close()
 
     class _Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -98,7 +104,7 @@ def serve_http(settings: Settings, *, port: int, host: str = "0.0.0.0") -> None:
             self.cfg.set("graceful_timeout", 30)
             self.cfg.set("keepalive", 5)
             self.cfg.set("loglevel", settings.log_level.lower())
-            self.cfg.set("worker_exit", lambda _server, _worker: [r.close() for r in runtimes])
+            self.cfg.set("worker_exit", lambda _server, _worker: close_all())
 
         def load(self) -> WSGIApplication:
             # Runs in each worker after the fork: engines, pools and threads are per process.
@@ -112,7 +118,7 @@ def serve_http(settings: Settings, *, port: int, host: str = "0.0.0.0") -> None:
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug(format, *args)
 
 
@@ -137,11 +143,11 @@ def serve_socket_mode(settings: Settings, *, port: int | None) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        handler.connect()
+        handler.connect()  # type: ignore[no-untyped-call]
         log.info("resetbot connected over Socket Mode")
         stopped.wait()
     finally:
-        handler.close()
+        handler.close()  # type: ignore[no-untyped-call]
         if health is not None:
             health.shutdown()
         rt.close()

@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import SecretStr
 from sqlalchemy import func, select
@@ -141,7 +142,7 @@ class ResetService:
         *,
         settings: Settings,
         store: Store,
-        providers: Mapping[str, Provider],
+        providers: Mapping[str, Provider[Any]],
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings
@@ -480,7 +481,7 @@ class ResetService:
 
         secret: SecretStr | None = None
         secret_label: str | None = None
-        details: dict[str, object] = {}
+        details: dict[str, Any] = {}
         instance = self.providers.get(provider_name)
         if instance is None:
             state, kind = RequestState.FAILED, "not_configured"
@@ -518,7 +519,7 @@ class ResetService:
         state: RequestState,
         kind: str,
         message: str,
-        details: Mapping[str, object],
+        details: Mapping[str, Any],
         *,
         secret_delivered_privately: bool = False,
     ) -> RequestView:

@@ -1,4 +1,4 @@
-"""Parsing ``/reset-password`` text into a typed command, with a clear complaint when it is wrong."""
+"""Parsing ``/reset-password`` text into a typed command, or a clear complaint when it is wrong."""
 
 from __future__ import annotations
 

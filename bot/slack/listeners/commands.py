@@ -60,7 +60,7 @@ def handle(
         case parsing.Status(request_id=None):
             ack(text=blocks.request_list("Your recent requests", service.recent_for(user_id),
                                          "You have filed no requests."))
-        case parsing.Status(request_id=request_id):
+        case parsing.Status(request_id=str() as request_id):
             ack(text=blocks.status_text(service.get(request_id, user_id)))
         case parsing.Cancel(request_id=request_id):
             view = service.cancel(request_id, user_id)

@@ -1,0 +1,379 @@
+"""A whole resetbot on loopback: Slack stand-in, provider sandboxes and the real bot over HTTP.
+
+The end-to-end tests, ``resetbot demo`` and the benchmarks all use this one rig, so what the
+demo shows is exactly what the tests check: signed requests into the real WSGI endpoint, the
+real store, real provider clients talking HTTP to the sandboxes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+from bot.config import Settings
+from bot.runtime import Runtime
+from bot.server import EVENTS_PATH, BackgroundServer, make_wsgi_app
+from bot.slack import blocks
+from bot.standin import Message, ModalView, SlackDriver, SlackStandIn
+from bot.store import roles as role_store
+from bot.store.db import Store
+from bot.store.migrate import upgrade
+from bot.store.models import FINAL_STATES, RequestState, ResetRequest, Role
+from providers.sandbox import Sandbox, start_sandbox
+
+SIGNING_SECRET = "rig-signing-secret-0123456789abcdef"  # noqa: S105 - loopback only
+SUPPORT = "C0SUPPORT"
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    id: str
+    handle: str
+    name: str
+    role: Role | None = None
+    provider: str | None = None  # scope of the role; None = every provider
+
+
+PEOPLE = (
+    Person("U0ALICE", "alice", "Alice Archer", Role.REQUESTER),
+    Person("U0BOB", "bob", "Bob Baker", Role.APPROVER),
+    Person("U0CAROL", "carol", "Carol Chen", Role.APPROVER),
+    Person("U0DAN", "dan", "Dan Dunn"),
+    Person("U0ERIN", "erin", "Erin Ellis", Role.APPROVER, "flags"),
+    Person("U0ADA", "ada", "Ada Admin"),  # admin through config, like a new install
+)
+ADMIN = "U0ADA"
+
+# Provider instances as design.md names them, and the accounts each sandbox holds.
+INSTANCES: dict[str, str] = {
+    "community": "mighty_networks",
+    "flags": "unleash",
+    "edge": "f5xc",
+    "gateway": "tyk",
+}
+ACCOUNTS: dict[str, list[dict[str, Any]]] = {
+    "mighty_networks": [{"email": "tom@example.com", "name": "Tom Taylor"},
+                        {"email": "uma@example.com", "name": "Uma Upton"}],
+    "unleash": [{"email": "tom@example.com", "name": "Tom Taylor"},
+                {"email": "uma@example.com", "name": "Uma Upton"}],
+    "f5xc": [{"email": "tom@example.com", "name": "Tom Taylor"},
+             {"email": "sam@example.com", "name": "Sam Sso", "sso": True},
+             {"email": "ci-bot@example.com", "name": "CI Bot", "service": True}],
+    "tyk": [{"email": "tom@example.com", "name": "Tom Taylor"},
+            {"email": "uma@example.com", "name": "Uma Upton"}],
+}
+
+
+class Clock:
+    """A clock the rig moves by hand, so expiry needs no waiting."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime.now(UTC).replace(microsecond=0)
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, **delta: float) -> datetime:
+        with self._lock:
+            self._now += timedelta(**delta)
+            return self._now
+
+
+class _ExactSettings(Settings):
+    """Settings from the arguments alone: no ./resetbot.toml, .env or RESETBOT_* can leak in."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+@dataclass
+class Rig:
+    """Everything on 127.0.0.1; ``with Rig(tmp_path) as rig:`` starts and stops it all."""
+
+    workdir: Path
+    database_url: str | None = None
+    instances: Mapping[str, str] = field(default_factory=lambda: dict(INSTANCES))
+    provider_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    settings_options: Mapping[str, Any] = field(default_factory=dict)
+    people: tuple[Person, ...] = PEOPLE
+    admins: tuple[str, ...] = (ADMIN,)
+    clock: Clock = field(default_factory=Clock)
+    approvals_channel: str | None = None
+    bot_port: int = 0
+    standin_port: int = 0
+    workers: int = 8
+    start_sweeper: bool = False
+    progress: Callable[[str], None] = lambda _: None
+
+    standin: SlackStandIn = field(init=False)
+    sandboxes: dict[str, Sandbox] = field(init=False, default_factory=dict)
+    accounts: dict[str, dict[str, str]] = field(init=False, default_factory=dict)
+    settings: Settings = field(init=False)
+    runtime: Runtime = field(init=False)
+    server: BackgroundServer = field(init=False)
+    driver: SlackDriver = field(init=False)
+    _started: list[Callable[[], None]] = field(init=False, default_factory=list)
+
+    # -- life-cycle ---------------------------------------------------------------------------
+
+    def start(self) -> Rig:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        self.progress("Slack stand-in")
+        self.standin = SlackStandIn(port=self.standin_port).start()
+        self._started.append(self.standin.stop)
+        for person in self.people:
+            self.standin.add_user(person.id, person.handle, real_name=person.name)
+        self.standin.add_channel(SUPPORT, "it-support")
+        if self.approvals_channel:
+            self.standin.add_channel(self.approvals_channel, "reset-approvals")
+
+        providers: dict[str, dict[str, Any]] = {}
+        for name, kind in self.instances.items():
+            self.progress(f"{kind} sandbox")
+            sandbox = start_sandbox(kind)
+            self._started.append(sandbox.stop)
+            self.sandboxes[name] = sandbox
+            self.accounts[name] = {
+                acct["email"]: sandbox.add_user(**acct) for acct in ACCOUNTS[kind]
+            }
+            options = {**sandbox.settings_dict(), "max_retries": 1, "timeout_seconds": 5}
+            if self.approvals_channel:
+                options["approvals_channel"] = self.approvals_channel
+            options.update(self.provider_options.get(name, {}))
+            providers[name] = options
+
+        url = self.database_url or f"sqlite:///{self.workdir / 'resetbot.db'}"
+        self.settings = _ExactSettings.model_validate({
+            "database_url": url,
+            "admins": list(self.admins),
+            "slack": {"api_url": self.standin.api_url, "bot_token": self.standin.bot_token,
+                      "signing_secret": SIGNING_SECRET},
+            "providers": providers,
+            **self.settings_options,
+        })
+        self.progress("store")
+        upgrade(url)
+        store = Store(url)
+        with store.session() as session:
+            for person in self.people:
+                if person.role is not None:
+                    role_store.grant(session, person.id, person.role, provider=person.provider,
+                                     granted_by=ADMIN)
+        self.progress("bot")
+        self.runtime = Runtime(self.settings, store=store, clock=self.clock, workers=self.workers)
+        self._started.append(self.runtime.close)
+        if self.start_sweeper:
+            self.runtime.start()
+        self.server = BackgroundServer(make_wsgi_app(self.runtime), port=self.bot_port).start()
+        self._started.append(self.server.stop)
+        self.driver = SlackDriver(self.standin, self.events_url, SIGNING_SECRET)
+        self._started.append(self.driver.close)
+
+    def stop(self) -> None:
+        while self._started:
+            stop = self._started.pop()
+            with contextlib.suppress(Exception):  # stop the rest whatever one of them does
+                stop()
+
+    def __enter__(self) -> Rig:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    @property
+    def events_url(self) -> str:
+        return self.server.url + EVENTS_PATH
+
+    # -- what people do -------------------------------------------------------------------
+
+    def say(self, user: str, text: str, *, channel: str = SUPPORT) -> Any:
+        """``/reset-password <text>`` typed by ``user`` (an id or a handle)."""
+        return self.driver.command(self.user_id(user), text, channel_id=channel)
+
+    def file(self, user: str, text: str, *, channel: str = SUPPORT,
+             timeout: float = 10.0) -> str:
+        """File by command and wait until the approval message is up; returns the request id."""
+        before = self.request_ids()
+        response = self.say(user, text, channel=channel)
+        if response.status_code != 200:
+            raise AssertionError(f"command answered {response.status_code}")
+        new = self.wait(lambda: (self.request_ids() - before) or None, timeout,
+                        what=f"a request filed by {user!r}")
+        (request_id,) = new
+        request_id = str(request_id)
+        self.wait(lambda: self.request(request_id).approval_ts, timeout,
+                  what=f"the approval message for {request_id}")
+        return request_id
+
+    def file_by_form(self, user: str, provider: str, target: str, reason: str, *,
+                     action: str | None = None, channel: str = SUPPORT) -> ModalView:
+        """The modal path: open the form, pick the provider, fill it in and submit."""
+        uid = self.user_id(user)
+        self.driver.command(uid, "", channel_id=channel)
+        form = self.driver.last_opened_view(uid)
+        self.driver.view_action(uid, form, blocks.PROVIDER_SELECT, provider)
+        if action:  # the form grows an action select for providers with several actions
+            self.wait(lambda: _has_block(self._view(form.id), "action"),
+                      what="the action select")
+        form = self._view(form.id)
+        values: dict[str, Any] = {"provider": provider, "user": target, "reason": reason}
+        if action:
+            values["action"] = action
+        self.driver.submit_view(uid, form, values)
+        return self._view(form.id)
+
+    def _view(self, view_id: str) -> ModalView:
+        view = self.standin.view(view_id)
+        if view is None:
+            raise AssertionError(f"the stand-in holds no view {view_id}")
+        return view
+
+    def approval_message(self, request_id: str) -> Message:
+        req = self.request(request_id)
+        if not req.approval_ts or not req.approval_channel:
+            raise AssertionError(f"{request_id} has no approval message")
+        message = self.standin.message(req.approval_channel, req.approval_ts)
+        if message is None:
+            raise AssertionError(f"the stand-in holds no message for {request_id}")
+        return message
+
+    def click(self, user: str, request_id: str, button: str, **kwargs: Any) -> Any:
+        action = {"approve": blocks.APPROVE_ACTION, "deny": blocks.DENY_ACTION}[button]
+        return self.driver.click(self.user_id(user), self.approval_message(request_id), action,
+                                 **kwargs)
+
+    def approve(self, user: str, request_id: str, note: str = "") -> Any:
+        """Approve, then submit the approval modal; returns the submission's response."""
+        uid = self.user_id(user)
+        mark = len(self.standin.views_for(uid))
+        self.click(user, request_id, "approve")
+        modal = self._new_modal(uid, mark)
+        if modal is None:
+            return None
+        return self.driver.submit_view(uid, modal, {"note": note} if note else {})
+
+    def deny(self, user: str, request_id: str, reason: str) -> Any:
+        uid = self.user_id(user)
+        mark = len(self.standin.views_for(uid))
+        self.click(user, request_id, "deny")
+        modal = self._new_modal(uid, mark)
+        if modal is None:
+            return None
+        return self.driver.submit_view(uid, modal, {"reason": reason})
+
+    def _new_modal(self, uid: str, mark: int) -> ModalView | None:
+        try:
+            view: ModalView = self.wait(
+                lambda: (views := self.standin.views_for(uid))[mark:] and views[-1], 2.0)
+            return view
+        except AssertionError:
+            return None  # refused: the person got an ephemeral instead
+
+    # -- what the store and Slack show ----------------------------------------------------
+
+    def user_id(self, user: str) -> str:
+        for person in self.people:
+            if user in (person.id, person.handle, f"@{person.handle}"):
+                return person.id
+        if user.startswith(("U", "W")):
+            return str(user)
+        raise KeyError(f"nobody called {user!r} in the rig")
+
+    def request_ids(self) -> set[str]:
+        with self.runtime.store.session() as session:
+            return set(session.scalars(_select_ids()))
+
+    def request(self, request_id: str) -> ResetRequest:
+        with self.runtime.store.session() as session:
+            row = session.get(ResetRequest, request_id)
+            if row is None:
+                raise AssertionError(f"no request {request_id}")
+            session.expunge(row)
+            found: ResetRequest = row
+            return found
+
+    def wait_state(self, request_id: str, *states: RequestState,
+                   timeout: float = 10.0) -> ResetRequest:
+        wanted = set(states) or FINAL_STATES
+        row: ResetRequest = self.wait(lambda: (r := self.request(request_id)).state in wanted and r, timeout,
+                        what=f"{request_id} in {', '.join(sorted(s.value for s in wanted))}")
+        # Slack work for this request (message update, thread, DM) runs after the state moves.
+        self.settle()
+        return row
+
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait until the bot's worker pool has nothing queued or running."""
+        if not self.runtime.wait_idle(timeout):
+            raise AssertionError(f"the bot's workers were still busy after {timeout:g}s")
+
+    def sweep(self) -> None:
+        self.runtime.sweep_once()
+        self.settle()
+
+    def wait(self, condition: Callable[[], Any], timeout: float = 10.0, *,
+             what: str = "a condition") -> Any:
+        """Poll ``condition`` (store or Slack) until it is truthy; its value."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = condition()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+            time.sleep(0.01)
+
+    def sandbox(self, name: str) -> Sandbox:
+        return self.sandboxes[name]
+
+    def audit(self, request_id: str | None = None) -> list[tuple[str, str, str]]:
+        """(actor, action, outcome) of every audit event, oldest first."""
+        from sqlalchemy import select
+
+        from bot.store.models import AuditEvent
+
+        with self.runtime.store.session() as session:
+            query = select(AuditEvent).order_by(AuditEvent.id)
+            if request_id:
+                query = query.where(AuditEvent.request_id == request_id)
+            return [(e.actor, e.action, e.outcome or "") for e in session.scalars(query)]
+
+
+def _select_ids() -> Any:
+    from sqlalchemy import select
+
+    return select(ResetRequest.id)
+
+
+def _has_block(view: ModalView, block_id: str) -> bool:
+    return any(b.get("block_id") == block_id for b in view.current.get("blocks") or [])
+
+
+def rig_iter(workdir: Path, **options: Any) -> Iterator[Rig]:
+    with Rig(workdir, **options) as rig:
+        yield rig
