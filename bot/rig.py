@@ -321,8 +321,9 @@ class Rig:
     def wait_state(self, request_id: str, *states: RequestState,
                    timeout: float = 10.0) -> ResetRequest:
         wanted = set(states) or FINAL_STATES
-        row: ResetRequest = self.wait(lambda: (r := self.request(request_id)).state in wanted and r, timeout,
-                        what=f"{request_id} in {', '.join(sorted(s.value for s in wanted))}")
+        row: ResetRequest = self.wait(
+            lambda: (r := self.request(request_id)).state in wanted and r, timeout,
+            what=f"{request_id} in {', '.join(sorted(s.value for s in wanted))}")
         # Slack work for this request (message update, thread, DM) runs after the state moves.
         self.settle()
         return row
