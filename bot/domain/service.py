@@ -158,7 +158,7 @@ class ResetService:
         )
 
     def is_admin(self, user_id: str) -> bool:
-        with self.store.session() as s:
+        with self.store.reading() as s:
             return policy.may_administer(self.roles(s, user_id, None))
 
     def grant(self, actor: str, user_id: str, role: Role, provider: str | None) -> bool:
@@ -175,7 +175,7 @@ class ResetService:
             return role_store.revoke(s, user_id, role, provider=provider, revoked_by=actor)
 
     def list_grants(self, actor: str, user_id: str | None = None) -> list[RoleGrant]:
-        with self.store.session() as s:
+        with self.store.reading() as s:
             if not policy.may_administer(self.roles(s, actor, None)):
                 raise NotAllowed("Only admins can list roles.")
             grants = role_store.list_grants(s, user_id)
@@ -229,7 +229,7 @@ class ResetService:
             raise InvalidInput("Give a reason (it is shown to the approver).", field="reason")
         if len(reason) > MAX_REASON:
             raise InvalidInput(f"Keep the reason under {MAX_REASON} characters.", field="reason")
-        with self.store.session() as s:
+        with self.store.reading() as s:
             if not policy.may_file(self.roles(s, requester_id, provider)):
                 raise NotAllowed(
                     "You don't have the requester role for "
@@ -359,6 +359,10 @@ class ResetService:
 
     def _expire_if_due(self, request_id: str) -> None:
         """Expire an overdue request in its own transaction, so a refusal cannot roll it back."""
+        with self.store.reading() as s:
+            request = self._load(s, request_id)
+            if request.state is not RequestState.PENDING or request.expires_at > self.clock():
+                return  # the common case takes no write lock
         with self.store.session() as s:
             request = self._load(s, request_id)
             if request.state is RequestState.PENDING and request.expires_at <= self.clock():
@@ -389,7 +393,7 @@ class ResetService:
     def check_decider(self, request_id: str, actor: str) -> RequestView:
         """Whether ``actor`` may decide now; raises with the reason when not (nothing changes)."""
         self._expire_if_due(request_id)
-        with self.store.session() as s:
+        with self.store.reading() as s:
             request = self._load(s, request_id)
             self._check_decider(s, request, actor)
             return self._view(request)
@@ -613,7 +617,7 @@ class ResetService:
                 request.message_stale = stale
 
     def stale_messages(self, limit: int = 50) -> list[RequestView]:
-        with self.store.session() as s:
+        with self.store.reading() as s:
             rows = s.scalars(
                 select(ResetRequest)
                 .where(ResetRequest.message_stale.is_(True), ResetRequest.approval_ts.is_not(None))
@@ -625,12 +629,12 @@ class ResetService:
 
     def view(self, request_id: str) -> RequestView:
         """The current state, for rendering; no permission check (never shown on request)."""
-        with self.store.session() as s:
+        with self.store.reading() as s:
             return self._view(self._load(s, request_id))
 
     def get(self, request_id: str, actor: str) -> RequestView:
         self._expire_if_due(request_id)
-        with self.store.session() as s:
+        with self.store.reading() as s:
             request = self._load(s, request_id)
             if not policy.may_see(self.roles(s, actor, request.provider),
                                   is_requester=request.requester_id == actor):
@@ -638,7 +642,7 @@ class ResetService:
             return self._view(request)
 
     def recent_for(self, actor: str, limit: int = 10) -> list[RequestView]:
-        with self.store.session() as s:
+        with self.store.reading() as s:
             rows = s.scalars(
                 select(ResetRequest)
                 .where(ResetRequest.requester_id == actor)
@@ -649,7 +653,7 @@ class ResetService:
 
     def pending_for(self, actor: str, limit: int = 20) -> list[RequestView]:
         """Pending requests ``actor`` could decide now."""
-        with self.store.session() as s:
+        with self.store.reading() as s:
             rows = s.scalars(
                 select(ResetRequest)
                 .where(ResetRequest.state == RequestState.PENDING,

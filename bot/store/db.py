@@ -46,10 +46,19 @@ class Store:
         self.url = url
         self.engine = engine or make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Reads take no write lock on SQLite, so an ack never queues behind a writer.
+        self._readers = sessionmaker(self.engine.execution_options(sqlite_begin="DEFERRED"),
+                                     expire_on_commit=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session for reads only: a deferred BEGIN on SQLite (plain BEGIN elsewhere)."""
+        with self._readers() as session, session.begin():
             yield session
 
     def dispose(self) -> None:
