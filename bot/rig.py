@@ -352,6 +352,20 @@ class Rig:
     def sandbox(self, name: str) -> Sandbox:
         return self.sandboxes[name]
 
+    def where_seen(self, text: str) -> list[str]:
+        """Every Slack call that carried ``text`` (raw or mrkdwn-escaped), as "method channel".
+
+        Covers all the bot ever sent to the stand-in: messages, updates, ephemerals, thread
+        replies, DMs, views, response_url posts and acks. For leak checks on secrets.
+        """
+        forms = {text, text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")}
+        found = []
+        for call in self.standin.calls:
+            if _carries(call.params, forms):
+                channel = call.params.get("channel") if isinstance(call.params, dict) else None
+                found.append(f"{call.method} {channel or ''}".strip())
+        return found
+
     def audit(self, request_id: str | None = None) -> list[tuple[str, str, str]]:
         """(actor, action, outcome) of every audit event, oldest first."""
         from sqlalchemy import select
@@ -369,6 +383,16 @@ def _select_ids() -> Any:
     from sqlalchemy import select
 
     return select(ResetRequest.id)
+
+
+def _carries(node: Any, forms: set[str]) -> bool:
+    if isinstance(node, str):
+        return any(f in node for f in forms)
+    if isinstance(node, dict):
+        return any(_carries(v, forms) for v in node.values())
+    if isinstance(node, list | tuple):
+        return any(_carries(v, forms) for v in node)
+    return False
 
 
 def _has_block(view: ModalView, block_id: str) -> bool:
