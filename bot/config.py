@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     request_ttl_minutes: int = Field(default=60, ge=1, le=10080)
     max_pending_per_requester: int = Field(default=5, ge=1, le=1000)
     max_pending_per_target: int = Field(default=1, ge=1, le=100)
+    # How often each process expires requests, recovers interrupted calls and resyncs messages.
+    sweep_interval_seconds: float = Field(default=15.0, ge=0.1, le=3600)
+    # A provider call whose process has not renewed it for this long is reported as unknown.
+    dispatch_lease_seconds: float = Field(default=30.0, ge=1, le=3600)
     log_level: LogLevel = "INFO"
     slack: SlackSettings = Field(default_factory=SlackSettings)
     providers: dict[InstanceName, ProviderSettings] = Field(default_factory=dict)

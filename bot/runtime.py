@@ -37,7 +37,7 @@ class Runtime:
         client: WebClient | None = None,
         clock: Callable[[], datetime] = utcnow,
         workers: int = 32,
-        sweep_interval: float = 15.0,
+        sweep_interval: float | None = None,
         token_verification: bool = True,
     ) -> None:
         self.settings = settings
@@ -54,12 +54,19 @@ class Runtime:
         # Provider calls and Slack updates run here, never on Bolt's pool: a slow provider can
         # queue work, but it can never delay an acknowledgement.
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="resetbot")
-        self.sweep_interval = sweep_interval
+        self.sweep_interval = (
+            sweep_interval if sweep_interval is not None else settings.sweep_interval_seconds
+        )
         self._stop = threading.Event()
         self._busy = threading.Condition()
         self._inflight = 0
         self._sweeper: threading.Thread | None = None
+        # Renews the lease on this process's provider calls for as long as it is alive; runs
+        # whether or not the sweeper does, so no other replica reports a live call as unknown.
+        self._heartbeat = threading.Thread(target=self._beat, name="resetbot-heartbeat",
+                                           daemon=True)
         self.app = build_app(self, token_verification=token_verification)
+        self._heartbeat.start()
 
     def provider_actions(self) -> dict[str, list[str]]:
         return {name: [a.name for a in p.actions] for name, p in self.providers.items()}
@@ -97,6 +104,14 @@ class Runtime:
         except Exception:
             log.exception("sweep failed; the next one retries")
 
+    def _beat(self) -> None:
+        interval = self.settings.dispatch_lease_seconds / 3
+        while not self._stop.wait(interval):
+            try:
+                self.service.heartbeat()
+            except Exception:
+                log.exception("dispatch heartbeat failed; the next one retries")
+
     def start(self) -> None:
         """Start the sweeper: expiry, recovery and stale messages, also right after a restart."""
         if self._sweeper is not None:
@@ -124,6 +139,8 @@ class Runtime:
         self._stop.set()
         if self._sweeper is not None:
             self._sweeper.join(timeout=10)
+        if self._heartbeat.is_alive():
+            self._heartbeat.join(timeout=10)
         self.executor.shutdown(wait=True)
         for provider in self.providers.values():
             provider.close()

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import secrets
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import SecretStr
-from sqlalchemy import func, select
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -129,6 +132,11 @@ class ProviderStatus:
     check: CredentialCheck
 
 
+def new_owner() -> str:
+    """A name for this process's dispatches: host and pid for people, random for uniqueness."""
+    return f"{socket.gethostname()[:32]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
 def clean_text(text: str, *, limit: int) -> str:
     """Collapse control characters and surrounding space; cut to ``limit`` characters."""
     return _CONTROL.sub(" ", text).strip()[:limit]
@@ -144,11 +152,15 @@ class ResetService:
         store: Store,
         providers: Mapping[str, Provider[Any]],
         clock: Callable[[], datetime] = utcnow,
+        owner: str | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.providers = providers
         self.clock = clock
+        # This process's name on the dispatches it runs; unique per start, so a restarted
+        # process never mistakes its predecessor's calls for its own.
+        self.owner = owner or new_owner()
 
     # -- roles ---------------------------------------------------------------------------
 
@@ -474,8 +486,10 @@ class ResetService:
     def dispatch(self, request_id: str) -> DispatchOutcome | None:
         """Call the provider for an approved request; None if someone else already did."""
         with self.store.session() as s:
+            now = self.clock()
             if not transition(s, request_id, RequestState.APPROVED, RequestState.DISPATCHING,
-                              dispatch_started_at=self.clock()):
+                              dispatch_started_at=now, dispatch_owner=self.owner,
+                              dispatch_heartbeat_at=now):
                 return None
             request = self._load(s, request_id)
             record(s, actor=SYSTEM, action="request.dispatching", request=request,
@@ -571,32 +585,58 @@ class ResetService:
                     expired.append(self._view(request))
         return expired
 
+    def heartbeat(self) -> int:
+        """Renew the lease on every dispatch this process is running; how many there are."""
+        with self.store.session() as s:
+            result = s.execute(
+                update(ResetRequest)
+                .where(ResetRequest.dispatch_owner == self.owner,
+                       ResetRequest.state == RequestState.DISPATCHING)
+                .values(dispatch_heartbeat_at=self.clock())
+                .execution_options(synchronize_session=False)
+            )
+            assert isinstance(result, CursorResult)
+            return int(result.rowcount or 0)
+
+    def lease(self) -> timedelta:
+        """How long a dispatch survives without a heartbeat before it counts as abandoned."""
+        return timedelta(seconds=self.settings.dispatch_lease_seconds)
+
     def stuck_after(self, provider: str) -> timedelta:
-        """How long a dispatch may take before nobody can still be waiting on it."""
+        """For a dispatch without heartbeats (started before leases existed): a generous bound
+        on how long its call could still be running."""
         instance = self.settings.providers.get(provider)
         timeout = instance.timeout_seconds if instance else 10.0
         retries = instance.max_retries if instance else 2
         return timedelta(seconds=timeout * (retries + 1) * 2 + 60)
 
     def recover(self) -> tuple[list[RequestView], list[str]]:
-        """Dispatches nobody can still be waiting on → unknown; approved but never started →
-        ids to dispatch (the provider was certainly not called for those)."""
+        """Dispatches whose process stopped renewing them → unknown; approved but never
+        started → ids to dispatch (the provider was certainly not called for those).
+
+        A live process renews its dispatches every third of the lease however long the
+        provider takes, so a replica never reports another replica's running call as unknown.
+        """
         now = self.clock()
         unknown: list[RequestView] = []
         with self.store.session() as s:
             rows = s.execute(
                 select(ResetRequest.id, ResetRequest.provider, ResetRequest.dispatch_started_at,
-                       ResetRequest.state, ResetRequest.decided_at).where(
+                       ResetRequest.dispatch_heartbeat_at, ResetRequest.state,
+                       ResetRequest.decided_at).where(
                     ResetRequest.state.in_([RequestState.DISPATCHING, RequestState.APPROVED])
                 )
             ).all()
         redispatch = []
-        for rid, provider, started, state, decided in rows:
+        for rid, provider, started, beat, state, decided in rows:
             if state is RequestState.APPROVED:
                 if decided is None or now - decided > timedelta(seconds=30):
                     redispatch.append(rid)
                 continue
-            if started is not None and now - started < self.stuck_after(provider):
+            if beat is not None:
+                if now - beat < self.lease():
+                    continue
+            elif started is not None and now - started < self.stuck_after(provider):
                 continue
             with self.store.session() as s:
                 if transition(s, rid, RequestState.DISPATCHING, RequestState.UNKNOWN,

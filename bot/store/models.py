@@ -148,6 +148,10 @@ class ResetRequest(Base):
     decided_at: Mapped[datetime | None]
     decision_note: Mapped[str | None] = mapped_column(Text)  # deny reason / approval note
     dispatch_started_at: Mapped[datetime | None]
+    # Which running bot is calling the provider, and when it last said it still is: a dispatch
+    # whose heartbeat stops (the process died) is recovered as unknown, never called again.
+    dispatch_owner: Mapped[str | None] = mapped_column(String(64))
+    dispatch_heartbeat_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     outcome_kind: Mapped[str | None] = mapped_column(String(64))  # "ok" or a ProviderError.kind
     outcome_message: Mapped[str | None] = mapped_column(Text)  # secret-free, for people
