@@ -84,15 +84,40 @@ def serve(settings: Settings) -> None:
 
 
 def serve_http(settings: Settings, *, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104
-    from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
-
-    workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
-    threads = int(os.environ.get("RESETBOT_THREADS", "16"))
     runtimes: list[Runtime] = []
 
     def close_all() -> None:
         for rt in runtimes:
             rt.close()
+
+    def load() -> WSGIApplication:
+        # Runs in each worker after the fork: engines, pools and threads are per process.
+        rt = Runtime(settings)
+        rt.start()
+        runtimes.append(rt)
+        log.info("resetbot ready on %s:%s (worker %s)", host, port, os.getpid())
+        return make_wsgi_app(rt)
+
+    run_gunicorn(load, host=host, port=port, log_level=settings.log_level, on_exit=close_all)
+
+
+def run_gunicorn(
+    load: Callable[[], WSGIApplication],
+    *,
+    host: str,
+    port: int,
+    log_level: str = "INFO",
+    on_exit: Callable[[], None] = lambda: None,
+) -> None:
+    """gunicorn, gthread workers: ``WEB_CONCURRENCY`` processes of ``RESETBOT_THREADS`` threads.
+
+    ``load`` builds the WSGI app in each worker after the fork. The benchmarks serve a bare
+    Bolt app through this same function, so both run on exactly the same server stack.
+    """
+    from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
+
+    workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+    threads = int(os.environ.get("RESETBOT_THREADS", "16"))
 
     class _Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -103,16 +128,11 @@ def serve_http(settings: Settings, *, port: int, host: str = "0.0.0.0") -> None:
             self.cfg.set("timeout", 30)
             self.cfg.set("graceful_timeout", 30)
             self.cfg.set("keepalive", 5)
-            self.cfg.set("loglevel", settings.log_level.lower())
-            self.cfg.set("worker_exit", lambda _server, _worker: close_all())
+            self.cfg.set("loglevel", log_level.lower())
+            self.cfg.set("worker_exit", lambda _server, _worker: on_exit())
 
         def load(self) -> WSGIApplication:
-            # Runs in each worker after the fork: engines, pools and threads are per process.
-            rt = Runtime(settings)
-            rt.start()
-            runtimes.append(rt)
-            log.info("resetbot ready on %s:%s (worker %s)", host, port, os.getpid())
-            return make_wsgi_app(rt)
+            return load()
 
     _Server().run()
 
@@ -167,7 +187,9 @@ class BackgroundServer:
         self.host = host
         self.port = int(self._server.server_address[1])
         self.url = f"http://{host}:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+        # A short poll interval: stop() waits for the loop to notice, and the tests stop a lot.
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, daemon=True,
                                         name=f"wsgi-{self.port}")
 
     def start(self) -> BackgroundServer:

@@ -183,7 +183,7 @@ class TykProvider(HttpProvider[TykSettings]):
         if action == "reset":
             return (
                 f"Reset {name}'s Tyk Dashboard password to a temporary password "
-                "(sent to you privately)"
+                "(sent privately to the requester)"
             )
         if action == "allow":
             return f"Allow {account.label} to reset other users' passwords"

@@ -115,7 +115,7 @@ class UnleashProvider(HttpProvider[UnleashSettings]):
         self.spec(action)
         return (
             f"Issue {account.label} an Unleash password-reset link "
-            "(sent to you privately)"
+            "(sent privately to the requester)"
         )
 
     def perform(self, action: str, account: Account) -> ActionResult:

@@ -61,7 +61,7 @@ class TestActions:
             "Revoke Tom Tyk's permission to reset other users' passwords")
         assert tyk.describe("reset", TOM_ACCOUNT) == (
             "Reset Tom Tyk's Tyk Dashboard password to a temporary password "
-            "(sent to you privately)")
+            "(sent privately to the requester)")
 
     def test_describe_reset_without_key_is_a_value_error(
         self, tyk_admin_only: Provider[Any]

@@ -267,5 +267,6 @@ class TestCredentials:
 def test_describe_says_the_link_comes_privately(unleash: Provider[Any]) -> None:
     """The approver reads what will happen, including where the link goes."""
     assert unleash.describe("reset", ANN) == (
-        "Issue Ann Lee <ann@x.com> an Unleash password-reset link (sent to you privately)")
+        "Issue Ann Lee <ann@x.com> an Unleash password-reset link "
+        "(sent privately to the requester)")
     assert [a.name for a in unleash.actions] == ["reset"]
