@@ -91,7 +91,8 @@ class _SlackSide(ABC, Generic[R]):
     def command(self, user_id: str, text: str = "", *, command: str = "/reset-password",
                 channel_id: str = "C0SUPPORT", delivery: Delivery | None = None) -> R:
         """Run a slash command; the ack's text shows up as an ephemeral like in Slack."""
-        response_url = self.standin.new_response_url(channel_id, user_id)
+        self.standin.record_command(channel_id, user_id, command, text)
+        response_url = self.standin.new_response_url(channel_id, user_id, awaits_ack=True)
         fields = {
             "token": self.verification_token, "team_id": TEAM_ID, "team_domain": TEAM_DOMAIN,
             "channel_id": channel_id, "channel_name": self._channel_name(channel_id),
@@ -99,10 +100,12 @@ class _SlackSide(ABC, Generic[R]):
             "text": text, "api_app_id": APP_ID, "is_enterprise_install": "false",
             "response_url": response_url, "trigger_id": self._trigger(user_id),
         }
-        self.standin.record_command(channel_id, user_id, command, text)
-        result, ack = self._deliver("slash_commands", fields, delivery or Delivery())
-        if ack is not None:
-            self.standin.apply_command_ack(response_url, ack)
+        try:
+            result, ack = self._deliver("slash_commands", fields, delivery or Delivery())
+            if ack is not None:
+                self.standin.apply_command_ack(response_url, ack)
+        finally:
+            self.standin.release_response_url(response_url)
         return result
 
     def click(self, user_id: str, message: Message, action_id: str, *, value: str | None = None,

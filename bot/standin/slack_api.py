@@ -46,6 +46,7 @@ RECENT_CALLS_SHOWN = 15
 # Made-up credentials: the stand-in only checks that the bot sends the ones it was given.
 BOT_TOKEN = "xoxb-standin-token"  # noqa: S105
 APP_TOKEN = "xapp-1-standin-token"  # noqa: S105
+ACK_WAIT = 5.0  # longest a response_url post waits for its command's ack (Slack allows 3 s)
 
 
 class ApiError(Exception):
@@ -87,6 +88,10 @@ class _ResponseTarget:
     user_id: str
     original: Message | None = None
     uses: int = 0
+    # A slash command's URL: Slack shows the ack first (at ack_ts, reserved when the command was
+    # sent), so posts to the URL wait for it.
+    awaiting_ack: bool = False
+    ack_ts: str | None = None
 
 
 @dataclass
@@ -232,13 +237,26 @@ class SlackStandIn:
         return trigger_id
 
     def new_response_url(self, channel: str, user_id: str, *,
-                         message: Message | None = None) -> str:
-        """A ``response_url``; ``message`` is what ``replace_original`` replaces (if any)."""
+                         message: Message | None = None, awaits_ack: bool = False) -> str:
+        """A ``response_url``; ``message`` is what ``replace_original`` replaces (if any).
+
+        With ``awaits_ack`` (a slash command's), posts to it wait until ``release_response_url``
+        or ``apply_command_ack``: the bot's worker may post before its own ack has come back.
+        """
         token = secrets.token_urlsafe(12)
         with self._lock:
-            self._responses[token] = _ResponseTarget(channel=channel, user_id=user_id,
-                                                     original=message)
+            self._responses[token] = _ResponseTarget(
+                channel=channel, user_id=user_id, original=message, awaiting_ack=awaits_ack,
+                ack_ts=self._next_ts() if awaits_ack else None)
         return f"{self.url}/response/{token}"
+
+    def release_response_url(self, response_url: str) -> None:
+        """The command's delivery is over (acked or not): posts to its URL go ahead."""
+        with self._changed:
+            target = self._responses.get(_token_of(response_url))
+            if target is not None:
+                target.awaiting_ack = False
+            self._changed.notify_all()
 
     # -- failure injection ------------------------------------------------------------------
 
@@ -416,6 +434,9 @@ class SlackStandIn:
         """A slash command's ack body is shown like a response_url post (ephemeral by default)."""
         with self._changed:
             self._record("ack", {"type": "slash_commands", "body": body}, 200, {"ok": True})
+            target = self._responses.get(_token_of(response_url))
+            if target is not None:
+                target.awaiting_ack = False
             if body and (body.get("text") or body.get("blocks")):
                 problems = blockkit.check_message(body.get("text"), body.get("blocks"))
                 if problems:
@@ -494,6 +515,9 @@ class SlackStandIn:
 
     def _serve_response_url(self, token: str, payload: dict[str, Any]) -> _Reply:
         with self._changed:
+            target = self._responses.get(token)
+            if target is not None and target.awaiting_ack:
+                self._changed.wait_for(lambda: not target.awaiting_ack, timeout=ACK_WAIT)
             injected = self._pop_failure("response_url")
             if injected is not None:
                 self._record("response_url", payload, injected.status, injected.body,
@@ -599,8 +623,9 @@ class SlackStandIn:
 
     def _post(self, *, channel: str, text: str, blocks: list[dict[str, Any]] | None,
               thread_ts: str | None = None, ephemeral_to: str | None = None,
-              via: str, metadata: dict[str, Any] | None = None) -> Message:
-        message = Message(channel=channel, ts=self._next_ts(), user=BOT_USER_ID, text=text,
+              via: str, metadata: dict[str, Any] | None = None, ts: str | None = None
+              ) -> Message:
+        message = Message(channel=channel, ts=ts or self._next_ts(), user=BOT_USER_ID, text=text,
                           blocks=self._ids.fill(copy.deepcopy(blocks or [])),
                           thread_ts=thread_ts or None, bot_id=BOT_ID, ephemeral_to=ephemeral_to,
                           via=via, metadata=metadata)
@@ -633,7 +658,8 @@ class SlackStandIn:
         in_channel = payload.get("response_type") == "in_channel"
         message = self._post(channel=target.channel, text=str(text or ""), blocks=blocks,
                              thread_ts=payload.get("thread_ts"),
-                             ephemeral_to=None if in_channel else target.user_id, via=via)
+                             ephemeral_to=None if in_channel else target.user_id, via=via,
+                             ts=target.ack_ts if via == "ack" else None)
         if original is None:
             target.original = message
 
