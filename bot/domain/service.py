@@ -258,7 +258,10 @@ class ResetService:
             self._audit_rejected(draft, exc.kind, str(exc))
             raise
         if account.not_resettable_reason:
-            message = f"{account.label} can't be reset here: {account.not_resettable_reason}"
+            reason = account.not_resettable_reason.rstrip()
+            if not reason.endswith((".", "!", "?")):
+                reason += "."  # the Slack reply goes on with "Nothing was filed."
+            message = f"{account.label} can't be reset here: {reason}"
             self._audit_rejected(draft, "not_resettable", message)
             raise NotAllowed(message, field="user")
         return account
