@@ -1,0 +1,143 @@
+"""A server killed while a provider call is in flight: the request ends `unknown`, called once."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from reliability_support import (
+    Served,
+    approval_message,
+    bot_settings,
+    count,
+    only_request,
+    prepare_store,
+    slack_world,
+    wait,
+)
+
+from bot.rig import SUPPORT
+from bot.slack import blocks
+from bot.standin import SlackStandIn
+from bot.store.models import RequestState, ResetRequest
+from providers.sandbox import Sandbox, start_sandbox
+
+LEASE = 2.0  # seconds; production default is 30
+
+
+@pytest.fixture
+def world() -> Iterator[tuple[SlackStandIn, Sandbox]]:
+    standin = slack_world()
+    sandbox = start_sandbox("mighty_networks")
+    sandbox.add_user(email="tom@example.com", name="Tom Taylor")
+    try:
+        yield standin, sandbox
+    finally:
+        sandbox.stop()
+        standin.stop()
+
+
+class TestCrashMidCall:
+    def test_killed_during_the_call_ends_unknown_and_is_never_called_again(
+        self, tmp_path: Path, world: tuple[SlackStandIn, Sandbox]
+    ) -> None:
+        """SIGKILL while the provider holds the call; after a restart the request is reported
+        `unknown` (message, thread, requester) within the lease, and never dispatched again."""
+        standin, sandbox = world
+        url = f"sqlite:///{tmp_path / 'resetbot.db'}"
+        store = prepare_store(url)
+        provider = {**sandbox.settings_dict(), "timeout_seconds": 30, "max_retries": 1}
+        settings = bot_settings(standin, url, {"community": provider},
+                                sweep_interval_seconds=0.25, dispatch_lease_seconds=LEASE)
+
+        first = Served(tmp_path, settings, name="first").start()
+        try:
+            driver = first.driver(standin)
+            driver.command("U0ALICE", "community tom@example.com locked out", channel_id=SUPPORT)
+            req = wait(lambda: (r := only_request(store)) and r.approval_ts and r, 15,
+                       "the approval message")
+            # The provider acts but holds its answer, like a call in flight when the box dies.
+            sandbox.hold_seconds = 120
+            sandbox.inject("action", fault="timeout")
+            driver.click("U0BOB", approval_message(standin, req), blocks.APPROVE_ACTION)
+            driver.submit_view("U0BOB", driver.last_opened_view("U0BOB"), {})
+            sandbox.wait_for_calls(1, timeout=15)
+            assert only_request(store).state is RequestState.DISPATCHING  # type: ignore[union-attr]
+            first.kill()
+            count("crashes")
+        finally:
+            first.kill()
+
+        killed_at = time.monotonic()
+        second = Served(tmp_path, settings, name="second").start()
+        try:
+            done: ResetRequest = wait(
+                lambda: (r := only_request(store)) and r.state.is_final and r, 20,
+                "the interrupted request to be recovered")
+            recovered_after = time.monotonic() - killed_at
+            assert done.state is RequestState.UNKNOWN, done.state
+            assert done.outcome_kind == "outcome_unknown"
+            # The requester hears it, the message says it, and the thread has it.
+            wait(lambda: any("unknown" in m.all_text().lower()
+                             for m in standin.dms("U0ALICE")), 10, "the requester's DM")
+            wait(lambda: "Outcome unknown — verify at the provider"
+                 in approval_message(standin, done).all_text(), 10, "the message update")
+            assert approval_message(standin, done).buttons() == []
+            thread = standin.thread(done.approval_channel or "", done.approval_ts or "")
+            assert any("unknown" in m.all_text().lower() for m in thread)
+            # A few more sweeps: nothing calls the provider again on its own.
+            time.sleep(1.0)
+            assert len(sandbox.action_calls()) == 1
+            assert only_request(store).state is RequestState.UNKNOWN  # type: ignore[union-attr]
+        finally:
+            second.stop()
+        assert "Traceback" not in first.stderr() + second.stderr()
+        assert recovered_after < 15, recovered_after
+        print(f"recovered {recovered_after:.1f}s after the kill (lease {LEASE:g}s)")
+
+
+class TestLease:
+    def test_a_live_dispatch_keeps_its_lease_however_long_the_call(self, make_rig: object) -> None:
+        """A replica's sweep never reports another replica's running call as unknown."""
+        from bot.rig import Rig
+
+        rig: Rig = make_rig(settings_options={"dispatch_lease_seconds": 1.5},  # type: ignore[operator]
+                            provider_options={"community": {"timeout_seconds": 10}})
+        rid = rig.file("alice", "community tom@example.com locked out")
+        rig.sandbox("community").set_latency("action", 5.0)
+        rig.approve("bob", rid)
+        rig.wait(lambda: rig.request(rid).state is RequestState.DISPATCHING)
+        for _ in range(5):  # the lease is renewed (the rig's clock moves, the beat follows)
+            rig.clock.advance(seconds=1)
+            time.sleep(0.6)
+            rig.runtime.service.recover()
+            assert rig.request(rid).state is RequestState.DISPATCHING
+        assert rig.wait_state(rid).state is RequestState.SUCCEEDED
+        assert len(rig.sandbox("community").action_calls()) == 1
+
+    def test_a_dispatch_without_heartbeat_is_recovered_after_the_lease(
+        self, make_rig: object
+    ) -> None:
+        """Rows whose owner stopped beating become unknown once the lease has passed."""
+        from sqlalchemy import update
+
+        from bot.rig import Rig
+
+        rig: Rig = make_rig(settings_options={"dispatch_lease_seconds": 30})  # type: ignore[operator]
+        rid = rig.file("alice", "community tom@example.com locked out")
+        with rig.runtime.store.session() as s:  # what a process that died mid-call leaves
+            s.execute(update(ResetRequest).where(ResetRequest.id == rid).values(
+                state=RequestState.DISPATCHING, dispatch_owner="dead-host:1:00000000",
+                dispatch_started_at=rig.clock(), dispatch_heartbeat_at=rig.clock()))
+        rig.sweep()
+        assert rig.request(rid).state is RequestState.DISPATCHING
+        rig.clock.advance(seconds=31)
+        rig.sweep()
+        req = rig.request(rid)
+        assert req.state is RequestState.UNKNOWN
+        assert ("system", "request.unknown", "outcome_unknown") in rig.audit(rid)
+        assert rig.sandbox("community").action_calls() == []
+        assert req.finished_at is not None and req.finished_at - rig.clock() < timedelta(1)
