@@ -1,0 +1,1 @@
+"""Benchmarks of resetbot against a bare Bolt app: ``python -m tests.benchmarks [--quick]``."""

@@ -1,0 +1,695 @@
+"""resetbot against a bare Bolt app, both under ``resetbot serve``'s gunicorn gthread stack.
+
+``python -m tests.benchmarks`` (about 6 minutes) or ``python -m tests.benchmarks --quick``
+(a smoke run of a few seconds). Prints one markdown table and writes it to
+``tests/benchmarks/results.md`` (``--output`` elsewhere).
+
+Who runs where (2 cores, so this matters):
+
+* the servers: ``resetbot serve`` (SQLite, then PostgreSQL) and the bare Bolt app, each its own
+  gunicorn master + worker process, started from a temporary TOML config;
+* the load driver: its own process (``tests/benchmarks/load.py``, standard library only), so
+  its sender threads never compete for a GIL with what they measure;
+* this process: the Slack stand-in (the Web API and response URLs the bot calls) and the
+  provider sandbox, i.e. what lives on other machines in production. Their CPU still comes
+  out of the same 2 cores, for resetbot only: the bare app never calls them.
+
+The command sent is ``/reset-password community userNNN@example.com <reason>``: the ack says
+"Looking up…" after the access check (a read), and the look-up, filing (a write), approval
+message and reply run on resetbot's worker pool, as in production. ``status`` (a read and a
+rendered list, nothing in the background) is measured too: the ack path alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from bot.rig import SIGNING_SECRET, SUPPORT
+from bot.standin import APP_ID, TEAM_ID, SlackStandIn
+from bot.store import roles as role_store
+from bot.store.db import Store
+from bot.store.migrate import upgrade
+from bot.store.models import FINAL_STATES, RequestState, ResetRequest, Role
+from providers.sandbox import Sandbox, start_sandbox
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+PYTHON = sys.executable
+PG_ADMIN_URL = os.environ.get("RESETBOT_TEST_PG_URL",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PROVIDER = "community"
+APPROVALS = "C0APPROVALS"
+ADMIN = "U0ADA"
+APPROVER = "U0BOB"
+REQUESTERS = [f"U0REQ{i:03d}" for i in range(64)]
+TARGETS = 400  # accounts in the sandbox; with 64 requesters the pending limits never bite
+SLOW_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    warmup: int
+    levels: tuple[tuple[int, int], ...]  # (concurrent senders, requests)
+    slow_requests: int
+    throughput_requests: int
+    memory_total: int
+    startups: int
+
+    @classmethod
+    def full(cls) -> Plan:
+        return cls(warmup=1000, levels=((1, 300), (16, 1500), (64, 3000)), slow_requests=200,
+                   throughput_requests=300, memory_total=10_000, startups=3)
+
+    @classmethod
+    def quick(cls) -> Plan:
+        return cls(warmup=20, levels=((1, 10), (16, 32), (64, 64)), slow_requests=8,
+                   throughput_requests=8, memory_total=300, startups=1)
+
+
+# -- small helpers ------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered)) + 0.5) - 1))
+    return ordered[k]
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str,
+               poll: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(poll)
+
+
+def machine_info() -> dict[str, str]:
+    model = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem = "?"
+    with contextlib.suppress(OSError):
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{kb / 1024 / 1024:.0f} GiB"
+    import gunicorn  # type: ignore[import-untyped]
+    import slack_bolt
+    import sqlalchemy
+
+    return {
+        "CPUs": str(os.cpu_count()), "CPU model": model, "memory": mem,
+        "Python": platform.python_version(), "OS": platform.platform(terse=True),
+        "slack_bolt": slack_bolt.version.__version__, "gunicorn": gunicorn.__version__,
+        "SQLAlchemy": sqlalchemy.__version__,
+    }
+
+
+# -- the pieces in this process: Slack and the provider ------------------------------------------
+
+
+@dataclass
+class World:
+    standin: SlackStandIn
+    sandbox: Sandbox
+    emails: list[str]
+
+    @classmethod
+    def start(cls) -> World:
+        standin = SlackStandIn().start()
+        standin.add_channel(SUPPORT, "it-support")
+        standin.add_channel(APPROVALS, "reset-approvals")
+        for uid in [ADMIN, APPROVER, *REQUESTERS]:
+            standin.add_user(uid, uid.lower(), real_name=uid)
+        sandbox = start_sandbox("mighty_networks")
+        emails = [f"user{i:03d}@example.com" for i in range(TARGETS)]
+        for i, email in enumerate(emails):
+            sandbox.add_user(email=email, name=f"User {i:03d}")
+        return cls(standin, sandbox, emails)
+
+    def stop(self) -> None:
+        self.sandbox.stop()
+        self.standin.stop()
+
+    def calls(self, method: str, since: int = 0, **match: Any) -> int:
+        return sum(1 for c in self.standin.calls[since:] if c.method == method
+                   and all(c.params.get(k) is not None for k in match))
+
+    # Slack's payloads, as the stand-in's driver builds them (see bot/standin/driver.py).
+
+    def command(self, user: str, text: str) -> str:
+        return urlencode({
+            "token": "legacy-token", "team_id": TEAM_ID, "team_domain": "acme",
+            "channel_id": SUPPORT, "channel_name": "it-support", "user_id": user,
+            "user_name": user.lower(), "command": "/reset-password", "text": text,
+            "api_app_id": APP_ID, "is_enterprise_install": "false",
+            "response_url": self.standin.new_response_url(SUPPORT, user),
+            "trigger_id": f"{secrets.randbelow(10**9)}.{int(time.time())}.bench",
+        })
+
+    def file_bodies(self, n: int, start: int = 0) -> list[str]:
+        return [self.command(REQUESTERS[i % len(REQUESTERS)],
+                             f"{PROVIDER} {self.emails[i % len(self.emails)]} "
+                             f"locked out after a phone swap, ticket {i}")
+                for i in range(start, start + n)]
+
+    def status_bodies(self, n: int) -> list[str]:
+        return [self.command(REQUESTERS[i % len(REQUESTERS)], "status") for i in range(n)]
+
+    @staticmethod
+    def approval(request_id: str) -> str:
+        payload = {
+            "type": "view_submission",
+            "user": {"id": APPROVER, "username": "u0bob", "name": "u0bob", "team_id": TEAM_ID},
+            "team": {"id": TEAM_ID, "domain": "acme"}, "api_app_id": APP_ID,
+            "token": "legacy-token", "trigger_id": f"{secrets.randbelow(10**9)}.bench",
+            "view": {"id": f"V{secrets.token_hex(5).upper()}", "type": "modal",
+                     "callback_id": "approve_modal", "private_metadata": request_id,
+                     "state": {"values": {}}, "blocks": []},
+            "response_urls": [],
+        }
+        return urlencode({"payload": json.dumps(payload)})
+
+
+# -- the servers ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    workdir: Path
+    store: Store | None = None
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+    startups: list[float] = field(default_factory=list)
+    sent: int = 0
+    memory: list[tuple[int, float]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> float:
+        """Launch; seconds until ``/healthz`` answered 200."""
+        self.port = free_port()
+        log = (self.workdir / f"{self.name.replace(' ', '-')}.log").open("ab")
+        began = time.perf_counter()
+        self.proc = subprocess.Popen(self.argv, env={**self.env, "PORT": str(self.port)},  # noqa: S603
+                                     cwd=self.workdir, stdout=log, stderr=log)
+        log.close()
+
+        def healthy() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see "
+                                   f"{self.workdir}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:  # noqa: S310
+                    return bool(r.status == 200)
+            except (OSError, urllib.error.URLError):
+                return False
+
+        wait_until(healthy, 30, f"{self.name} to answer /healthz", poll=0.005)
+        took = time.perf_counter() - began
+        self.startups.append(took)
+        return took
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def workers(self) -> list[int]:
+        assert self.proc is not None
+        return children(self.proc.pid)
+
+    def rss(self) -> float:
+        return sum(rss_mb(pid) for pid in self.workers())
+
+    def note_memory(self) -> None:
+        self.memory.append((self.sent, self.rss()))
+
+
+def drive(server: Server, bodies: list[str], concurrency: int, workdir: Path) -> dict[str, Any]:
+    """Send ``bodies`` from the load-driver process; latencies in seconds."""
+    spec = workdir / "load.json"
+    spec.write_text(json.dumps({"url": server.url + "/slack/events", "secret": SIGNING_SECRET,
+                                "concurrency": concurrency, "bodies": bodies}))
+    out = subprocess.run([PYTHON, str(HERE / "load.py"), str(spec)], check=True,  # noqa: S603
+                         capture_output=True, timeout=600)
+    server.sent += len(bodies)
+    result: dict[str, Any] = json.loads(out.stdout)
+    bad = {k: v for k, v in result["statuses"].items() if k != "200"}
+    if bad:
+        raise RuntimeError(f"{server.name}: non-200 answers {bad}")
+    return result
+
+
+@dataclass
+class Row:
+    target: str
+    command: str
+    concurrency: int
+    requests: int
+    p50: float
+    p99: float
+    max: float
+    rps: float
+    note: str = ""
+    baseline: Row | None = None
+
+    @classmethod
+    def of(cls, target: str, command: str, concurrency: int, result: dict[str, Any],
+           note: str = "") -> Row:
+        lat = [x * 1000 for x in result["latencies"]]
+        return cls(target, command, concurrency, len(lat), statistics.median(lat),
+                   percentile(lat, 99), max(lat), len(lat) / result["elapsed"], note)
+
+
+# -- resetbot ------------------------------------------------------------------------------------
+
+
+def resetbot_config(world: World, workdir: Path, url: str) -> Path:
+    provider = {**world.sandbox.settings_dict(), "approvals_channel": APPROVALS,
+                "max_retries": 1, "timeout_seconds": 10}
+    lines = [
+        f"database_url = {toml_value(url)}",
+        f"admins = {toml_value([ADMIN])}",
+        "request_ttl_minutes = 10080",
+        "max_pending_per_requester = 1000",
+        "max_pending_per_target = 100",
+        'log_level = "INFO"',
+        "",
+        "[slack]",
+        f"api_url = {toml_value(world.standin.api_url)}",
+        f"bot_token = {toml_value(world.standin.bot_token)}",
+        f"signing_secret = {toml_value(SIGNING_SECRET)}",
+        "",
+        f"[providers.{PROVIDER}]",
+        *(f"{k} = {toml_value(v)}" for k, v in provider.items()),
+    ]
+    path = workdir / "resetbot.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("RESETBOT_", "SLACK_", "WEB_CONCURRENCY", "PORT"))}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def resetbot_server(world: World, workdir: Path, backend: str, url: str) -> Server:
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = resetbot_config(world, workdir, url)
+    upgrade(url)
+    store = Store(url)
+    with store.session() as s:
+        for uid in REQUESTERS:
+            role_store.grant(s, uid, Role.REQUESTER, granted_by=ADMIN)
+        role_store.grant(s, APPROVER, Role.APPROVER, granted_by=ADMIN)
+    resetbot = str(Path(PYTHON).with_name("resetbot"))
+    argv = [resetbot, "serve"] if Path(resetbot).exists() else [PYTHON, "-m", "bot", "serve"]
+    return Server(f"resetbot {backend}", argv, {**clean_env(), "RESETBOT_CONFIG": str(config)},
+                  workdir, store=store)
+
+
+def bare_server(world: World, workdir: Path) -> Server:
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {**clean_env(), "SLACK_BOT_TOKEN": world.standin.bot_token,
+           "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": world.standin.api_url,
+           "PYTHONPATH": str(ROOT)}
+    return Server("bare Bolt", [PYTHON, "-m", "tests.benchmarks.bare_bolt"], env, workdir)
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str | None]:
+    """A fresh database, dropped afterwards; None if PostgreSQL is unreachable."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"resetbot_bench_{secrets.token_hex(4)}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # reported; the PostgreSQL rows are left out
+        print(f"PostgreSQL unavailable ({type(exc).__name__}); its rows are left out",
+              file=sys.stderr)
+        admin.dispose()
+        yield None
+        return
+    try:
+        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def responses(world: World, since: int) -> int:
+    return world.calls("response_url", since)
+
+
+def drain(world: World, since: int, expected: int, timeout: float = 120.0) -> None:
+    """Wait until every filed command's look-up has answered through its response_url."""
+    wait_until(lambda: responses(world, since) >= expected, timeout,
+               f"{expected} replies to commands")
+
+
+def count(store: Store, *states: RequestState) -> int:
+    from sqlalchemy import func, select
+
+    with store.reading() as s:
+        return int(s.scalar(select(func.count()).where(ResetRequest.state.in_(states))) or 0)
+
+
+def pending_posted(store: Store) -> list[str]:
+    from sqlalchemy import select
+
+    with store.reading() as s:
+        return list(s.scalars(select(ResetRequest.id).where(
+            ResetRequest.state == RequestState.PENDING,
+            ResetRequest.approval_ts.is_not(None))))
+
+
+def file_and_wait(world: World, server: Server, n: int, workdir: Path,
+                  concurrency: int = 16) -> list[str]:
+    """File ``n`` requests over HTTP; the ids of every posted, pending one afterwards."""
+    assert server.store is not None
+    mark = world.standin.mark()
+    drive(server, world.file_bodies(n, start=server.sent), concurrency, workdir)
+    drain(world, mark, n)
+    return pending_posted(server.store)
+
+
+def measure_resetbot(world: World, server: Server, plan: Plan, workdir: Path,
+                     progress: Callable[[str], None]) -> dict[str, Any]:
+    """Every figure for one resetbot backend (the server is started here and stopped)."""
+    assert server.store is not None
+    out: dict[str, Any] = {"rows": [], "slow_rows": []}
+    for _ in range(plan.startups - 1):
+        progress(f"{server.name}: start-up {server.start():.2f}s")
+        server.stop()
+    progress(f"{server.name}: start-up {server.start():.2f}s")
+    time.sleep(0.5)
+    server.note_memory()  # idle
+
+    progress(f"{server.name}: warm-up ({plan.warmup} requests)")
+    mark = world.standin.mark()
+    half = plan.warmup // 2
+    drive(server, world.file_bodies(half, start=server.sent), 16, workdir)
+    drive(server, world.status_bodies(plan.warmup - half), 16, workdir)
+    drain(world, mark, half)
+    server.note_memory()  # after warm-up
+    out["warm_index"] = len(server.memory) - 1
+
+    for concurrency, n in plan.levels:
+        for command in ("file", "status"):
+            mark = world.standin.mark()
+            bodies = (world.file_bodies(n, start=server.sent) if command == "file"
+                      else world.status_bodies(n))
+            result = drive(server, bodies, concurrency, workdir)
+            row = Row.of(server.name, command, concurrency, result)
+            out["rows"].append(row)
+            progress(f"{server.name}: {command} x{concurrency}: p50 {row.p50:.1f} ms, "
+                     f"p99 {row.p99:.1f} ms, max {row.max:.1f} ms")
+            if command == "file":
+                drain(world, mark, n)
+
+    # Acknowledgements while approved requests are dispatched to a provider taking 2 s a call.
+    progress(f"{server.name}: filing {plan.slow_requests} requests for the slow provider")
+    world.sandbox.set_latency("action", SLOW_SECONDS)
+    try:
+        # Earlier phases' requests stay pending; approve exactly the ones filed now.
+        before = set(pending_posted(server.store))
+        ids = [i for i in file_and_wait(world, server, plan.slow_requests, workdir)
+               if i not in before]
+        progress(f"{server.name}: approving {len(ids)} requests over HTTP")
+        done_before = count(server.store, *FINAL_STATES)
+        began = time.perf_counter()
+        approvals = drive(server, [world.approval(i) for i in ids], 16, workdir)
+        out["approval_row"] = Row.of(server.name, "approve (modal submit)", 16, approvals)
+        for concurrency, n in sorted(plan.levels, key=lambda lv: -lv[0]):
+            in_flight = count(server.store, RequestState.APPROVED, RequestState.DISPATCHING)
+            mark = world.standin.mark()
+            result = drive(server, world.file_bodies(n, start=server.sent), concurrency,
+                           workdir)
+            left = count(server.store, RequestState.APPROVED, RequestState.DISPATCHING)
+            row = Row.of(server.name, "file, 2 s provider", concurrency, result,
+                         note=f"{in_flight}→{left} dispatches in flight")
+            out["slow_rows"].append(row)
+            progress(f"{server.name}: slow x{concurrency}: p50 {row.p50:.1f} ms, "
+                     f"p99 {row.p99:.1f} ms ({row.note})")
+            out.setdefault("slow_marks", []).append((mark, n))
+        wait_until(lambda: count(server.store, *FINAL_STATES) >= done_before + len(ids),  # type: ignore[arg-type]
+                   plan.slow_requests * SLOW_SECONDS + 120, "the slow dispatches")
+        out["slow_dispatch_seconds"] = time.perf_counter() - began
+        out["slow_requests"] = len(ids)
+        for mark, n in out.pop("slow_marks"):
+            drain(world, mark, n)
+    finally:
+        world.sandbox.set_latency("action", 0.0)
+
+    # End-to-end throughput with fast providers: command -> look-up -> approval message ->
+    # approval -> provider call -> outcome in the thread.
+    progress(f"{server.name}: end-to-end throughput ({plan.throughput_requests} requests)")
+    before = set(pending_posted(server.store))
+    began = time.perf_counter()
+    ids = [i for i in file_and_wait(world, server, plan.throughput_requests, workdir)
+           if i not in before]
+    filed = time.perf_counter()
+    mark = world.standin.mark()
+    drive(server, [world.approval(i) for i in ids], 16, workdir)
+
+    def outcomes() -> bool:
+        # per request: "approved" in the thread, then the outcome in the thread
+        return world.calls("chat.postMessage", mark, thread_ts=True) >= 2 * len(ids)
+
+    wait_until(outcomes, 300, "the outcomes in the threads")
+    ended = time.perf_counter()
+    out["throughput"] = {"requests": len(ids), "seconds": ended - began,
+                         "rps": len(ids) / (ended - began), "file_seconds": filed - began,
+                         "approve_to_outcome_seconds": ended - filed}
+    server.note_memory()
+
+    # Memory: top up to plan.memory_total requests, half filings, half status.
+    while server.sent < plan.memory_total:
+        n = min(1000, plan.memory_total - server.sent)
+        mark = world.standin.mark()
+        half = n // 2
+        drive(server, world.file_bodies(half, start=server.sent), 16, workdir)
+        drive(server, world.status_bodies(n - half), 16, workdir)
+        drain(world, mark, half)
+        server.note_memory()
+        progress(f"{server.name}: {server.sent} requests, worker RSS {server.memory[-1][1]:.1f} MB")
+    server.stop()
+    return out
+
+
+def measure_bare(server: Server, world: World, plan: Plan, workdir: Path,
+                 progress: Callable[[str], None]) -> list[Row]:
+    for _ in range(plan.startups - 1):
+        progress(f"{server.name}: start-up {server.start():.2f}s")
+        server.stop()
+    progress(f"{server.name}: start-up {server.start():.2f}s")
+    rows = []
+    try:
+        drive(server, world.file_bodies(plan.warmup // 2), 16, workdir)
+        for concurrency, n in plan.levels:
+            result = drive(server, world.file_bodies(n), concurrency, workdir)
+            row = Row.of(server.name, "ack only", concurrency, result)
+            rows.append(row)
+            progress(f"{server.name}: x{concurrency}: p50 {row.p50:.1f} ms, p99 {row.p99:.1f} ms,"
+                     f" max {row.max:.1f} ms")
+    finally:
+        server.stop()
+    return rows
+
+
+# -- the report ----------------------------------------------------------------------------------
+
+
+def render(info: dict[str, str], command: str, bare: list[Row], results: dict[str, dict[str, Any]],
+           servers: dict[str, Server], elapsed: float) -> str:
+    base = {r.concurrency: r for r in bare}
+    lines = [
+        "## Acknowledgement latency (signed HTTP requests to `POST /slack/events`)",
+        "",
+        "| server | command | senders | requests | p50 ms | p99 ms | max ms | req/s "
+        "| p99 ÷ bare Bolt | note |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+
+    def add(row: Row) -> None:
+        b = base.get(row.concurrency)
+        ratio = f"{row.p99 / b.p99:.2f}x" if b and row is not b else "1"
+        lines.append(f"| {row.target} | {row.command} | {row.concurrency} | {row.requests} "
+                     f"| {row.p50:.1f} | {row.p99:.1f} | {row.max:.1f} | {row.rps:.0f} "
+                     f"| {ratio} | {row.note} |")
+
+    for row in bare:
+        add(row)
+    for res in results.values():
+        for row in res["rows"]:
+            add(row)
+    for res in results.values():
+        for row in res["slow_rows"]:
+            add(row)
+        if "approval_row" in res:
+            ap: Row = res["approval_row"]
+            lines.append(f"| {ap.target} | {ap.command} | {ap.concurrency} | {ap.requests} "
+                         f"| {ap.p50:.1f} | {ap.p99:.1f} | {ap.max:.1f} | {ap.rps:.0f} | | |")
+    lines += [
+        "",
+        "## End-to-end, memory, start-up",
+        "",
+        "| server | end-to-end (command → outcome in thread) | worker RSS idle | after warm-up "
+        "| after N requests | growth per 1,000 after warm-up | start-up to healthy |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, server in servers.items():
+        startup = (f"{statistics.median(server.startups):.2f} s median, "
+                   f"{max(server.startups):.2f} s max ({len(server.startups)} starts)")
+        found = results.get(name)
+        if found is None:
+            lines.append(f"| {name} | — | | | | | {startup} |")
+            continue
+        res = found
+        t = res["throughput"]
+        mem = server.memory
+        warm_n, warm = mem[res["warm_index"]]
+        end_n, end = mem[-1]
+        per_k = (end - warm) / max(1e-9, (end_n - warm_n) / 1000)
+        lines.append(
+            f"| {name} | {t['rps']:.1f} req/s ({t['requests']} in {t['seconds']:.1f} s; "
+            f"{res['slow_requests']} dispatches at 2 s took {res['slow_dispatch_seconds']:.1f} s) "
+            f"| {mem[0][1]:.1f} MB | {warm:.1f} MB ({warm_n}) "
+            f"| {end:.1f} MB ({end_n}) | {per_k:+.2f} MB | {startup} |")
+    lines += ["", "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()),
+              f"Command: `{command}`; one gunicorn gthread worker "
+              f"(WEB_CONCURRENCY={os.environ.get('WEB_CONCURRENCY', '1')}, "
+              f"RESETBOT_THREADS={os.environ.get('RESETBOT_THREADS', '16')}) for every server; "
+              f"run took {elapsed:.0f} s.", ""]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.benchmarks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a smoke run: few requests")
+    parser.add_argument("--output", type=Path, default=HERE / "results.md",
+                        help="where to write the table (default: %(default)s)")
+    parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    args = parser.parse_args(argv)
+    plan = Plan.quick() if args.quick else Plan.full()
+    command = "python -m tests.benchmarks" + (" --quick" if args.quick else "")
+    began = time.perf_counter()
+
+    def progress(message: str) -> None:
+        print(f"[{time.perf_counter() - began:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    info = machine_info()
+    world = World.start()
+    results: dict[str, dict[str, Any]] = {}
+    servers: dict[str, Server] = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="resetbot-bench-") as tmp:
+            work = Path(tmp)
+            bare = bare_server(world, work / "bare")
+            servers[bare.name] = bare
+            bare_rows = measure_bare(bare, world, plan, work, progress)
+
+            sqlite = resetbot_server(world, work / "sqlite", "SQLite",
+                                     f"sqlite:///{work / 'sqlite' / 'resetbot.db'}")
+            servers[sqlite.name] = sqlite
+            results[sqlite.name] = measure_resetbot(world, sqlite, plan, work, progress)
+
+            with postgres_database() if not args.no_postgres else contextlib.nullcontext() as pg:
+                if pg:
+                    server = resetbot_server(world, work / "pg", "PostgreSQL", pg)
+                    servers[server.name] = server
+                    try:
+                        results[server.name] = measure_resetbot(world, server, plan, work,
+                                                                progress)
+                    finally:
+                        server.stop()
+                        assert server.store is not None
+                        server.store.dispose()
+            for server in servers.values():
+                server.stop()
+            assert sqlite.store is not None
+            sqlite.store.dispose()
+    finally:
+        for server in servers.values():
+            server.stop()
+        world.stop()
+    table = render(info, command, bare_rows, results, servers, time.perf_counter() - began)
+    print(table)
+    args.output.write_text(f"# resetbot benchmarks\n\n{table}")
+    return 0
