@@ -176,6 +176,8 @@ def serve_socket_mode(settings: Settings, *, port: int | None) -> None:
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 resets a burst of clicks; gunicorn's is 2048.
+    request_queue_size = 128
 
 
 class BackgroundServer:
