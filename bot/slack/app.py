@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
@@ -56,7 +55,7 @@ def build_app(rt: Runtime, *, token_verification: bool = True) -> App:
         signing_secret=secret.get_secret_value() if secret else None,
         token_verification_enabled=token_verification,
         # Listeners only ack and hand slow work to the runtime's own pool, so this one stays free.
-        listener_executor=ThreadPoolExecutor(max_workers=16, thread_name_prefix="bolt"),
+        listener_executor=rt.listener_executor,
         logger=logging.getLogger("resetbot.bolt"),
     )
     app.middleware(_drop_retries)

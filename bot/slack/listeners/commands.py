@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App, Respond
@@ -10,6 +11,7 @@ from slack_sdk import WebClient
 from bot.domain.errors import DomainError
 from bot.slack import blocks, parsing
 from bot.slack import mrkdwn as md
+from bot.slack.listeners.views import LOOKUP_BUDGET
 from bot.slack.parsing import ParseError
 
 if TYPE_CHECKING:
@@ -49,14 +51,31 @@ def handle(
             client.views_open(trigger_id=body["trigger_id"],
                               view=blocks.request_modal(rt.provider_menu(), channel=channel))
         case parsing.Help(unknown=unknown):
-            prefix = f"I don't know `{md.escape(unknown[:40])}`. " if unknown else ""
             names = ", ".join(md.code(n) for n in service.provider_names()) or "none"
-            ack(text=f"{prefix}{parsing.USAGE}\nProviders: {names}")
+            if unknown:
+                # Most often a mistyped provider name: say so first, and that nothing happened.
+                ack(text=f":warning: {md.code(unknown[:40])} is neither a configured provider "
+                         f"nor a subcommand; nothing was filed. Providers: {names}.\n"
+                         f"{parsing.USAGE}")
+            else:
+                ack(text=f"{parsing.USAGE}\nProviders: {names}")
         case parsing.FileRequest(provider=provider, action=action, user=user, reason=reason):
             draft = service.validate(user_id, provider, action, user, reason)
-            ack(text=f":mag: Looking up {md.code(draft.user_text)} at {md.code(provider)}…")
-            rt.submit(rt.workflows.file_and_reply, draft, channel,
-                      lambda text: respond(text=text, replace_original=True))
+            answers: list[str] = []
+            filing = rt.submit(rt.workflows.file_and_reply, draft, channel, answers.append)
+            try:
+                # A quick look-up answers in the ack, so the person sees one message, not two.
+                filing.result(timeout=LOOKUP_BUDGET)
+            except FutureTimeout:
+                ack(text=f":mag: Looking up {md.code(draft.user_text)} at {md.code(provider)}…")
+                filing.add_done_callback(lambda _: rt.submit(
+                    lambda: respond(text=answers[-1] if answers else ":x: Something went wrong.",
+                                    replace_original=True)))
+                return
+            except Exception:  # a bug, logged by the worker
+                answers.append(":x: Something went wrong. `/reset-password status` shows "
+                               "whether the request was filed.")
+            ack(text=answers[-1])
         case parsing.Status(request_id=None):
             ack(text=blocks.request_list("Your recent requests", service.recent_for(user_id),
                                          "You have filed no requests."))

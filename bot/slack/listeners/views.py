@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
     from bot.runtime import Runtime
 
 FORM_FIELDS = ("provider", "action", "user", "reason")
+# How long a submission waits for the look-up before acking with "Looking up…" (Slack: 3 s).
+LOOKUP_BUDGET = 2.0
 
 
 def register(app: App, rt: Runtime) -> None:
@@ -44,11 +48,24 @@ def register(app: App, rt: Runtime) -> None:
                 field = "provider"
             ack(response_action="errors", errors={field: str(exc)[:150]})
             return
-        ack(response_action="update", view=blocks.notice_modal(
-            "Password reset",
-            f":mag: Looking up {md.code(draft.user_text)} at {md.code(draft.provider)}…",
-        ))
-        rt.submit(file_from_form, rt, client, view["id"], draft, channel, values)
+        filing = rt.submit(form_outcome, rt, draft, channel, values)
+        try:
+            # A quick look-up answers in the ack itself: no later views.update can race it.
+            page = filing.result(timeout=LOOKUP_BUDGET)
+        except FutureTimeout:
+            ack(response_action="update", view=blocks.notice_modal(
+                "Password reset",
+                f":mag: Looking up {md.code(draft.user_text)} at {md.code(draft.provider)}…",
+            ))
+            filing.add_done_callback(
+                lambda done: rt.submit(show_outcome, rt, client, view["id"], draft, channel,
+                                       done))
+            return
+        except Exception:  # a bug: logged by the worker; the person must not see a Slack error
+            page = blocks.notice_modal(
+                "Password reset", ":x: Something went wrong. `/reset-password status` shows "
+                "whether the request was filed.")
+        ack(response_action="update", view=page)
 
     @app.view(blocks.APPROVE_MODAL)
     def approve_submitted(ack: Ack, body: dict[str, Any]) -> None:
@@ -78,31 +95,33 @@ def register(app: App, rt: Runtime) -> None:
         rt.submit(rt.workflows.after_decision, denied.id, user_id, quorum_met=False)
 
 
-def file_from_form(
-    rt: Runtime,
-    client: WebClient,
-    view_id: str,
-    draft: Draft,
-    channel: str | None,
-    values: dict[str, str],
-) -> None:
-    """Resolve and file; on trouble, show the form again with what was typed and the reason."""
+def form_outcome(rt: Runtime, draft: Draft, channel: str | None,
+                 values: dict[str, str]) -> dict[str, Any]:
+    """Resolve, file and post; the page the form shows next (the form again on trouble)."""
     try:
         view = rt.workflows.file(draft, channel)
     except (DomainError, ProviderError) as exc:
         message = f":warning: {md.escape(str(exc))} Nothing was filed."
-        page = blocks.request_modal(rt.provider_menu(), channel=channel,
-                                    selected=draft.provider, values=values, error=message)
     except PostFailed as exc:
         message = f":warning: {exc}"
-        page = blocks.request_modal(rt.provider_menu(), channel=channel,
-                                    selected=draft.provider, values=values, error=message)
     else:
-        message = filed_text(view)
-        page = blocks.notice_modal("Request filed", message)
+        return blocks.notice_modal("Request filed", filed_text(view))
+    return blocks.request_modal(rt.provider_menu(), channel=channel, selected=draft.provider,
+                                values=values, error=message)
+
+
+def show_outcome(rt: Runtime, client: WebClient, view_id: str, draft: Draft,
+                 channel: str | None, done: Future[dict[str, Any]]) -> None:
+    """After a slow look-up: replace the "Looking up…" page with the outcome."""
+    page = done.result()
     try:
         client.views_update(view_id=view_id, view=page)
     except SlackApiError:
         # The modal was closed meanwhile: answer where the person started instead.
         if channel:
-            rt.notifier.ephemeral(channel, draft.requester_id, message)
+            rt.notifier.ephemeral(channel, draft.requester_id, _page_text(page))
+
+
+def _page_text(page: dict[str, Any]) -> str:
+    first = (page.get("blocks") or [{}])[0]
+    return str((first.get("text") or {}).get("text") or "")

@@ -1,0 +1,118 @@
+"""What goes wrong: unknown provider or user, SSO accounts, a provider down or rate-limited."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from e2e_support import dm_texts, last_ephemeral, succeeded, thread_texts
+
+from bot.rig import Rig
+from bot.store.models import RequestState
+
+MakeRig = Callable[..., Rig]
+
+
+def nothing_filed(rig: Rig, user: str, text: str) -> str:
+    """File by command; the requester is told why and no request or message exists."""
+    rig.say(user, text)
+    rig.settle()
+    assert rig.request_ids() == set()
+    assert rig.standin.calls_to("chat.postMessage") == []
+    answer = last_ephemeral(rig, user)
+    assert "nothing was filed" in answer.lower(), answer
+    return answer
+
+
+class TestNothingIsFiled:
+    def test_unknown_provider_lists_the_configured_ones(self, rig: Rig) -> None:
+        answer = nothing_filed(rig, "alice", "crm tom@example.com locked out")
+        assert "crm" in answer
+        for name in ("community", "flags", "edge", "gateway"):
+            assert name in answer
+
+    def test_unknown_user(self, rig: Rig) -> None:
+        answer = nothing_filed(rig, "alice", "community nobody@example.com locked out")
+        assert "nobody@example.com" in answer
+        assert ("U0ALICE", "request.rejected", "not_found") in rig.audit()
+
+    def test_missing_reason(self, rig: Rig) -> None:
+        rig.say("alice", "community tom@example.com")
+        rig.settle()
+        assert "reason" in last_ephemeral(rig, "alice")
+        assert rig.request_ids() == set()
+
+    @pytest.mark.parametrize(("account", "why"), [
+        ("sam@example.com", "single sign-on"), ("ci-bot@example.com", "service credential"),
+    ])
+    def test_f5_accounts_a_reset_cannot_help(self, rig: Rig, account: str, why: str) -> None:
+        answer = nothing_filed(rig, "alice", f"edge {account} cannot sign in")
+        assert why.lower() in answer.lower(), answer
+        assert ("U0ALICE", "request.rejected", "not_resettable") in rig.audit()
+        assert rig.sandbox("edge").action_calls() == []
+
+    def test_provider_down_at_look_up(self, rig: Rig) -> None:
+        rig.sandbox("community").stop()
+        answer = nothing_filed(rig, "alice", "community tom@example.com locked out")
+        assert "Mighty Networks" in answer
+        events = rig.audit()
+        assert events[-1][1] == "request.rejected"
+
+    def test_the_form_shows_look_up_failures_on_the_form(self, rig: Rig) -> None:
+        view = rig.file_by_form("alice", "edge", "sam@example.com", "cannot sign in")
+        rig.settle()
+        shown = rig.standin.view(view.id)
+        assert shown is not None and "single sign-on" in shown.all_text()
+        assert rig.request_ids() == set()
+
+
+class TestDispatchFailures:
+    def test_provider_stopped_after_approval(self, rig: Rig) -> None:
+        """Connection refused: the reset certainly did not happen → failed, and everyone sees it."""
+        rid = rig.file("alice", "community tom@example.com locked out")
+        rig.sandbox("community").stop()
+        rig.approve("bob", rid)
+        req = rig.wait_state(rid)
+        assert req.state is RequestState.FAILED, (req.state, req.outcome_message)
+        message = rig.approval_message(rid)
+        assert message.buttons() == [] and "Failed" in message.all_text()
+        assert any("Failed" in t for t in thread_texts(rig, rid))
+        assert any("Failed" in t for t in dm_texts(rig, "alice"))
+        assert rig.audit(rid)[-1][1] == "request.failed"
+
+    def test_provider_answers_503(self, rig: Rig) -> None:
+        rid = rig.file("alice", "edge tom@example.com locked out")
+        rig.sandbox("edge").inject("action", status=503, times=None)
+        rig.approve("bob", rid)
+        req = rig.wait_state(rid)
+        assert req.state in (RequestState.FAILED, RequestState.UNKNOWN)
+        assert req.outcome_kind == "unavailable", req.outcome_kind
+        assert "F5" in rig.approval_message(rid).all_text()
+        assert rig.audit(rid)[-1][1] == f"request.{req.state.value}"
+
+    def test_provider_times_out(self, make_rig: MakeRig) -> None:
+        """The call was sent and never answered: outcome unknown, never retried blindly."""
+        rig = make_rig(provider_options={"community": {"timeout_seconds": 0.5}})
+        rid = rig.file("alice", "community tom@example.com locked out")
+        rig.sandbox("community").inject("action", fault="timeout")
+        rig.approve("bob", rid)
+        req = rig.wait_state(rid)
+        assert req.state is RequestState.UNKNOWN, (req.state, req.outcome_message)
+        assert len(rig.sandbox("community").action_calls()) == 1
+        assert "unknown" in rig.approval_message(rid).all_text().lower()
+        assert any("verify" in t.lower() for t in dm_texts(rig, "alice"))
+        assert rig.audit(rid)[-1][1] == "request.unknown"
+
+    def test_unleash_rate_limit(self, rig: Rig) -> None:
+        """Unleash allows one reset per user per minute: the second says rate-limited."""
+        first = rig.file("alice", "flags tom@example.com new laptop")
+        rig.approve("bob", first)
+        succeeded(rig, first)
+        second = rig.file("alice", "flags tom@example.com the link got lost")
+        rig.approve("bob", second)
+        req = rig.wait_state(second)
+        assert req.state is RequestState.FAILED
+        assert req.outcome_kind == "rate_limited"
+        text = rig.approval_message(second).all_text().lower()
+        assert "per minute" in text and "again" in text, text
+        assert rig.audit(second)[-1] == ("system", "request.failed", "rate_limited")
