@@ -65,8 +65,8 @@ class UnleashProvider(HttpProvider[UnleashSettings]):
             return NotFound(f"Unleash has no user with the e-mail {call.target} ({self.where}).")
         if status == 429 and call.path == _RESET_PATH:
             return RateLimited(
-                f"Unleash allows one password reset per user per minute; try {call.target} "
-                f"again in a minute ({self.where}).",
+                f"Unleash allows one password reset per user per minute; nothing was done, try "
+                f"{call.target} again in a minute ({self.where}).",
                 retry_after=RESET_WINDOW_SECONDS,
             )
         if status == 415:
