@@ -7,9 +7,12 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from bot.slack import mrkdwn as md
 from bot.store.models import Role
 
-USAGE = (
+# mrkdwn: the placeholders' angle brackets are escaped, or Slack reads `<@user>` as a mention
+# and `<provider>` as a link and shows neither.
+USAGE = md.escape(
     "`/reset-password` opens a form, or:\n"
     "• `/reset-password <provider> [action] <user e-mail or id> <reason…>` files a request\n"
     "• `/reset-password status [id]` · `cancel <id>` · `pending` · `providers` · `help`\n"
