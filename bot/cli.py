@@ -1,4 +1,4 @@
-"""The ``resetbot`` command: serve, db, roles, audit, config (and the reserved ``demo``)."""
+"""The ``resetbot`` command: serve, db, roles, audit, config and demo."""
 
 from __future__ import annotations
 
@@ -340,16 +340,93 @@ def cmd_config_check(args: argparse.Namespace, ctx: Context) -> int:
 # -- demo -------------------------------------------------------------------------------------
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return port
+
+
 def register_demo(sub: Any) -> None:
-    """Reserved: the demo replaces this function with its own parser and handler."""
     p = sub.add_parser(
-        "demo", parents=[_common()], help="the whole flow on one machine (not available yet)"
+        "demo",
+        parents=[_common()],
+        help="the whole flow on this machine: no Slack workspace or provider accounts needed",
+        description="Start the real bot over HTTP with a SQLite store in a temporary directory,"
+        " a local Slack stand-in and a sandbox for each provider kind, all on 127.0.0.1; play a"
+        " scripted session; print the channel transcript and the audit trail; stop and remove"
+        " everything. Reads no config file.",
     )
+    p.add_argument("--port", type=_port, default=0,
+                   help="the bot's HTTP port (default: any free one)")
+    p.add_argument("--keep-running", action="store_true",
+                   help="stay up afterwards for `resetbot demo say` and `resetbot demo click`"
+                   " (Ctrl-C or SIGTERM stops it)")
     p.set_defaults(handler=cmd_demo)
+    demo = p.add_subparsers(dest="demo_command", metavar="{say,click,transcript}")
+    say = demo.add_parser(
+        "say", parents=[_common()],
+        help="type a command in the running demo's #it-support as someone",
+        description="Type /reset-password … in a demo started with --keep-running; prints what"
+        " changed in the channels.",
+    )
+    say.add_argument("user", help="who types it: @alice, @bob, @carol, @dan, @erin or @ada")
+    say.add_argument("text", help='the command, e.g. "/reset-password help"')
+    say.set_defaults(handler=cmd_demo_say)
+    click = demo.add_parser(
+        "click", parents=[_common()],
+        help="click Approve or Deny on a request in the running demo",
+        description="Click a button on a request's approval message and submit the form it"
+        " opens; prints what changed in the channels.",
+    )
+    click.add_argument("user", help="who clicks, e.g. @bob")
+    click.add_argument("button", choices=["approve", "deny"])
+    click.add_argument("request_id", metavar="ID", help="the request id, e.g. R7K2M9QX")
+    click.add_argument("--note", default="", help="optional note in the approval form")
+    click.add_argument("--reason", default="", help="the Deny form's reason (required to deny)")
+    click.set_defaults(handler=cmd_demo_click)
+    transcript = demo.add_parser(
+        "transcript", parents=[_common()], help="print the running demo's whole transcript"
+    )
+    transcript.set_defaults(handler=cmd_demo_transcript)
 
 
 def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
-    raise CliError("`resetbot demo` is not part of this build yet")
+    # Imported here: the demo pulls in the bot, the stand-in and the sandboxes.
+    from bot.demo import DemoError, DemoOptions, run
+
+    try:
+        return run(DemoOptions(port=args.port, keep_running=args.keep_running))
+    except DemoError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _demo_send(method: str, path: str, body: dict[str, Any] | None = None) -> int:
+    from bot.demo.control import DemoError, send
+
+    try:
+        output = send(method, path, body)
+    except DemoError as exc:
+        raise CliError(str(exc)) from None
+    print(output or "(nothing changed)")
+    return EXIT_OK
+
+
+def cmd_demo_say(args: argparse.Namespace, ctx: Context) -> int:
+    return _demo_send("POST", "/say", {"user": args.user, "text": args.text})
+
+
+def cmd_demo_click(args: argparse.Namespace, ctx: Context) -> int:
+    return _demo_send("POST", "/click", {"user": args.user, "button": args.button,
+                                         "request_id": args.request_id, "note": args.note,
+                                         "reason": args.reason})
+
+
+def cmd_demo_transcript(args: argparse.Namespace, ctx: Context) -> int:
+    return _demo_send("GET", "/transcript")
 
 
 # -- wiring -----------------------------------------------------------------------------------
