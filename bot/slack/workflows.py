@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from bot.domain.errors import DomainError
 from bot.domain.service import Draft, RequestView, ResetService
@@ -14,8 +13,6 @@ from bot.store.models import RequestState
 from providers.base import ProviderError
 
 log = logging.getLogger(__name__)
-
-Reply = Callable[[str], None]
 
 
 class Workflows:
@@ -32,16 +29,15 @@ class Workflows:
         view = self.service.file(draft, account, origin_channel=origin_channel)
         return self.notifier.post_approval(view)
 
-    def file_and_reply(self, draft: Draft, origin_channel: str | None, reply: Reply) -> None:
+    def file_and_answer(self, draft: Draft, origin_channel: str | None) -> str:
+        """File as ``file`` does; what to tell the requester, whatever happened."""
         try:
             view = self.file(draft, origin_channel)
         except (DomainError, ProviderError) as exc:
-            reply(f":warning: {md.escape(str(exc))} Nothing was filed.")
-            return
+            return f":warning: {md.escape(str(exc))} Nothing was filed."
         except PostFailed as exc:
-            reply(f":warning: {exc}")
-            return
-        reply(filed_text(view))
+            return f":warning: {exc}"
+        return filed_text(view)
 
     def after_decision(self, request_id: str, actor: str, *, quorum_met: bool) -> None:
         view = self.service.view(request_id)

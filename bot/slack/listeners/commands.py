@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +18,9 @@ from bot.slack.parsing import ParseError
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
+
+SOMETHING_WRONG = (":x: Something went wrong; it is logged. `/reset-password status` shows "
+                   "whether a request was filed.")
 
 
 def register(app: App, rt: Runtime) -> None:
@@ -61,21 +66,9 @@ def handle(
                 ack(text=f"{parsing.USAGE}\nProviders: {names}")
         case parsing.FileRequest(provider=provider, action=action, user=user, reason=reason):
             draft = service.validate(user_id, provider, action, user, reason)
-            answers: list[str] = []
-            filing = rt.submit(rt.workflows.file_and_reply, draft, channel, answers.append)
-            try:
-                # A quick look-up answers in the ack, so the person sees one message, not two.
-                filing.result(timeout=LOOKUP_BUDGET)
-            except FutureTimeout:
-                ack(text=f":mag: Looking up {md.code(draft.user_text)} at {md.code(provider)}…")
-                filing.add_done_callback(lambda _: rt.submit(
-                    lambda: respond(text=answers[-1] if answers else ":x: Something went wrong.",
-                                    replace_original=True)))
-                return
-            except Exception:  # a bug, logged by the worker
-                answers.append(":x: Something went wrong. `/reset-password status` shows "
-                               "whether the request was filed.")
-            ack(text=answers[-1])
+            answer_soon(rt, ack, respond,
+                        f":mag: Looking up {md.code(draft.user_text)} at {md.code(provider)}…",
+                        lambda: rt.workflows.file_and_answer(draft, channel))
         case parsing.Status(request_id=None):
             ack(text=blocks.request_list("Your recent requests", service.recent_for(user_id),
                                          "You have filed no requests."))
@@ -90,9 +83,8 @@ def handle(
                                          service.pending_for(user_id),
                                          "Nothing is waiting for you."))
         case parsing.Providers():
-            ack(text=":stethoscope: Checking each provider's credentials…")
-            rt.submit(lambda: respond(text=blocks.providers_text(service.provider_status()),
-                                      replace_original=True))
+            answer_soon(rt, ack, respond, ":stethoscope: Checking each provider's credentials…",
+                        lambda: blocks.providers_text(service.provider_status()))
         case parsing.RolesList(user_id=who):
             grants = service.list_grants(user_id, who)
             admins = [a for a in rt.settings.admins if who in (None, a)]
@@ -106,3 +98,27 @@ def handle(
                 changed = service.revoke(user_id, who, role, provider)
                 verb = "revoked" if changed else "did not have"
             ack(text=f"{md.user(who)} {verb} {role.value} for {scope}.")
+
+
+def answer_soon(rt: Runtime, ack: Ack, respond: Respond, placeholder: str,
+                work: Callable[[], str]) -> None:
+    """Run ``work`` on the pool; its answer goes in the ack if it is quick, else ``placeholder``
+    now and the answer replaces it later. One path per answer, so the two cannot race."""
+    future = rt.submit(work)
+    try:
+        text = future.result(timeout=LOOKUP_BUDGET)
+    except FutureTimeout:
+        ack(text=placeholder)
+        future.add_done_callback(lambda done: rt.submit(
+            lambda: respond(text=_answer(done), replace_original=True)))
+        return
+    except Exception:  # a bug, logged by the worker
+        text = SOMETHING_WRONG
+    ack(text=text)
+
+
+def _answer(done: Future[str]) -> str:
+    try:
+        return done.result()
+    except Exception:
+        return SOMETHING_WRONG
