@@ -247,11 +247,6 @@ class TestServe:
         assert "run `resetbot db upgrade` first" in err
 
 
-def test_demo_is_reserved(capsys: pytest.CaptureFixture[str]) -> None:
-    status, _, err = run(capsys, "demo")
-    assert (status, err) == (1, "resetbot: `resetbot demo` is not part of this build yet\n")
-
-
 def test_help_needs_no_config(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run(capsys, "--help")
     assert status == 0
