@@ -18,6 +18,10 @@ from slack_sdk.models.blocks import (
     Option,
     PlainTextInputElement,
     PlainTextObject,
+    RichTextBlock,
+    RichTextElementParts,
+    RichTextQuoteElement,
+    RichTextSectionElement,
     SectionBlock,
     StaticSelectElement,
 )
@@ -88,6 +92,20 @@ def request_fields(r: RequestView) -> list[MarkdownTextObject]:
     ]
 
 
+def reason_block(r: RequestView) -> RichTextBlock:
+    """The requester's free text as rich text: shown literally, so no mention, link or
+    formatting typed into it can take effect."""
+    return RichTextBlock(
+        block_id="reason",
+        elements=[
+            RichTextSectionElement(elements=[
+                RichTextElementParts.Text(text="Reason", style={"bold": True}),
+            ]),
+            RichTextQuoteElement(elements=[RichTextElementParts.Text(text=r.reason)]),
+        ],
+    )
+
+
 def outcome_line(r: RequestView) -> str:
     head = STATE_WORDS[r.state]
     if r.state is RequestState.DENIED and r.decided_by:
@@ -104,7 +122,7 @@ def approval_message(r: RequestView, *, secret_note: str | None = None) -> dict[
     blocks: list[Block] = [
         HeaderBlock(text=_plain(f"Password reset request {r.id}", 150)),
         SectionBlock(fields=request_fields(r)),
-        SectionBlock(text=_text(f"*Reason*\n{md.escape(r.reason)}")),
+        reason_block(r),
     ]
     approvals = ", ".join(
         md.user(a.approver_id) + (f" (“{md.escape(a.note)}”)" if a.note else "")
@@ -260,7 +278,7 @@ def approve_modal(r: RequestView) -> dict[str, Any]:
     blocks: list[Block] = [
         SectionBlock(text=_text(f"*{md.escape(r.description)}*")),
         SectionBlock(fields=request_fields(r)),
-        SectionBlock(text=_text(f"*Reason*\n{md.escape(r.reason)}")),
+        reason_block(r),
         DividerBlock(),
         InputBlock(
             block_id="note",

@@ -177,4 +177,12 @@ def _parse_request(provider: str, rest: list[str], actions: Sequence[str]) -> Fi
     mention = re.match(r"^<mailto:([^|>]+)(?:\|[^>]*)?>$", user)
     if mention:  # Slack links e-mail addresses in command text when escaping is on
         user = mention.group(1)
-    return FileRequest(provider, action, user, " ".join(rest[1:]))
+    return FileRequest(provider, action, unescape(user), unescape(" ".join(rest[1:])))
+
+
+def unescape(text: str) -> str:
+    """Slack sends ``&``, ``<`` and ``>`` typed in command text as entities; store what was typed.
+
+    Everything shown later is escaped again, so a typed ``<!channel>`` can never ping.
+    """
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

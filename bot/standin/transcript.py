@@ -162,6 +162,8 @@ def _rich_text(node: Any, ws: Workspace | None) -> str:
         return "> " + inner + "\n"
     if kind == "rich_text_preformatted":
         return "```" + inner + "```\n"
+    if kind == "rich_text_section" and not inner.endswith("\n"):
+        return inner + "\n"  # a block-level element: what follows starts a new line
     return inner
 
 

@@ -55,6 +55,11 @@ class TestFiling:
         cmd = parse('community ann@x.com she said "help', PROVIDERS)
         assert isinstance(cmd, FileRequest) and cmd.user == "ann@x.com"
 
+    def test_slack_entities_are_undone(self) -> None:
+        """Slack sends typed & < > as entities; the reason keeps what the person typed."""
+        assert parse("community ann@x.com a &lt;b&gt; &amp;amp; <!channel>", PROVIDERS) == (
+            FileRequest("community", None, "ann@x.com", "a <b> &amp; <!channel>"))
+
     def test_missing_reason_says_so(self) -> None:
         """Leaving out the reason is answered with the usage for that provider."""
         with pytest.raises(ParseError, match="reason"):
