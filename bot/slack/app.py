@@ -40,11 +40,20 @@ def make_web_client(settings: Settings) -> WebClient:
 
 def _drop_retries(req: BoltRequest, resp: BoltResponse, next: Callable[[], Any]) -> Any:
     """Our acks are immediate, so a Slack retry is a duplicate delivery: never act twice."""
-    if req.headers.get("x-slack-retry-num"):
-        log.info("ignoring Slack retry %s (%s)", req.headers.get("x-slack-retry-num"),
-                 req.headers.get("x-slack-retry-reason"))
+    attempt = _first(req.headers.get("x-slack-retry-num"))
+    # Socket Mode puts every envelope's retry_attempt here, so a first delivery reads "0".
+    if attempt not in ("", "0"):
+        log.info("ignoring Slack retry %s (%s)", attempt,
+                 _first(req.headers.get("x-slack-retry-reason")))
         return BoltResponse(status=200, body="", headers={"x-slack-no-retry": "1"})
     return next()
+
+
+def _first(value: Any) -> str:
+    """A header as Bolt keeps it (a list of values, or one value) → its first value."""
+    if isinstance(value, list | tuple):
+        value = value[0] if value else ""
+    return str(value or "").strip()
 
 
 def build_app(rt: Runtime, *, token_verification: bool = True) -> App:
