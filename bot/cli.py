@@ -396,7 +396,8 @@ def register_demo(sub: Any) -> None:
 
 def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
     # Imported here: the demo pulls in the bot, the stand-in and the sandboxes.
-    from bot.demo import DemoError, DemoOptions, run
+    from bot.demo.client import DemoError
+    from bot.demo.session import DemoOptions, run
 
     try:
         return run(DemoOptions(port=args.port, keep_running=args.keep_running))
@@ -405,7 +406,7 @@ def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _demo_send(method: str, path: str, body: dict[str, Any] | None = None) -> int:
-    from bot.demo.control import DemoError, send
+    from bot.demo.client import DemoError, send
 
     try:
         output = send(method, path, body)

@@ -1,11 +1,4 @@
-"""Talking to a running ``resetbot demo --keep-running`` from other ``resetbot demo`` commands.
-
-The running demo serves a tiny JSON endpoint on 127.0.0.1 and writes its address and a random
-token to a state file only the user can read (``$XDG_RUNTIME_DIR/resetbot/demo.json``, else
-``~/.cache/resetbot/demo.json``). ``resetbot demo say`` and ``resetbot demo click`` read that file
-and post there; the demo then drives its Slack stand-in exactly like the scripted scenes do
-(signed requests into the real bot) and answers with what changed in the channels.
-"""
+"""The running demo's side of ``say``/``click``: a token-guarded JSON endpoint on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -15,13 +8,10 @@ import os
 import secrets
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from bot.demo import report
+from bot.demo.client import DemoError, DemoState
 from bot.rig import Rig
 from bot.server import BackgroundServer
 from bot.store.models import FINAL_STATES, RequestState
@@ -31,78 +21,6 @@ if TYPE_CHECKING:
 
 COMMAND = "/reset-password"
 MAX_BODY = 64 * 1024
-
-
-class DemoError(Exception):
-    """Something ``say``/``click`` cannot do; the message is shown as one line."""
-
-
-def state_path() -> Path:
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    base = Path(runtime) if runtime else Path.home() / ".cache"
-    return base / "resetbot" / "demo.json"
-
-
-@dataclass(frozen=True, slots=True)
-class DemoState:
-    pid: int
-    url: str
-    token: str
-    bot_url: str
-
-    def as_json(self) -> str:
-        return json.dumps({"pid": self.pid, "url": self.url, "token": self.token,
-                           "bot_url": self.bot_url})
-
-
-def read_state(path: Path | None = None) -> DemoState | None:
-    """The running demo's state, or None when none runs (a stale file is ignored)."""
-    path = path or state_path()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        state = DemoState(pid=int(data["pid"]), url=str(data["url"]), token=str(data["token"]),
-                          bot_url=str(data["bot_url"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return state if _alive(state.pid) else None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process holds that pid; not ours to judge
-    return True
-
-
-def write_state(state: DemoState, path: Path | None = None) -> Path:
-    path = path or state_path()
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(state.as_json())
-    os.replace(partial, path)
-    return path
-
-
-def remove_state(state: DemoState, path: Path | None = None) -> None:
-    """Remove the state file if it is still this demo's (and its directory, if now empty)."""
-    path = path or state_path()
-    try:
-        current = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return
-    if isinstance(current, dict) and current.get("token") == state.token:
-        with contextlib.suppress(OSError):
-            path.unlink()
-        with contextlib.suppress(OSError):
-            path.parent.rmdir()
-
-
-# -- the running demo's side --------------------------------------------------------------------
 
 
 class Controller:
@@ -137,28 +55,30 @@ class Controller:
             raise DemoError(f"request {request_id} is {state.value}: its buttons are gone")
 
         def act() -> None:
-            if button == "approve":
-                self.rig.approve(uid, request_id, note=note)
-            else:
-                self.rig.deny(uid, request_id, reason)
-            self._await_decision(request_id)
+            standin = self.rig.standin
+            views, notes = len(standin.views_for(uid)), len(standin.ephemerals(user=uid))
+            self.rig.click(uid, request_id, button)
+            # The bot answers a click with a form (allowed) or an ephemeral (refused).
+            self.rig.wait(lambda: len(standin.views_for(uid)) > views
+                          or len(standin.ephemerals(user=uid)) > notes, 10.0,
+                          what=f"the bot's answer to {user}'s click")
+            if len(standin.views_for(uid)) == views:
+                return
+            form = standin.views_for(uid)[-1]
+            self.rig.driver.submit_view(uid, form, {"note": note} if button == "approve" and note
+                                        else {"reason": reason} if button == "deny" else {})
+            # An accepted form moves the request on; an approval's provider call then runs in
+            # the background until the request reaches a final state.
+            with contextlib.suppress(AssertionError):
+                self.rig.wait(lambda: self.rig.request(request_id).state
+                              is not RequestState.PENDING, 5.0)
+                self.rig.wait_state(request_id, *FINAL_STATES, timeout=15.0)
 
         return self._acting(act)
 
     def transcript(self) -> str:
         with self._lock:
             return report.transcript(self.rig)
-
-    def _await_decision(self, request_id: str) -> None:
-        # A refused click leaves the request pending; an accepted one moves it on, and an
-        # approval's provider call then runs in the background until a final state.
-        try:
-            self.rig.wait(lambda: self.rig.request(request_id).state is not RequestState.PENDING,
-                          1.0)
-        except AssertionError:
-            return
-        with contextlib.suppress(AssertionError):
-            self.rig.wait_state(request_id, *FINAL_STATES, timeout=15.0)
 
     def _acting(self, act: Callable[[], Any]) -> str:
         with self._lock:
@@ -225,26 +145,3 @@ def start_control(rig: Rig) -> tuple[BackgroundServer, DemoState]:
     server = BackgroundServer(control_app(Controller(rig), token)).start()
     return server, DemoState(pid=os.getpid(), url=server.url, token=token,
                              bot_url=rig.events_url)
-
-
-# -- the other commands' side -------------------------------------------------------------------
-
-
-def send(method: str, path: str, body: dict[str, Any] | None = None, *,
-         timeout: float = 60.0) -> str:
-    """Ask the running demo to act; what changed in its channels (or the transcript)."""
-    state = read_state()
-    if state is None:
-        raise DemoError("no demo is running; start one with `resetbot demo --keep-running`")
-    try:
-        response = httpx.request(method, state.url + path, json=body, timeout=timeout,
-                                 headers={"Authorization": f"Bearer {state.token}"})
-        answer = response.json()
-    except httpx.HTTPError as exc:
-        raise DemoError(f"the demo (pid {state.pid}) does not answer at {state.url}: "
-                        f"{type(exc).__name__}") from None
-    except ValueError:
-        raise DemoError(f"the demo answered {response.status_code} without JSON") from None
-    if not answer.get("ok"):
-        raise DemoError(str(answer.get("error") or f"the demo answered {response.status_code}"))
-    return str(answer.get("output", ""))

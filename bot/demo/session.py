@@ -1,4 +1,4 @@
-"""``resetbot demo``: the whole flow on one machine, no Slack workspace or provider account needed.
+"""Running ``resetbot demo``: start everything, play the scenes, print, stop and clean up.
 
 It starts ``bot.rig`` (the real bot behind its real HTTP endpoint with a SQLite store in a
 temporary directory, a Slack stand-in and four provider sandboxes, all on 127.0.0.1), plays the
@@ -26,8 +26,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
-from bot.demo import control, report, scenes
-from bot.demo.control import DemoError
+from bot.demo import client, control, report, scenes
+from bot.demo.client import DemoError
 from bot.rig import Clock, Rig
 
 __all__ = ["DemoError", "DemoOptions", "run"]
@@ -119,7 +119,7 @@ def _program() -> str:
 def run(options: DemoOptions) -> int:
     """Start, play, print, stop; 0 when every scene ended as the script expects."""
     started = time.monotonic()
-    if options.keep_running and (running := control.read_state()) is not None:
+    if options.keep_running and (running := client.read_state()) is not None:
         raise DemoError(f"a demo is already running (pid {running.pid}); stop it first")
     if options.port:
         _check_port(options.port)  # before anything starts: the error comes at once
@@ -189,7 +189,7 @@ def _keep_running(rig: Rig, out: TextIO, progress: Progress) -> None:
     rig.runtime.start()  # the sweeper: from now on requests expire in real time
     server, state = control.start_control(rig)
     try:
-        control.write_state(state)
+        client.write_state(state)
         prog = _program()
         print(f"\nThe demo keeps running (pid {os.getpid()}); Ctrl-C here stops it. "
               "From another terminal:", file=out)
@@ -209,4 +209,4 @@ def _keep_running(rig: Rig, out: TextIO, progress: Progress) -> None:
             progress.say("stopping")
     finally:
         server.stop()
-        control.remove_state(state)
+        client.remove_state(state)
