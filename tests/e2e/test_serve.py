@@ -1,0 +1,141 @@
+"""The real ``resetbot serve`` (gunicorn, HTTP mode) as the Procfile runs it, in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.rig import SUPPORT
+from bot.standin import SlackDriver, SlackStandIn
+from providers.sandbox import Sandbox, start_sandbox
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "serve-test-signing-secret"  # noqa: S105 - loopback only
+BIN = Path(sys.executable).parent
+
+
+def procfile() -> dict[str, str]:
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    return dict(line.split(": ", 1) for line in lines if line.strip())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def toml_value(value: object) -> str:
+    return json.dumps(value)  # strings, numbers and booleans: JSON spells them as TOML does
+
+
+@pytest.fixture
+def standin() -> Iterator[SlackStandIn]:
+    with SlackStandIn() as s:
+        for uid, name in (("U0ALICE", "alice"), ("U0BOB", "bob"), ("U0ADA", "ada")):
+            s.add_user(uid, name)
+        s.add_channel(SUPPORT, "it-support")
+        yield s
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with start_sandbox("mighty_networks") as box:
+        box.add_user(email="tom@example.com", name="Tom Taylor")
+        yield box
+
+
+@pytest.fixture
+def env(tmp_path: Path, standin: SlackStandIn, sandbox: Sandbox) -> dict[str, str]:
+    provider = "\n".join(f"{k} = {toml_value(v)}" for k, v in sandbox.settings_dict().items())
+    config = tmp_path / "resetbot.toml"
+    database = f"sqlite:///{tmp_path / 'resetbot.db'}"
+    config.write_text(
+        f"database_url = {toml_value(database)}\n"
+        'admins = ["U0ADA", "U0BOB"]\n'
+        f"[slack]\napi_url = {toml_value(standin.api_url)}\n"
+        f"[providers.community]\n{provider}\n"
+    )
+    keep = {k: v for k, v in os.environ.items()
+            if not k.startswith(("RESETBOT_", "SLACK_")) and k != "PORT"}
+    return {**keep, "PATH": f"{BIN}{os.pathsep}{keep.get('PATH', '')}",
+            "RESETBOT_CONFIG": str(config), "PORT": str(free_port()),
+            "SLACK_BOT_TOKEN": standin.bot_token, "SLACK_SIGNING_SECRET": SECRET,
+            "WEB_CONCURRENCY": "1", "RESETBOT_THREADS": "4"}
+
+
+def run(line: str, env: dict[str, str], cwd: Path) -> None:
+    done = subprocess.run(shlex.split(line), env=env, cwd=cwd,  # noqa: S603 - our own lines
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, (line, done.stdout, done.stderr)
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[str], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited with {proc.returncode}: {proc.communicate()}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("serve never answered /healthz")
+
+
+def test_procfile_lines() -> None:
+    assert procfile() == {"release": "resetbot db upgrade", "web": "resetbot serve"}
+
+
+def test_serve_files_approves_and_stops_cleanly(tmp_path: Path, env: dict[str, str],
+                                                standin: SlackStandIn,
+                                                sandbox: Sandbox) -> None:
+    """release, then web: a request filed and approved through gunicorn; SIGTERM exits 0."""
+    lines = procfile()
+    run(lines["release"], env, tmp_path)
+    run("resetbot roles grant U0ALICE requester", env, tmp_path)  # Bob is an admin by config
+
+    proc = subprocess.Popen(shlex.split(lines["web"]), env=env, cwd=tmp_path,  # noqa: S603
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{env['PORT']}"
+    try:
+        wait_healthy(url, proc)
+        with SlackDriver(standin, f"{url}/slack/events", SECRET) as driver:
+            assert driver.command("U0ALICE", "community tom@example.com locked out",
+                                  delivery=None).status_code == 200
+            message = driver.latest_message(SUPPORT, with_buttons=True, timeout=10)
+            assert "Tom Taylor" in message.all_text()
+            driver.click("U0BOB", message, "approve_request")
+            modal = driver.last_opened_view("U0BOB")
+            driver.submit_view("U0BOB", modal, {"note": "through gunicorn"})
+            sandbox.wait_for_calls(1, timeout=10)
+            standin.wait_until(
+                lambda: "Done" in (standin.message(message.channel, message.ts)
+                                   or message).all_text(), 10, what="the outcome")
+            unsigned = httpx.post(f"{url}/slack/events", content=b"command=/reset-password")
+            assert unsigned.status_code == 401
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            _, err = proc.communicate(timeout=40)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+            raise AssertionError(f"serve ignored SIGTERM: {err[-2000:]}") from None
+    assert proc.returncode == 0, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    assert len(sandbox.action_calls()) == 1
+    assert standin.violations == []
