@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from e2e_support import (
     decided_in_place,
@@ -13,6 +15,8 @@ from e2e_support import (
 
 from bot.rig import SUPPORT, Rig
 from bot.standin import ModalView
+
+MakeRig = Callable[..., Rig]
 
 
 def approve_through_modal(rig: Rig, request_id: str, approver: str, note: str = "") -> ModalView:
@@ -145,3 +149,18 @@ class TestRequestForm:
         calls = rig.sandbox("gateway").action_calls()
         assert len(calls) == 1 and calls[0].path.endswith(path)
         no_secret_leaks(rig, "gateway")
+
+
+class TestOnPostgreSQL:
+    def test_quorum_reset_on_postgresql(self, pg_url: str, make_rig: MakeRig) -> None:
+        """The same flow on the replicas' backend, with two approvals and a secret."""
+        rig = make_rig(database_url=pg_url, provider_options={"flags": {"approvals_required": 2}})
+        rid = rig.file("alice", "flags tom@example.com new laptop")
+        approve_through_modal(rig, rid, "bob")
+        rig.settle()
+        assert rig.sandbox("flags").action_calls() == []
+        approve_through_modal(rig, rid, "carol")
+        succeeded(rig, rid)
+        assert len(rig.sandbox("flags").action_calls()) == 1
+        links = [s for s in no_secret_leaks(rig, "flags") if s.startswith("http")]
+        assert len(links) == 1
