@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.domain.errors import DomainError, WrongState
 from bot.slack import blocks
 from bot.slack import mrkdwn as md
+from bot.slack.notify import slack_error
 from bot.slack.views_state import form_values
 
 if TYPE_CHECKING:
@@ -35,7 +37,12 @@ def register(app: App, rt: Runtime) -> None:
             if isinstance(exc, WrongState):
                 rt.submit(rt.notifier.refresh, request_id)
             return
-        client.views_open(trigger_id=body["trigger_id"], view=render(view))
+        try:
+            client.views_open(trigger_id=body["trigger_id"], view=render(view))
+        except SlackApiError as exc:
+            # Most often an expired trigger (Slack gives 3 s); a second click gets a fresh one.
+            respond(text=f":warning: Slack could not open the dialog ({slack_error(exc)}); "
+                         "please try again.", response_type="ephemeral", replace_original=False)
 
     @app.action(blocks.APPROVE_ACTION)
     def approve_clicked(ack: Ack, body: dict[str, Any], client: WebClient,

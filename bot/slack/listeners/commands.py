@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.domain.errors import DomainError
 from bot.slack import blocks, parsing
 from bot.slack import mrkdwn as md
 from bot.slack.listeners.views import LOOKUP_BUDGET
+from bot.slack.notify import slack_error
 from bot.slack.parsing import ParseError
 
 if TYPE_CHECKING:
@@ -53,8 +55,12 @@ def handle(
     match command:
         case parsing.OpenForm():
             ack()
-            client.views_open(trigger_id=body["trigger_id"],
-                              view=blocks.request_modal(rt.provider_menu(), channel=channel))
+            try:
+                client.views_open(trigger_id=body["trigger_id"],
+                                  view=blocks.request_modal(rt.provider_menu(), channel=channel))
+            except SlackApiError as exc:
+                respond(text=f":warning: Slack could not open the form ({slack_error(exc)}); "
+                             "please try again, or type the request: `/reset-password help`.")
         case parsing.Help(unknown=unknown):
             names = ", ".join(md.code(n) for n in service.provider_names()) or "none"
             if unknown:
