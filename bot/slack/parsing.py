@@ -20,6 +20,8 @@ USAGE = md.escape(
     " · `roles list [@user]` (admins)"
 )
 
+# Every provider kind's action names (see providers/); instances may offer fewer.
+ACTION_WORDS = frozenset({"reset", "allow", "revoke"})
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
@@ -167,7 +169,9 @@ def _parse_request(provider: str, rest: list[str], actions: Sequence[str]) -> Fi
         + "<user e-mail or id> <reason…>`"
     )
     action = None
-    if len(rest) >= 2 and rest[0].lower() in actions:
+    # A known action word is never a user, even where this instance lacks the action (Tyk
+    # without a dashboard_key): the service then says which actions the instance offers.
+    if len(rest) >= 2 and rest[0].lower() in {*actions, *ACTION_WORDS}:
         action, rest = rest[0].lower(), rest[1:]
     if not rest:
         raise ParseError(f"Say whose password to reset. {usage}")

@@ -55,6 +55,11 @@ class TestFiling:
         cmd = parse('community ann@x.com she said "help', PROVIDERS)
         assert isinstance(cmd, FileRequest) and cmd.user == "ann@x.com"
 
+    def test_an_action_word_the_instance_lacks_is_still_the_action(self) -> None:
+        """The service names the actions on offer; the word is never taken for the user."""
+        assert parse("community allow ann@x.com new lead", PROVIDERS) == FileRequest(
+            "community", "allow", "ann@x.com", "new lead")
+
     def test_slack_entities_are_undone(self) -> None:
         """Slack sends typed & < > as entities; the reason keeps what the person typed."""
         assert parse("community ann@x.com a &lt;b&gt; &amp;amp; <!channel>", PROVIDERS) == (
