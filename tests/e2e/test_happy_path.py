@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import pytest
@@ -77,8 +78,12 @@ class TestEachProviderKind:
         assert actions[-3:] == ["request.approved", "request.dispatching", "request.succeeded"]
         assert no_secret_leaks(rig, provider) == []
 
-    def test_unleash_link_reaches_only_the_requester(self, rig: Rig) -> None:
-        """The reset link is in Alice's DM and nowhere else; the channel says it went privately."""
+    def test_unleash_link_reaches_only_the_requester(self, rig: Rig,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+        """The reset link is in Alice's DM and nowhere else (no log line, nothing in the
+        store); the channel says it went privately."""
+        for name in ("bot", "providers", "resetbot"):
+            caplog.set_level(logging.DEBUG, logger=name)
         rid = rig.file("alice", "flags tom@example.com new laptop, cannot sign in")
         pending = rig.approval_message(rid).all_text()
         assert "requester" in pending and "privately" in pending
@@ -94,6 +99,10 @@ class TestEachProviderKind:
         assert "direct message" in decided.all_text()
         assert any("direct message" in t for t in thread_texts(rig, rid))
         assert "secret.delivered" in [a for _, a, _ in rig.audit(rid)]
+        token = links[0].partition("token=")[2]
+        assert token not in caplog.text
+        store = b"".join(p.read_bytes() for p in rig.workdir.glob("resetbot.db*"))
+        assert token.encode() not in store
 
     def test_tyk_full_reset_sends_the_temporary_password_only_to_the_requester(
             self, rig: Rig) -> None:
@@ -164,3 +173,25 @@ class TestOnPostgreSQL:
         assert len(rig.sandbox("flags").action_calls()) == 1
         links = [s for s in no_secret_leaks(rig, "flags") if s.startswith("http")]
         assert len(links) == 1
+
+
+class TestTykWithoutDashboardKey:
+    def test_permission_by_id_is_the_default(self, make_rig: MakeRig) -> None:
+        """Only the admin secret: no e-mail look-up, no full reset, and allow is the default."""
+        rig = make_rig(provider_options={"gateway": {"dashboard_key": None}})
+        rig.say("alice", "gateway tom@example.com new team lead")
+        rig.settle()
+        assert "dashboard_key" in rig.standin.ephemerals(user="U0ALICE")[-1].all_text()
+        tom = rig.accounts["gateway"]["tom@example.com"]
+        rig.say("alice", f"gateway reset {tom} new team lead")
+        rig.settle()
+        told = rig.standin.ephemerals(user="U0ALICE")[-1].all_text()
+        assert "allow" in told and "revoke" in told
+        assert rig.request_ids() == set()
+
+        rid = rig.file("alice", f"gateway {tom} new team lead")
+        assert rig.request(rid).action == "allow"
+        approve_through_modal(rig, rid, "bob")
+        succeeded(rig, rid)
+        calls = rig.sandbox("gateway").action_calls()
+        assert len(calls) == 1 and calls[0].path.endswith("/actions/allow_reset_passwords")
