@@ -7,7 +7,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -16,6 +16,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.config import Settings
 from bot.runtime import Runtime
+from bot.slack.delivery import begin_delivery, end_delivery
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -58,10 +59,34 @@ def make_wsgi_app(
                 length = -1
             if length < 0 or length > MAX_BODY:
                 return _reply(start_response, "413 Content Too Large", {"ok": False})
-            return bolt(environ, start_response)
+            sent = begin_delivery()
+            try:
+                body = bolt(environ, start_response)
+            finally:
+                end_delivery()
+            return _AfterWrite(body, sent.set)
         return _reply(start_response, "404 Not Found", {"ok": False, "error": "not_found"})
 
     return app
+
+
+class _AfterWrite:
+    """A WSGI body whose ``close`` (called by the server once it is written) runs ``done``."""
+
+    def __init__(self, body: Iterable[bytes], done: Callable[[], None]) -> None:
+        self._body = body
+        self._done = done
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._body)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._done()
 
 
 def configure_logging(level: str) -> None:

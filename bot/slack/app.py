@@ -14,6 +14,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.config import Settings
+from bot.slack.delivery import mark_delivery
 from bot.slack.listeners import actions, commands, views
 
 if TYPE_CHECKING:
@@ -67,6 +68,7 @@ def build_app(rt: Runtime, *, token_verification: bool = True) -> App:
         listener_executor=rt.listener_executor,
         logger=logging.getLogger("resetbot.bolt"),
     )
+    app.middleware(mark_delivery)
     app.middleware(_drop_retries)
 
     @app.error

@@ -907,6 +907,9 @@ class _Server(ThreadingHTTPServer):
     standin: SlackStandIn
     daemon_threads = False
     block_on_close = True
+    # The bot's worker pool calls in bursts: socketserver's default backlog of 5 drops SYNs
+    # under load, and each dropped one costs the caller a 1 s retransmit.
+    request_queue_size = 128
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -350,6 +350,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = False  # server_close() joins them: nothing outlives stop()
     block_on_close = True
     allow_reuse_address = True
+    request_queue_size = 128  # a burst of look-ups must not lose SYNs (1 s retransmits)
 
 
 class _RequestHandler(BaseHTTPRequestHandler):

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.domain.errors import DomainError
 from bot.slack import blocks, parsing
 from bot.slack import mrkdwn as md
-from bot.slack.listeners.views import LOOKUP_BUDGET
+from bot.slack.delivery import ACK_SENT
 from bot.slack.notify import slack_error
 from bot.slack.parsing import ParseError
 
@@ -27,7 +26,8 @@ SOMETHING_WRONG = (":x: Something went wrong; it is logged. `/reset-password sta
 
 def register(app: App, rt: Runtime) -> None:
     @app.command("/reset-password")
-    def reset_password(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    def reset_password(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond,
+                       context: BoltContext) -> None:
         user_id = str(body.get("user_id", ""))
         channel = str(body.get("channel_id", "")) or None
         try:
@@ -36,7 +36,8 @@ def register(app: App, rt: Runtime) -> None:
             ack(text=f":warning: {md.escape(str(exc))}")
             return
         try:
-            handle(rt, command, ack, body, client, respond, user_id, channel)
+            handle(rt, command, ack, body, client, respond, user_id, channel,
+                   sent=context.get(ACK_SENT))
         except DomainError as exc:
             ack(text=f":warning: {md.escape(str(exc))}")
 
@@ -50,6 +51,8 @@ def handle(
     respond: Respond,
     user_id: str,
     channel: str | None,
+    *,
+    sent: threading.Event | None = None,
 ) -> None:
     service = rt.service
     match command:
@@ -74,7 +77,7 @@ def handle(
             draft = service.validate(user_id, provider, action, user, reason)
             answer_soon(rt, ack, respond,
                         f":mag: Looking up {md.code(draft.user_text)} at {md.code(provider)}…",
-                        lambda: rt.workflows.file_and_answer(draft, channel))
+                        lambda: rt.workflows.file_and_answer(draft, channel), sent)
         case parsing.Status(request_id=None):
             ack(text=blocks.request_list("Your recent requests", service.recent_for(user_id),
                                          "You have filed no requests."))
@@ -90,7 +93,7 @@ def handle(
                                          "Nothing is waiting for you."))
         case parsing.Providers():
             answer_soon(rt, ack, respond, ":stethoscope: Checking each provider's credentials…",
-                        lambda: blocks.providers_text(service.provider_status()))
+                        lambda: blocks.providers_text(service.provider_status()), sent)
         case parsing.RolesList(user_id=who):
             grants = service.list_grants(user_id, who)
             admins = [a for a in rt.settings.admins if who in (None, a)]
@@ -107,24 +110,26 @@ def handle(
 
 
 def answer_soon(rt: Runtime, ack: Ack, respond: Respond, placeholder: str,
-                work: Callable[[], str]) -> None:
-    """Run ``work`` on the pool; its answer goes in the ack if it is quick, else ``placeholder``
-    now and the answer replaces it later. One path per answer, so the two cannot race."""
-    future = rt.submit(work)
-    try:
-        text = future.result(timeout=LOOKUP_BUDGET)
-    except FutureTimeout:
-        ack(text=placeholder)
-        future.add_done_callback(lambda done: rt.submit(
-            lambda: respond(text=_answer(done), replace_original=True)))
-        return
-    except Exception:  # a bug, logged by the worker
-        text = SOMETHING_WRONG
-    ack(text=text)
+                work: Callable[[], str], sent: threading.Event | None = None) -> None:
+    """Ack with ``placeholder`` at once; ``work`` runs on the pool and its answer replaces it.
+
+    The ack never waits for a provider, so its latency cannot grow with the provider's (nor
+    with the pool's queue). The answer is posted only once the ack has been written (``sent``,
+    set by the HTTP layer; Socket Mode has none), so it can never arrive first and then be
+    hidden by the placeholder.
+    """
+    ack(text=placeholder)
+
+    def answer() -> None:
+        try:
+            text = work()
+        except Exception:  # a bug, logged by the worker
+            text = SOMETHING_WRONG
+        if sent is not None:
+            sent.wait(ACK_WAIT)
+        respond(text=text, replace_original=True)
+
+    rt.submit(answer)
 
 
-def _answer(done: Future[str]) -> str:
-    try:
-        return done.result()
-    except Exception:
-        return SOMETHING_WRONG
+ACK_WAIT = 5.0  # longest an answer waits for its ack to be written (Slack's deadline is 3 s)

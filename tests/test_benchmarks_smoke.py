@@ -1,0 +1,24 @@
+"""The benchmark harness still runs (`python -m tests.benchmarks --quick`); timings unchecked."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quick_benchmark_prints_its_table(tmp_path: Path) -> None:
+    output = tmp_path / "results.md"
+    run = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "tests.benchmarks", "--quick", "--no-postgres",
+         "--output", str(output)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    for expected in ("| bare Bolt | ack only | 64 |", "| resetbot SQLite | file | 64 |",
+                     "| resetbot SQLite | status | 1 |", "file, 2 s provider",
+                     "start-up to healthy", "Machine: CPUs"):
+        assert expected in run.stdout, expected
+    assert output.read_text().startswith("# resetbot benchmarks")
