@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from bot.rig import SUPPORT
-from bot.standin import SlackDriver, SlackStandIn
+from bot.standin import SlackDriver, SlackStandIn, SocketModeDriver
 from providers.sandbox import Sandbox, start_sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,4 +138,37 @@ def test_serve_files_approves_and_stops_cleanly(tmp_path: Path, env: dict[str, s
     assert proc.returncode == 0, err[-3000:]
     assert "Traceback" not in err, err[-3000:]
     assert len(sandbox.action_calls()) == 1
+    assert standin.violations == []
+
+
+def test_serve_in_socket_mode(tmp_path: Path, env: dict[str, str], standin: SlackStandIn,
+                              sandbox: Sandbox) -> None:
+    """With SLACK_APP_TOKEN set, serve connects over Socket Mode and still serves /healthz."""
+    env = {**env, "SLACK_APP_TOKEN": standin.app_token}
+    del env["SLACK_SIGNING_SECRET"]  # not needed without a public URL
+    run("resetbot roles grant U0ALICE requester", env, tmp_path)
+    proc = subprocess.Popen(["resetbot", "serve"], env=env, cwd=tmp_path,  # noqa: S607
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_healthy(f"http://127.0.0.1:{env['PORT']}", proc)
+        standin.socket_mode.wait_connected(timeout=10)
+        driver = SocketModeDriver(standin)
+        ack = driver.command("U0ALICE", "community tom@example.com locked out",
+                             channel_id=SUPPORT)
+        assert "filed" in ack["text"] or "Looking up" in ack["text"]  # a cold start may be slow
+        message = driver.latest_message(SUPPORT, with_buttons=True, timeout=10)
+        driver.click("U0BOB", message, "approve_request")
+        driver.submit_view("U0BOB", driver.last_opened_view("U0BOB"), {})
+        sandbox.wait_for_calls(1, timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            _, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+            raise AssertionError(f"serve ignored SIGTERM: {err[-2000:]}") from None
+    assert proc.returncode == 0, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
     assert standin.violations == []
