@@ -30,9 +30,13 @@ def test_file_and_approve_over_socket_mode(rig: Rig, socket_driver: SocketModeDr
     """Command, approval click and modal submission arrive as envelopes; the reset happens."""
     ack = socket_driver.command("U0ALICE", "community tom@example.com locked out",
                                 channel_id=SUPPORT)
-    assert "filed" in ack.get("text", ""), ack
+    assert "Looking up" in ack["text"] or "filed" in ack["text"], ack
     rid = rig.wait(lambda: next(iter(rig.request_ids()), None), what="a request")
     rig.wait(lambda: rig.request(rid).approval_ts, what="the approval message")
+    rig.settle()
+    # One answer, replaced in place: the outcome, never a late "Looking up…" after it.
+    (answer,) = rig.standin.ephemerals(user="U0ALICE")
+    assert "filed" in answer.text, answer.text
 
     socket_driver.click("U0BOB", rig.approval_message(rid), "approve_request")
     modal = rig.wait(lambda: rig.standin.views_for("U0BOB"), what="the approval modal")[-1]
