@@ -248,6 +248,20 @@ class Rig:
         self.driver.submit_view(uid, form, values)
         return self._view(form.id)
 
+    def file_form(self, user: str, provider: str, target: str, reason: str, *,
+                  action: str | None = None, channel: str = SUPPORT,
+                  timeout: float = 10.0) -> str:
+        """``file_by_form``, then wait until the approval message is up; the request id."""
+        before = self.request_ids()
+        self.file_by_form(user, provider, target, reason, action=action, channel=channel)
+        new = self.wait(lambda: (self.request_ids() - before) or None, timeout,
+                        what=f"a request filed by {user!r} with the form")
+        (request_id,) = new
+        request_id = str(request_id)
+        self.wait(lambda: self.request(request_id).approval_ts, timeout,
+                  what=f"the approval message for {request_id}")
+        return request_id
+
     def _view(self, view_id: str) -> ModalView:
         view = self.standin.view(view_id)
         if view is None:

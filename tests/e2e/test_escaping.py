@@ -67,9 +67,7 @@ class TestReasonIsLiteral:
                                                                              "|click&gt;")
             rid = rig.file("alice", f"community tom@example.com {sent}")
         else:
-            rig.file_by_form("alice", "community", "tom@example.com", TYPED)
-            rid = rig.wait(lambda: next(iter(rig.request_ids()), None), what="a request")
-            rig.wait(lambda: rig.request(rid).approval_ts, what="the approval message")
+            rid = rig.file_form("alice", "community", "tom@example.com", TYPED)
         assert rig.request(rid).reason == TYPED
         message = rig.approval_message(rid)
         shown_literally(message.blocks, message.text)
