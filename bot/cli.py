@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -395,12 +396,20 @@ def register_demo(sub: Any) -> None:
 
 
 def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
-    # Imported here: the demo pulls in the bot, the stand-in and the sandboxes.
     from bot.demo.client import DemoError
-    from bot.demo.session import DemoOptions, run
+    from bot.demo.startup import Progress, check_port
 
+    started = time.monotonic()
     try:
-        return run(DemoOptions(port=args.port, keep_running=args.keep_running))
+        if args.port:
+            check_port(args.port)
+        progress = Progress(sys.stderr)
+        progress.step("loading the bot")
+        # Imported only now: the demo pulls in the bot, the stand-in and the sandboxes.
+        from bot.demo.session import DemoOptions, run
+
+        return run(DemoOptions(port=args.port, keep_running=args.keep_running,
+                               progress=progress, started=started))
     except DemoError as exc:
         raise CliError(str(exc)) from None
 

@@ -10,95 +10,122 @@ from bot.store.models import RequestState
 
 
 @dataclass(frozen=True, slots=True)
-class Played:
-    """One scene after it ran: what happened, and whether it ended as the script expects."""
+class Ran:
+    """What a scene did: the story in one line, its request, how it ended, how it should have."""
 
-    title: str
     story: str
     request_id: str | None
     outcome: str
     expected: str
+
+
+@dataclass(frozen=True, slots=True)
+class Played:
+    """One scene after it ran: its title (the scene's docstring) and what it did."""
+
+    title: str
+    ran: Ran
+
+    @property
+    def story(self) -> str:
+        return self.ran.story
+
+    @property
+    def request_id(self) -> str | None:
+        return self.ran.request_id
+
+    @property
+    def outcome(self) -> str:
+        return self.ran.outcome
+
+    @property
+    def expected(self) -> str:
+        return self.ran.expected
 
     @property
     def as_expected(self) -> bool:
         return self.outcome == self.expected
 
 
-Scene = Callable[[Rig], Played]
+Scene = Callable[[Rig], Ran]
 
 
 def _final(rig: Rig, request_id: str) -> str:
     return rig.wait_state(request_id).state.value
 
 
-def mighty_networks_approved(rig: Rig) -> Played:
+def mighty_networks_approved(rig: Rig) -> Ran:
+    """Mighty Networks reset, approved"""
     rid = rig.file("alice", 'community tom@example.com "locked out after the SSO change"')
     rig.approve("bob", rid, note="called Tom back on his desk phone")
-    return Played("Mighty Networks reset, approved",
-                  "@alice asks to reset tom@example.com on community; @bob approves with a note",
-                  rid, _final(rig, rid), RequestState.SUCCEEDED.value)
+    return Ran("@alice asks to reset tom@example.com on community; @bob approves with a note",
+               rid, _final(rig, rid), RequestState.SUCCEEDED.value)
 
 
-def unleash_link_by_dm(rig: Rig) -> Played:
+def unleash_link_by_dm(rig: Rig) -> Ran:
+    """Unleash reset: the link goes only to the requester's DM"""
     rid = rig.file("alice", "flags tom@example.com new laptop, cannot sign in")
     rig.approve("erin", rid)
-    return Played("Unleash reset: the link goes only to the requester's DM",
-                  "@alice asks for an Unleash reset link for tom@example.com; @erin (approver "
-                  "for flags only) approves; the link is in @alice's DM, not in the channel",
-                  rid, _final(rig, rid), RequestState.SUCCEEDED.value)
+    return Ran("@alice asks for an Unleash reset link for tom@example.com; @erin (approver "
+               "for flags only) approves; the link is in @alice's DM, not in the channel",
+               rid, _final(rig, rid), RequestState.SUCCEEDED.value)
 
 
-def tyk_permission_granted(rig: Rig) -> Played:
+def tyk_permission_granted(rig: Rig) -> Ran:
+    """Tyk permission grant"""
     rid = rig.file("alice", "gateway allow tom@example.com new team lead")
     rig.approve("carol", rid)
-    return Played("Tyk permission grant",
-                  "@alice asks to let tom@example.com reset other users' Tyk passwords; "
-                  "@carol approves", rid, _final(rig, rid), RequestState.SUCCEEDED.value)
+    return Ran("@alice asks to let tom@example.com reset other users' Tyk passwords; "
+               "@carol approves", rid, _final(rig, rid), RequestState.SUCCEEDED.value)
 
 
-def f5_sso_user_refused(rig: Rig) -> Played:
+def f5_sso_user_refused(rig: Rig) -> Ran:
+    """F5 XC reset for an SSO user, refused"""
     before = rig.request_ids()
     rig.say("alice", "edge sam@example.com forgot password")
     rig.settle()
     filed = rig.request_ids() - before
     outcome = "nothing filed" if not filed else f"filed {', '.join(sorted(filed))}"
-    return Played("F5 XC reset for an SSO user, refused",
-                  "@alice asks to reset sam@example.com on edge; Sam signs in through SSO, so "
-                  "the bot explains why a console reset cannot help and files nothing",
-                  None, outcome, "nothing filed")
+    return Ran("@alice asks to reset sam@example.com on edge; Sam signs in through SSO, so "
+               "the bot explains why a console reset cannot help and files nothing",
+               None, outcome, "nothing filed")
 
 
-def self_approval_refused(rig: Rig) -> Played:
+def self_approval_refused(rig: Rig) -> Ran:
+    """Self-approval refused"""
     rid = rig.file("bob", "community uma@example.com cannot log in after a phone change")
+    bob = rig.user_id("bob")
+    seen = len(rig.standin.ephemerals(user=bob))
     rig.click("bob", rid, "approve")
     rig.settle()
+    refused = any("your own request" in m.all_text()
+                  for m in rig.standin.ephemerals(user=bob)[seen:])
     still = rig.request(rid).state
     rig.approve("carol", rid)
     outcome = _final(rig, rid)
-    if still is not RequestState.PENDING:
-        outcome = f"{still.value} after @bob's own click"
-    return Played("Self-approval refused",
-                  "@bob (an approver) files a request and clicks Approve on it himself: refused; "
-                  "@carol approves it instead", rid, outcome, RequestState.SUCCEEDED.value)
+    if not refused or still is not RequestState.PENDING:
+        outcome = f"@bob's own click was not refused ({still.value})"
+    return Ran("@bob (an approver) files a request and clicks Approve on it himself: refused; "
+               "@carol approves it instead", rid, outcome, RequestState.SUCCEEDED.value)
 
 
-def denied_with_reason(rig: Rig) -> Played:
+def denied_with_reason(rig: Rig) -> Ran:
+    """Denied, with a reason"""
     rid = rig.file("alice", "gateway reset uma@example.com she asked in the hallway")
     rig.deny("bob", rid, "Uma is on leave this week; her manager must ask")
-    return Played("Denied, with a reason",
-                  "@alice asks for a full Tyk reset of uma@example.com; @bob denies it and says "
-                  "why", rid, _final(rig, rid), RequestState.DENIED.value)
+    return Ran("@alice asks for a full Tyk reset of uma@example.com; @bob denies it and says "
+               "why", rid, _final(rig, rid), RequestState.DENIED.value)
 
 
-def expired(rig: Rig) -> Played:
+def expired(rig: Rig) -> Ran:
+    """Expired"""
     rid = rig.file("alice", "flags uma@example.com forgot password")
     minutes = rig.settings.request_ttl_minutes + 1
     rig.clock.advance(minutes=minutes)
     rig.sweep()
-    return Played("Expired",
-                  f"@alice asks for an Unleash reset of uma@example.com; nobody decides, and "
-                  f"{minutes} minutes later (the demo's clock jumps) the request expires",
-                  rid, _final(rig, rid), RequestState.EXPIRED.value)
+    return Ran(f"@alice asks for an Unleash reset of uma@example.com; nobody decides, and "
+               f"{minutes} minutes later (the demo's clock jumps) the request expires",
+               rid, _final(rig, rid), RequestState.EXPIRED.value)
 
 
 SCENES: tuple[Scene, ...] = (
@@ -112,10 +139,22 @@ SCENES: tuple[Scene, ...] = (
 )
 
 
+def title(scene: Scene) -> str:
+    return (scene.__doc__ or scene.__name__).strip()
+
+
 def play(rig: Rig, progress: Callable[[str], None] = lambda _: None) -> list[Played]:
-    """Run every scene in order on ``rig``; what each one did."""
+    """Run every scene in order on ``rig``; what each one did.
+
+    A scene that gets stuck (the bot never answered as the rig expected) is reported as such,
+    and the rest still run: the transcript then shows what happened.
+    """
     played = []
     for number, scene in enumerate(SCENES, 1):
-        progress(f"scene {number} of {len(SCENES)}")
-        played.append(scene(rig))
+        progress(f"scene {number} of {len(SCENES)}: {title(scene)}")
+        try:
+            ran = scene(rig)
+        except AssertionError as exc:
+            ran = Ran("", None, f"stuck: {exc}", "finished")
+        played.append(Played(title(scene), ran))
     return played

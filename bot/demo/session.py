@@ -13,7 +13,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import threading
@@ -28,6 +27,7 @@ from typing import TextIO
 
 from bot.demo import client, control, report, scenes
 from bot.demo.client import DemoError
+from bot.demo.startup import Progress, check_port, port_taken
 from bot.rig import Clock, Rig
 
 __all__ = ["DemoError", "DemoOptions", "run"]
@@ -39,6 +39,8 @@ class DemoOptions:
     keep_running: bool = False
     out: TextIO = field(default_factory=lambda: sys.stdout)
     err: TextIO = field(default_factory=lambda: sys.stderr)
+    progress: Progress | None = None  # one already showing, e.g. "loading…" during imports
+    started: float = field(default_factory=time.monotonic)  # for the time it reports
 
 
 class WallClock(Clock):
@@ -62,35 +64,6 @@ class WallClock(Clock):
         """Back to real time (once every request the jump touched has ended)."""
         with self._ahead_lock:
             self._ahead = timedelta()
-
-
-class Progress:
-    """One status line on stderr: rewritten in place on a terminal, one line per step if not."""
-
-    def __init__(self, err: TextIO) -> None:
-        self.err = err
-        self.tty = err.isatty()
-        self._width = 0
-
-    def step(self, what: str) -> None:
-        text = f"resetbot demo: {what}…"
-        if self.tty:
-            self.err.write("\r" + text.ljust(self._width))
-            self._width = len(text)
-        else:
-            self.err.write(text + "\n")
-        self.err.flush()
-
-    def clear(self) -> None:
-        if self.tty and self._width:
-            self.err.write("\r" + " " * self._width + "\r")
-            self.err.flush()
-            self._width = 0
-
-    def say(self, text: str) -> None:
-        self.clear()
-        self.err.write(f"resetbot demo: {text}\n")
-        self.err.flush()
 
 
 @contextmanager
@@ -118,12 +91,11 @@ def _program() -> str:
 
 def run(options: DemoOptions) -> int:
     """Start, play, print, stop; 0 when every scene ended as the script expects."""
-    started = time.monotonic()
     if options.keep_running and (running := client.read_state()) is not None:
         raise DemoError(f"a demo is already running (pid {running.pid}); stop it first")
     if options.port:
-        _check_port(options.port)  # before anything starts: the error comes at once
-    progress = Progress(options.err)
+        check_port(options.port)  # before anything starts: the error comes at once
+    progress = options.progress or Progress(options.err)
     workdir = Path(tempfile.mkdtemp(prefix="resetbot-demo-"))
     try:
         with _sigterm_as_interrupt():
@@ -131,26 +103,9 @@ def run(options: DemoOptions) -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     played = "" if options.keep_running else (
-        f"played {len(scenes.SCENES)} scenes in {time.monotonic() - started:.1f} s; ")
+        f"played {len(scenes.SCENES)} scenes in {time.monotonic() - options.started:.1f} s; ")
     progress.say(f"{played}stopped everything and removed its files")
     return status
-
-
-def _port_taken(port: int) -> DemoError:
-    return DemoError(f"port {port} on 127.0.0.1 is already in use; choose another with --port, "
-                     "or leave it out for a free one")
-
-
-def _check_port(port: int) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        # The same option the bot's server sets, so that only a real listener counts as taken.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise _port_taken(port) from None
-            raise DemoError(f"cannot use port {port} on 127.0.0.1: {exc.strerror}") from None
 
 
 def _run(options: DemoOptions, workdir: Path, progress: Progress) -> int:
@@ -163,7 +118,7 @@ def _run(options: DemoOptions, workdir: Path, progress: Progress) -> int:
     except OSError as exc:
         progress.clear()
         if exc.errno == errno.EADDRINUSE and options.port:
-            raise _port_taken(options.port) from None
+            raise port_taken(options.port) from None
         raise DemoError(f"cannot start: {exc.strerror or exc}") from None
     try:
         played = scenes.play(rig, progress.step)
