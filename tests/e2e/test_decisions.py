@@ -181,3 +181,16 @@ class TestQuorum:
         assert len(rig.sandbox("community").action_calls()) == 1
         text = decided_in_place(rig, rid, who="carol", words="Done").all_text()
         assert "<@U0BOB>" in text and "2 of 2" in text
+
+
+class TestLateClicks:
+    def test_a_click_on_a_finished_request_changes_nothing(self, rig: Rig) -> None:
+        """A client that still shows the buttons: Approve and Deny are refused, once done."""
+        rid = rig.file("alice", "community tom@example.com locked out")
+        rig.approve("bob", rid)
+        succeeded(rig, rid)
+        before = len(rig.audit(rid))
+        assert "succeeded" in refused_click(rig, "carol", rid, stale=True)
+        assert "succeeded" in refused_click(rig, "carol", rid, "deny", stale=True)
+        assert len(rig.audit(rid)) == before
+        assert len(rig.sandbox("community").action_calls()) == 1
