@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.demo.client import DemoState, read_state, remove_state, write_state
+
 BUDGET = 30.0  # seconds the whole scripted demo may take, start to exit
 URL = re.compile(r"http://127\.0\.0\.1:(\d+)")
 LINK = re.compile(r"http://127\.0\.0\.1:\d+/reset-password\?token=\S+?(?=```|\s|$)")
@@ -378,3 +380,37 @@ def test_say_without_a_running_demo(tmp_path: Path) -> None:
     assert (done.returncode, done.stdout) == (1, "")
     assert done.stderr == ("resetbot: no demo is running; start one with "
                            "`resetbot demo --keep-running`\n")
+
+
+class TestStateFile:
+    """How ``say``/``click`` find the running demo: a private file that a stale copy can't fool."""
+
+    @pytest.fixture(autouse=True)
+    def runtime_dir(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+        monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+        return tmp_path
+
+    def state(self, pid: int, token: str = "t0ken") -> DemoState:  # noqa: S107
+        return DemoState(pid=pid, url="http://127.0.0.1:9", token=token,
+                         bot_url="http://127.0.0.1:9/slack/events")
+
+    def test_private_to_the_user(self, runtime_dir: Path) -> None:
+        path = write_state(self.state(os.getpid()))
+        assert path == runtime_dir / "resetbot" / "demo.json"
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert path.parent.stat().st_mode & 0o777 == 0o700
+        assert read_state() == self.state(os.getpid())
+
+    def test_a_dead_demos_file_is_ignored(self) -> None:
+        gone = subprocess.Popen([sys.executable, "-c", "pass"])
+        gone.wait()
+        write_state(self.state(gone.pid))
+        assert read_state() is None
+
+    def test_only_its_own_file_is_removed(self, runtime_dir: Path) -> None:
+        """A demo that stops removes the file only if a newer demo has not replaced it."""
+        path = write_state(self.state(os.getpid(), "newer"))
+        remove_state(self.state(os.getpid(), "older"))
+        assert path.exists()
+        remove_state(self.state(os.getpid(), "newer"))
+        assert not path.exists() and not path.parent.exists()
