@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from bot.config import Settings
 from bot.runtime import Runtime
 from bot.slack.delivery import begin_delivery, end_delivery
+from bot.slack.views_state import well_formed
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -59,9 +61,22 @@ def make_wsgi_app(
                 length = -1
             if length < 0 or length > MAX_BODY:
                 return _reply(start_response, "413 Content Too Large", {"ok": False})
+            raw = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(raw)
+            if not well_formed(raw, str(environ.get("CONTENT_TYPE", ""))):
+                # Bolt parses the body before it checks the signature and would raise on it.
+                log.warning("refused a Slack request whose payload is not shaped like Slack's")
+                return _reply(start_response, "400 Bad Request",
+                              {"ok": False, "error": "bad_request"})
             sent = begin_delivery()
             try:
                 body = bolt(environ, start_response)
+            except (TypeError, AttributeError, KeyError, ValueError):
+                # Bolt reads ids out of the payload before it checks the signature, and trusts
+                # their types (a ``"user": false`` raises there): a 400, never a 500.
+                log.warning("refused a Slack request Bolt could not read", exc_info=True)
+                return _reply(start_response, "400 Bad Request",
+                              {"ok": False, "error": "bad_request"})
             finally:
                 end_delivery()
             return _AfterWrite(body, sent.set)

@@ -2,26 +2,41 @@
 
 from __future__ import annotations
 
-import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.domain.errors import DomainError, WrongState
 from bot.slack import blocks
 from bot.slack import mrkdwn as md
 from bot.slack.notify import slack_error
-from bot.slack.views_state import form_values
+from bot.slack.views_state import (
+    first_action,
+    form_values,
+    metadata_channel,
+    text_field,
+    view_of,
+)
+from bot.slack.views_state import user_id as acting_user
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
 
+log = logging.getLogger(__name__)
 
 def _clicked(body: dict[str, Any]) -> tuple[str, str]:
-    action = (body.get("actions") or [{}])[0]
-    return str(body.get("user", {}).get("id", "")), str(action.get("value", ""))
+    return acting_user(body), text_field(first_action(body), "value")
+
+
+def _tell(respond: Respond, text: str) -> None:
+    """An ephemeral to the person who clicked; a response_url that does not work is logged."""
+    try:
+        respond(text=text, response_type="ephemeral", replace_original=False)
+    except (SlackApiError, SlackRequestError, ValueError, OSError) as exc:
+        log.warning("could not answer a click via its response_url: %s", type(exc).__name__)
 
 
 def register(app: App, rt: Runtime) -> None:
@@ -32,17 +47,16 @@ def register(app: App, rt: Runtime) -> None:
         try:
             view = rt.service.check_decider(request_id, user_id)
         except DomainError as exc:
-            respond(text=f":no_entry: {md.escape(str(exc))}", response_type="ephemeral",
-                    replace_original=False)
+            _tell(respond, f":no_entry: {md.escape(str(exc))}")
             if isinstance(exc, WrongState):
                 rt.submit(rt.notifier.refresh, request_id)
             return
         try:
-            client.views_open(trigger_id=body["trigger_id"], view=render(view))
+            client.views_open(trigger_id=text_field(body, "trigger_id"), view=render(view))
         except SlackApiError as exc:
             # Most often an expired trigger (Slack gives 3 s); a second click gets a fresh one.
-            respond(text=f":warning: Slack could not open the dialog ({slack_error(exc)}); "
-                         "please try again.", response_type="ephemeral", replace_original=False)
+            _tell(respond, f":warning: Slack could not open the dialog ({slack_error(exc)}); "
+                  "please try again.")
 
     @app.action(blocks.APPROVE_ACTION)
     def approve_clicked(ack: Ack, body: dict[str, Any], client: WebClient,
@@ -57,14 +71,15 @@ def register(app: App, rt: Runtime) -> None:
     @app.action(blocks.PROVIDER_SELECT)
     def provider_chosen(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
-        view = body.get("view") or {}
+        view = view_of(body)
         values = form_values(view)
+        if not text_field(view, "id"):
+            return  # not a pick in our form: nothing to update
         try:
-            channel = json.loads(view.get("private_metadata") or "{}").get("channel")
-        except ValueError:
-            channel = None
-        client.views_update(
-            view_id=view["id"], hash=view.get("hash"),
-            view=blocks.request_modal(rt.provider_menu(), channel=channel,
-                                      selected=values.get("provider"), values=values),
-        )
+            client.views_update(
+                view_id=text_field(view, "id"), hash=text_field(view, "hash") or None,
+                view=blocks.request_modal(rt.provider_menu(), channel=metadata_channel(view),
+                                          selected=values.get("provider"), values=values),
+            )
+        except SlackApiError as exc:  # closed meanwhile, or changed by a newer pick (hash)
+            log.info("request form not updated: %s", slack_error(exc))

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.domain.errors import DomainError
 from bot.domain.service import Draft
 from bot.slack import blocks
 from bot.slack import mrkdwn as md
 from bot.slack.notify import PostFailed
-from bot.slack.views_state import form_values
+from bot.slack.views_state import form_values, metadata_channel, text_field, view_of
+from bot.slack.views_state import user_id as acting_user
 from bot.slack.workflows import filed_text
 from providers.base import ProviderError
 
@@ -31,13 +31,10 @@ LOOKUP_BUDGET = 2.0
 def register(app: App, rt: Runtime) -> None:
     @app.view(blocks.REQUEST_MODAL)
     def request_submitted(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        view = body.get("view") or {}
-        user_id = str(body.get("user", {}).get("id", ""))
+        view = view_of(body)
+        user_id = acting_user(body)
         values = form_values(view)
-        try:
-            channel = json.loads(view.get("private_metadata") or "{}").get("channel")
-        except ValueError:
-            channel = None
+        channel = metadata_channel(view)
         try:
             draft = rt.service.validate(user_id, values.get("provider", ""),
                                         values.get("action"), values.get("user", ""),
@@ -58,8 +55,8 @@ def register(app: App, rt: Runtime) -> None:
                 f":mag: Looking up {md.code(draft.user_text)} at {md.code(draft.provider)}…",
             ))
             filing.add_done_callback(
-                lambda done: rt.submit(show_outcome, rt, client, view["id"], draft, channel,
-                                       done))
+                lambda done: rt.submit(show_outcome, rt, client, text_field(view, "id"), draft,
+                                       channel, done))
             return
         except Exception:  # a bug: logged by the worker; the person must not see a Slack error
             page = blocks.notice_modal(
@@ -69,11 +66,11 @@ def register(app: App, rt: Runtime) -> None:
 
     @app.view(blocks.APPROVE_MODAL)
     def approve_submitted(ack: Ack, body: dict[str, Any]) -> None:
-        view = body.get("view") or {}
-        user_id = str(body.get("user", {}).get("id", ""))
+        view = view_of(body)
+        user_id = acting_user(body)
         note = form_values(view).get("note")
         try:
-            decision = rt.service.approve(str(view.get("private_metadata", "")), user_id, note)
+            decision = rt.service.approve(text_field(view, "private_metadata"), user_id, note)
         except DomainError as exc:
             ack(response_action="errors", errors={"note": str(exc)[:150]})
             return
@@ -83,11 +80,11 @@ def register(app: App, rt: Runtime) -> None:
 
     @app.view(blocks.DENY_MODAL)
     def deny_submitted(ack: Ack, body: dict[str, Any]) -> None:
-        view = body.get("view") or {}
-        user_id = str(body.get("user", {}).get("id", ""))
+        view = view_of(body)
+        user_id = acting_user(body)
         reason = form_values(view).get("reason", "")
         try:
-            denied = rt.service.deny(str(view.get("private_metadata", "")), user_id, reason)
+            denied = rt.service.deny(text_field(view, "private_metadata"), user_id, reason)
         except DomainError as exc:
             ack(response_action="errors", errors={"reason": str(exc)[:150]})
             return
@@ -116,7 +113,7 @@ def show_outcome(rt: Runtime, client: WebClient, view_id: str, draft: Draft,
     page = done.result()
     try:
         client.views_update(view_id=view_id, view=page)
-    except SlackApiError:
+    except (SlackApiError, SlackRequestError):
         # The modal was closed meanwhile: answer where the person started instead.
         if channel:
             rt.notifier.ephemeral(channel, draft.requester_id, _page_text(page))
