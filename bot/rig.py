@@ -122,6 +122,11 @@ class Rig:
     workers: int = 8
     start_sweeper: bool = False
     progress: Callable[[str], None] = lambda _: None
+    # Leak tests use recognisable credentials: the Slack ones, and a hook that may change a
+    # sandbox's accepted credentials (instance name, sandbox) before its settings are read.
+    bot_token: str | None = None
+    signing_secret: str = SIGNING_SECRET
+    prepare_sandbox: Callable[[str, Sandbox], None] | None = None
 
     standin: SlackStandIn = field(init=False)
     sandboxes: dict[str, Sandbox] = field(init=False, default_factory=dict)
@@ -145,6 +150,8 @@ class Rig:
     def _start(self) -> None:
         self.progress("Slack stand-in")
         self.standin = SlackStandIn(port=self.standin_port).start()
+        if self.bot_token:
+            self.standin.bot_token = self.bot_token
         self._started.append(self.standin.stop)
         for person in self.people:
             self.standin.add_user(person.id, person.handle, real_name=person.name)
@@ -158,6 +165,8 @@ class Rig:
             sandbox = start_sandbox(kind)
             self._started.append(sandbox.stop)
             self.sandboxes[name] = sandbox
+            if self.prepare_sandbox is not None:
+                self.prepare_sandbox(name, sandbox)
             self.accounts[name] = {
                 acct["email"]: sandbox.add_user(**acct) for acct in ACCOUNTS[kind]
             }
@@ -172,7 +181,7 @@ class Rig:
             "database_url": url,
             "admins": list(self.admins),
             "slack": {"api_url": self.standin.api_url, "bot_token": self.standin.bot_token,
-                      "signing_secret": SIGNING_SECRET},
+                      "signing_secret": self.signing_secret},
             "providers": providers,
             **self.settings_options,
         })
@@ -191,7 +200,7 @@ class Rig:
             self.runtime.start()
         self.server = BackgroundServer(make_wsgi_app(self.runtime), port=self.bot_port).start()
         self._started.append(self.server.stop)
-        self.driver = SlackDriver(self.standin, self.events_url, SIGNING_SECRET)
+        self.driver = SlackDriver(self.standin, self.events_url, self.signing_secret)
         self._started.append(self.driver.close)
 
     def stop(self) -> None:
