@@ -27,10 +27,15 @@ log = logging.getLogger(__name__)
 
 def make_web_client(settings: Settings) -> WebClient:
     token = settings.slack.bot_token.get_secret_value() if settings.slack.bot_token else None
+    # slack_sdk's DEBUG lines carry whole request and response bodies, the requester's secret
+    # DM among them: its logger is pinned at INFO, whatever level the root logger runs at.
+    api_log = logging.getLogger("resetbot.slack.web")
+    api_log.setLevel(logging.INFO)
     return WebClient(
         token=token,
         base_url=str(settings.slack.api_url),
         timeout=10,
+        logger=api_log,
         retry_handlers=[
             ConnectionErrorRetryHandler(max_retry_count=2),
             RateLimitErrorRetryHandler(max_retry_count=3),
