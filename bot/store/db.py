@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -9,9 +11,19 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+POOL_SIZE = 16  # connections kept open
+POOL_OVERFLOW = 48  # more while busy: Runtime's 32 workers + 16 listeners + sweeper + heartbeat
+
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine tuned for the backend: SQLite in WAL mode with a busy timeout, PG pre-pinged."""
+    in_memory = ":memory:" in url or url in ("sqlite://", "sqlite+pysqlite://")
+    if not in_memory:
+        # Every Bolt listener and worker thread may hold a connection at once. SQLAlchemy's
+        # default (5 + 10 overflow) made acknowledgement reads queue for a connection behind
+        # background work, and closed and reopened overflow connections all the time.
+        kwargs.setdefault("pool_size", POOL_SIZE)
+        kwargs.setdefault("max_overflow", POOL_OVERFLOW)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
                                **kwargs)
@@ -46,13 +58,19 @@ class Store:
         self.url = url
         self.engine = engine or make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_lock: contextlib.AbstractContextManager[Any] = (
+            threading.RLock() if url.startswith("sqlite") else contextlib.nullcontext())
         # Reads take no write lock on SQLite, so an ack never queues behind a writer.
         self._readers = sessionmaker(self.engine.execution_options(sqlite_begin="DEFERRED"),
                                      expire_on_commit=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
+        # SQLite has one writer at a time. Threads of this process queue here, on a lock that
+        # wakes the next one as soon as the last commits, instead of in SQLite's busy handler,
+        # which sleeps in growing steps (up to 100 ms) and let 32 workers convoy. Other
+        # processes (the CLI) still meet busy_timeout.
+        with self._write_lock, self._sessions() as session, session.begin():
             yield session
 
     @contextmanager
