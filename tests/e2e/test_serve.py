@@ -95,6 +95,26 @@ def wait_healthy(url: str, proc: subprocess.Popen[str], timeout: float = 30.0) -
     raise AssertionError("serve never answered /healthz")
 
 
+def start_serve(argv: list[str], env: dict[str, str], cwd: Path
+                ) -> tuple[subprocess.Popen[str], str]:
+    """Start serve on a free port and wait for /healthz; another port if that one was taken
+    between picking and binding (other tests start servers too)."""
+    for _ in range(3):
+        proc = subprocess.Popen(argv, env=env, cwd=cwd, text=True,  # noqa: S603
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        url = f"http://127.0.0.1:{env['PORT']}"
+        try:
+            wait_healthy(url, proc)
+        except AssertionError as exc:
+            if "in use" not in str(exc):
+                raise
+            env["PORT"] = str(free_port())
+            continue
+        assert proc.poll() is None
+        return proc, url
+    raise AssertionError("no free port for serve after three tries")
+
+
 def test_procfile_lines() -> None:
     assert procfile() == {"release": "resetbot db upgrade", "web": "resetbot serve"}
 
@@ -107,11 +127,8 @@ def test_serve_files_approves_and_stops_cleanly(tmp_path: Path, env: dict[str, s
     run(lines["release"], env, tmp_path)
     run("resetbot roles grant U0ALICE requester", env, tmp_path)  # Bob is an admin by config
 
-    proc = subprocess.Popen(shlex.split(lines["web"]), env=env, cwd=tmp_path,  # noqa: S603
-                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{env['PORT']}"
+    proc, url = start_serve(shlex.split(lines["web"]), env, tmp_path)
     try:
-        wait_healthy(url, proc)
         with SlackDriver(standin, f"{url}/slack/events", SECRET) as driver:
             assert driver.command("U0ALICE", "community tom@example.com locked out",
                                   delivery=None).status_code == 200
@@ -147,10 +164,8 @@ def test_serve_in_socket_mode(tmp_path: Path, env: dict[str, str], standin: Slac
     env = {**env, "SLACK_APP_TOKEN": standin.app_token}
     del env["SLACK_SIGNING_SECRET"]  # not needed without a public URL
     run("resetbot roles grant U0ALICE requester", env, tmp_path)
-    proc = subprocess.Popen(["resetbot", "serve"], env=env, cwd=tmp_path,  # noqa: S607
-                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc, _ = start_serve(["resetbot", "serve"], env, tmp_path)
     try:
-        wait_healthy(f"http://127.0.0.1:{env['PORT']}", proc)
         standin.socket_mode.wait_connected(timeout=10)
         driver = SocketModeDriver(standin)
         ack = driver.command("U0ALICE", "community tom@example.com locked out",
