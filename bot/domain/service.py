@@ -39,7 +39,7 @@ from bot.store.models import (
     RoleGrant,
     utcnow,
 )
-from bot.store.requests import record, transition
+from bot.store.requests import record, serialize_filing, transition
 from providers.base import (
     Account,
     CredentialCheck,
@@ -287,6 +287,7 @@ class ResetService:
             # Re-checked here too: the role may have been revoked during the look-up.
             if not policy.may_file(self.roles(s, draft.requester_id, draft.provider)):
                 raise NotAllowed(f"You don't have the requester role for '{draft.provider}'.")
+            serialize_filing(s)
             self._check_limits(s, draft, account)
             request = ResetRequest(
                 id=new_request_id(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import CursorResult, update
+from sqlalchemy import CursorResult, text, update
 from sqlalchemy.orm import Session
 
 from bot.store.models import AuditEvent, RequestState, ResetRequest, utcnow
@@ -36,6 +36,21 @@ def transition(
     if won:
         session.expire_all()
     return won
+
+
+# An arbitrary, fixed key for PostgreSQL's advisory lock around filing.
+_FILING_LOCK = 0x7265_7365_7462_6F74 & 0x7FFF_FFFF_FFFF_FFFF  # "resetbot"
+
+
+def serialize_filing(session: Session) -> None:
+    """Make "count the pending requests, then insert one" atomic across replicas.
+
+    PostgreSQL's READ COMMITTED lets two concurrent filings both count below a limit; a
+    transaction-scoped advisory lock queues them (filings are rare and the insert is short).
+    SQLite needs nothing: ``BEGIN IMMEDIATE`` already serialises writers.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _FILING_LOCK})
 
 
 def record(
