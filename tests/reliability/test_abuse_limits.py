@@ -1,0 +1,87 @@
+"""A requester cannot flood the approvers: pending requests per requester and per account are
+capped, concurrently too, and the refusal says why."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from reliability_support import count
+
+from bot.rig import SUPPORT, Rig
+from bot.store.models import RequestState
+
+TARGETS = [f"{p} {t}" for p in ("community", "flags", "edge", "gateway")
+           for t in ("tom@example.com", "uma@example.com") if not (p == "edge" and t[0] == "u")]
+
+
+def refusals(rig: Rig, user: str = "U0ALICE") -> list[str]:
+    return [m.all_text() for m in rig.standin.ephemerals(user=user)
+            if "pending request" in m.all_text()]
+
+
+def approval_posts(rig: Rig) -> int:
+    return len([c for c in rig.standin.calls_to("chat.postMessage", channel=SUPPORT) if c.ok])
+
+
+class TestLimits:
+    def test_the_per_requester_limit_refuses_with_a_reason(self, make_rig: Callable[..., Rig]
+                                                           ) -> None:
+        rig = make_rig(settings_options={"max_pending_per_requester": 3})
+        ids = [rig.file("alice", f"{t} locked out") for t in TARGETS[:3]]
+        rig.say("alice", f"{TARGETS[3]} locked out")
+        rig.settle()
+        told = rig.wait(lambda: refusals(rig), what="the refusal")
+        count("limit_refusals")
+        assert "You already have 3 pending requests (the limit is 3)" in told[-1], told
+        assert len(rig.request_ids()) == 3 and approval_posts(rig) == 3
+        rig.say("alice", f"cancel {ids[0]}")  # one decided: room for one more
+        rig.settle()
+        assert rig.request(ids[0]).state is RequestState.CANCELLED
+        rig.file("alice", f"{TARGETS[3]} locked out")
+        assert len(rig.request_ids()) == 4
+
+    def test_one_pending_request_per_account(self, rig: Rig) -> None:
+        rig.file("alice", "community tom@example.com locked out")
+        rig.say("carol", "community tom@example.com also locked out")
+        rig.settle()
+        told = rig.wait(lambda: refusals(rig, "U0CAROL"), what="the refusal")
+        count("limit_refusals")
+        assert "There is already a pending request for Tom Taylor" in told[-1], told
+        assert len(rig.request_ids()) == 1
+
+
+def flood(rig: Rig, commands: int) -> None:
+    """One requester fires ``commands`` filings at once."""
+    barrier = threading.Barrier(commands)
+
+    def one(i: int) -> int:
+        barrier.wait()
+        return rig.say("alice", f"{TARGETS[i % len(TARGETS)]} flood {i}").status_code
+
+    with ThreadPoolExecutor(max_workers=commands) as pool:
+        statuses = list(pool.map(one, range(commands)))
+    assert set(statuses) == {200}
+    rig.settle(30)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres",
+                                                            marks=pytest.mark.postgres)])
+def test_a_concurrent_flood_files_at_most_the_limit(
+    make_rig: Callable[..., Rig], request: pytest.FixtureRequest, backend: str
+) -> None:
+    """30 filings at once, 7 distinct accounts, limit 4: at most 4 filed, one per account,
+    and the approvers see at most 4 messages; everyone else is told why."""
+    url = request.getfixturevalue("pg_url") if backend == "postgres" else None
+    rig = make_rig(database_url=url, settings_options={"max_pending_per_requester": 4})
+    flood(rig, 30)
+    filed = [rig.request(r) for r in rig.request_ids()]
+    pending = [r for r in filed if r.state is RequestState.PENDING]
+    count("limit_refusals", 30 - len(filed))
+    assert len(pending) <= 4, [(r.provider, r.target_id) for r in pending]
+    accounts = [(r.provider, r.target_id) for r in pending]
+    assert len(accounts) == len(set(accounts)), accounts
+    assert approval_posts(rig) == len(pending)
+    assert len(refusals(rig)) + len(filed) >= 30 - 1
