@@ -396,11 +396,14 @@ def register_demo(sub: Any) -> None:
 
 
 def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
-    from bot.demo.client import DemoError
+    from bot.demo.client import DemoError, read_state
     from bot.demo.startup import Progress, check_port
 
     started = time.monotonic()
     try:
+        # What can fail at once, fails before anything loads.
+        if args.keep_running and (running := read_state()) is not None:
+            raise DemoError(f"a demo is already running (pid {running.pid}); stop it first")
         if args.port:
             check_port(args.port)
         progress = Progress(sys.stderr)

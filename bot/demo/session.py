@@ -83,6 +83,25 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextmanager
+def _signals_set(stop: threading.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM set ``stop`` instead of interrupting whatever runs at that moment."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {signum: signal.signal(signum, request_stop)
+                for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def _program() -> str:
     """How the user ran us, so that the commands we suggest work as they are."""
     argv0 = sys.argv[0] if sys.argv else ""
@@ -142,26 +161,25 @@ def _run(options: DemoOptions, workdir: Path, progress: Progress) -> int:
 
 def _keep_running(rig: Rig, out: TextIO, progress: Progress) -> None:
     rig.runtime.start()  # the sweeper: from now on requests expire in real time
-    server, state = control.start_control(rig)
-    try:
-        client.write_state(state)
-        prog = _program()
-        print(f"\nThe demo keeps running (pid {os.getpid()}); Ctrl-C here stops it. "
-              "From another terminal:", file=out)
-        for example in (
-            f'{prog} demo say @alice "/reset-password community uma@example.com locked out"',
-            f"{prog} demo click @bob approve <id>",
-            f'{prog} demo click @carol deny <id> --reason "ask her manager"',
-            f"{prog} demo transcript",
-        ):
-            print(f"  {example}", file=out)
-        out.flush()
-        stop = threading.Event()
+    stop = threading.Event()
+    with _signals_set(stop):  # from here on Ctrl-C and SIGTERM just ask it to stop
+        server, state = control.start_control(rig)
         try:
+            client.write_state(state)
+            prog = _program()
+            print(f"\nThe demo keeps running (pid {os.getpid()}); Ctrl-C here stops it. "
+                  "From another terminal:", file=out)
+            for example in (
+                f'{prog} demo say @alice "/reset-password community uma@example.com locked out"',
+                f"{prog} demo click @bob approve <id>",
+                f'{prog} demo click @carol deny <id> --reason "ask her manager"',
+                f"{prog} demo transcript",
+            ):
+                print(f"  {example}", file=out)
+            out.flush()
             while not stop.wait(0.5):
                 pass
-        except KeyboardInterrupt:
             progress.say("stopping")
-    finally:
-        server.stop()
-        client.remove_state(state)
+        finally:
+            server.stop()
+            client.remove_state(state)
