@@ -102,8 +102,8 @@ class TestScriptedDemo:
 
     def test_progress_goes_to_stderr(self, demo: Finished) -> None:
         """While it starts, stderr says what it is starting; stdout holds only the report."""
-        for step in ("the Slack stand-in", "the unleash sandbox", "the store", "the bot",
-                     "scene 7 of 7"):
+        for step in ("loading the bot", "the Slack stand-in", "the Mighty Networks sandbox",
+                     "the F5 XC sandbox", "the store", "the bot", "scene 7 of 7: Expired"):
             assert step in demo.err
         assert "starting" not in demo.out
 

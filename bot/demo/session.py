@@ -127,11 +127,21 @@ def run(options: DemoOptions) -> int:
     return status
 
 
+_KINDS = {"mighty_networks": "Mighty Networks", "unleash": "Unleash", "f5xc": "F5 XC",
+          "tyk": "Tyk"}
+
+
+def _readable(step: str) -> str:
+    """The rig's step names, with provider kinds as people write them."""
+    kind, _, rest = step.partition(" ")
+    return f"{_KINDS[kind]} {rest}" if kind in _KINDS else step
+
+
 def _run(options: DemoOptions, workdir: Path, progress: Progress) -> int:
     out = options.out
     clock = WallClock()
     rig = Rig(workdir, clock=clock, bot_port=options.port,
-              progress=lambda what: progress.step(f"starting the {what}"))
+              progress=lambda what: progress.step(f"starting the {_readable(what)}"))
     try:
         rig.start()
     except OSError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import shutil
 import socket
 from typing import TextIO
 
@@ -20,6 +21,8 @@ class Progress:
     def step(self, what: str) -> None:
         text = f"resetbot demo: {what}…"
         if self.tty:
+            # A wrapped line could not be rewritten in place.
+            text = text[:max(20, shutil.get_terminal_size().columns - 1)]
             self.err.write("\r" + text.ljust(self._width))
             self._width = len(text)
         else:
