@@ -161,9 +161,8 @@ def test_serve_files_approves_and_stops_cleanly(tmp_path: Path, env: dict[str, s
 def test_serve_in_socket_mode(tmp_path: Path, env: dict[str, str], standin: SlackStandIn,
                               sandbox: Sandbox) -> None:
     """With SLACK_APP_TOKEN set, serve connects over Socket Mode and still serves /healthz."""
-    env = {**env, "SLACK_APP_TOKEN": standin.app_token}
+    env = {**env, "SLACK_APP_TOKEN": standin.app_token, "RESETBOT_ADMINS": "U0ALICE,U0BOB"}
     del env["SLACK_SIGNING_SECRET"]  # not needed without a public URL
-    run("resetbot roles grant U0ALICE requester", env, tmp_path)
     proc, _ = start_serve(["resetbot", "serve"], env, tmp_path)
     try:
         standin.socket_mode.wait_connected(timeout=10)
@@ -178,6 +177,8 @@ def test_serve_in_socket_mode(tmp_path: Path, env: dict[str, str], standin: Slac
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
+            # Hanging up too frees the client's blocking read (else a 3 s receive timeout).
+            standin.socket_mode.stop()
         try:
             _, err = proc.communicate(timeout=20)
         except subprocess.TimeoutExpired:
