@@ -18,11 +18,12 @@ from reliability_support import (
     slack_world,
     wait,
 )
+from sqlalchemy import select
 
 from bot.rig import SUPPORT
 from bot.slack import blocks
 from bot.standin import SlackStandIn
-from bot.store.models import RequestState, ResetRequest
+from bot.store.models import AuditEvent, RequestState, ResetRequest
 from providers.sandbox import Sandbox, start_sandbox
 
 LEASE = 2.0  # seconds; production default is 30
@@ -86,6 +87,11 @@ class TestCrashMidCall:
             wait(lambda: "Outcome unknown — verify at the provider"
                  in approval_message(standin, done).all_text(), 10, "the message update")
             assert approval_message(standin, done).buttons() == []
+            with store.session() as s:
+                actions = list(s.scalars(select(AuditEvent.action)
+                                        .where(AuditEvent.request_id == done.id)))
+            assert actions.count("request.dispatching") == 1
+            assert actions.count("request.unknown") == 1
             thread = standin.thread(done.approval_channel or "", done.approval_ts or "")
             assert any("unknown" in m.all_text().lower() for m in thread)
             # A few more sweeps: nothing calls the provider again on its own.
@@ -104,17 +110,20 @@ class TestLease:
         """A replica's sweep never reports another replica's running call as unknown."""
         from bot.rig import Rig
 
-        rig: Rig = make_rig(settings_options={"dispatch_lease_seconds": 1.5},  # type: ignore[operator]
-                            provider_options={"community": {"timeout_seconds": 10}})
+        rig: Rig = make_rig(settings_options={"dispatch_lease_seconds": 3},  # type: ignore[operator]
+                            provider_options={"community": {"timeout_seconds": 20}})
         rid = rig.file("alice", "community tom@example.com locked out")
-        rig.sandbox("community").set_latency("action", 5.0)
+        rig.sandbox("community").set_latency("action", 6.0)
         rig.approve("bob", rid)
         rig.wait(lambda: rig.request(rid).state is RequestState.DISPATCHING)
-        for _ in range(5):  # the lease is renewed (the rig's clock moves, the beat follows)
+        # The rig's clock runs faster than the lease allows without renewal (4 s in 4.8 s);
+        # the heartbeat (every second) keeps up, so a sweep never takes the call for dead.
+        for _ in range(4):
             rig.clock.advance(seconds=1)
-            time.sleep(0.6)
+            time.sleep(1.2)
             rig.runtime.service.recover()
             assert rig.request(rid).state is RequestState.DISPATCHING
+        assert rig.clock() - rig.request(rid).dispatch_started_at >= timedelta(seconds=4)  # type: ignore[operator]
         assert rig.wait_state(rid).state is RequestState.SUCCEEDED
         assert len(rig.sandbox("community").action_calls()) == 1
 
