@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import queue
 import re
@@ -9,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from bot.demo.client import DemoState, read_state, remove_state, write_state
+from bot.demo.session import DemoOptions, run
 
 BUDGET = 30.0  # seconds the whole scripted demo may take, start to exit
 URL = re.compile(r"http://127\.0\.0\.1:(\d+)")
@@ -414,3 +417,21 @@ class TestStateFile:
         assert path.exists()
         remove_state(self.state(os.getpid(), "newer"))
         assert not path.exists() and not path.parent.exists()
+
+
+def test_in_process_run_leaves_no_thread_or_port(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run in this process, the demo returns with every server thread joined and port closed."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    before = set(threading.enumerate())
+    out, err = io.StringIO(), io.StringIO()
+    assert run(DemoOptions(out=out, err=err)) == 0, err.getvalue()
+    ports = {int(p) for p in URL.findall(out.getvalue().split("\nScenes")[0])}
+    assert len(ports) == 6
+    assert not [p for p in ports if listening(p)]
+    deadline = time.monotonic() + 5
+    while (left := [t for t in set(threading.enumerate()) - before if t.is_alive()]) and (
+            time.monotonic() < deadline):
+        time.sleep(0.05)
+    assert left == []
+    assert list(tmp_path.iterdir()) == []
