@@ -266,6 +266,14 @@ class ResetService:
             raise NotAllowed(message, field="user")
         return account
 
+    def reject_unknown_provider(self, requester_id: str, provider: str, user_text: str) -> None:
+        """A request naming no configured provider: nothing is filed, but the attempt is kept."""
+        name = clean_text(provider, limit=40)
+        with self.store.session() as s:
+            record(s, actor=requester_id, action="request.rejected", outcome="unknown_provider",
+                   provider=name, target=clean_text(user_text, limit=MAX_USER_TEXT),
+                   message=f"there is no provider called '{name}'")
+
     def _audit_rejected(self, draft: Draft, kind: str, message: str) -> None:
         with self.store.session() as s:
             record(

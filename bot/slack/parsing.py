@@ -96,6 +96,11 @@ def _split(text: str) -> list[str]:
         return text.split()
 
 
+def words(text: str) -> list[str]:
+    """The words of command text, quotes honoured as ``parse`` reads them."""
+    return _split(text.strip())
+
+
 def parse_user(token: str) -> str:
     match = _MENTION.match(token)
     if match:

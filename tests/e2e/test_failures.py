@@ -30,6 +30,14 @@ class TestNothingIsFiled:
         assert "crm" in answer
         for name in ("community", "flags", "edge", "gateway"):
             assert name in answer
+        assert ("U0ALICE", "request.rejected", "unknown_provider") in rig.audit()
+
+    def test_an_unknown_word_alone_is_not_audited(self, rig: Rig) -> None:
+        """A mistyped subcommand gets help; only request-shaped text is kept as an attempt."""
+        rig.say("alice", "stauts")
+        rig.settle()
+        assert "stauts" in last_ephemeral(rig, "alice")
+        assert [a for a in rig.audit() if a[1] == "request.rejected"] == []
 
     def test_unknown_user(self, rig: Rig) -> None:
         answer = nothing_filed(rig, "alice", "community nobody@example.com locked out")

@@ -68,6 +68,9 @@ def handle(
             names = ", ".join(md.code(n) for n in service.provider_names()) or "none"
             if unknown:
                 # Most often a mistyped provider name: say so first, and that nothing happened.
+                words = parsing.words(str(body.get("text", "")))
+                if len(words) >= 3:  # shaped like a request: an attempt worth auditing
+                    service.reject_unknown_provider(user_id, unknown, words[1])
                 ack(text=f":warning: {md.code(unknown[:40])} is neither a configured provider "
                          f"nor a subcommand; nothing was filed. Providers: {names}.\n"
                          f"{parsing.USAGE}")
