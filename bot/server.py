@@ -23,6 +23,8 @@ from bot.slack.views_state import well_formed
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
@@ -182,9 +184,30 @@ class _QuietHandler(WSGIRequestHandler):
         log.debug(format, *args)
 
 
-def serve_socket_mode(settings: Settings, *, port: int | None) -> None:
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
+def socket_mode_handler(rt: Runtime, app_token: str) -> SocketModeHandler:
+    """Bolt's Socket Mode handler, marking when each envelope's ack has gone out.
 
+    As over HTTP (``make_wsgi_app``), an answer that replaces the ack then waits for it, so
+    a fast worker can never post its answer first and have the placeholder land on top.
+    """
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_sdk.socket_mode.builtin.client import SocketModeClient
+    from slack_sdk.socket_mode.request import SocketModeRequest
+
+    class _Handler(SocketModeHandler):
+        def handle(self, client: SocketModeClient,  # type: ignore[override] # as Bolt does
+                   req: SocketModeRequest) -> None:
+            sent = begin_delivery()  # the listener's context picks it up on this thread
+            try:
+                super().handle(client, req)  # dispatches, then sends the ack
+            finally:
+                end_delivery()
+                sent.set()
+
+    return _Handler(rt.app, app_token)
+
+
+def serve_socket_mode(settings: Settings, *, port: int | None) -> None:
     assert settings.slack.app_token is not None
     rt = Runtime(settings)
     rt.start()
@@ -194,7 +217,7 @@ def serve_socket_mode(settings: Settings, *, port: int | None) -> None:
         health = make_server("0.0.0.0", port, make_wsgi_app(None, health=rt.healthy),  # noqa: S104
                              handler_class=_QuietHandler)
         threading.Thread(target=health.serve_forever, daemon=True, name="healthz").start()
-    handler = SocketModeHandler(rt.app, settings.slack.app_token.get_secret_value())
+    handler = socket_mode_handler(rt, settings.slack.app_token.get_secret_value())
     stopped = threading.Event()
 
     def stop(*_: Any) -> None:

@@ -6,15 +6,15 @@ from collections.abc import Iterator
 
 import pytest
 from e2e_support import decided_in_place, succeeded
-from slack_bolt.adapter.socket_mode import SocketModeHandler
 
 from bot.rig import SUPPORT, Rig
+from bot.server import socket_mode_handler
 from bot.standin import SocketModeDriver
 
 
 @pytest.fixture
 def socket_driver(rig: Rig) -> Iterator[SocketModeDriver]:
-    handler = SocketModeHandler(rig.runtime.app, app_token=rig.standin.app_token)
+    handler = socket_mode_handler(rig.runtime, rig.standin.app_token)
     handler.connect()  # type: ignore[no-untyped-call]
     try:
         rig.standin.socket_mode.wait_connected()
