@@ -150,3 +150,51 @@ class TestLease:
         assert ("system", "request.unknown", "outcome_unknown") in rig.audit(rid)
         assert rig.sandbox("community").action_calls() == []
         assert req.finished_at is not None and req.finished_at - rig.clock() < timedelta(1)
+
+
+class TestReplicaDiesMidCall:
+    def test_the_surviving_replica_reports_it_unknown_without_a_restart(
+        self, tmp_path: Path, pg_url: str, world: tuple[SlackStandIn, Sandbox]
+    ) -> None:
+        """Two `resetbot serve` on one PostgreSQL; the one calling the provider is killed. The
+        other, untouched, reports the call `unknown` once the lease runs out; one call only."""
+        standin, sandbox = world
+        store = prepare_store(pg_url)
+        provider = {**sandbox.settings_dict(), "timeout_seconds": 30, "max_retries": 1}
+        settings = bot_settings(standin, pg_url, {"community": provider}, log_level="INFO",
+                                sweep_interval_seconds=0.25, dispatch_lease_seconds=LEASE)
+        doomed = Served(tmp_path, settings, name="doomed")
+        survivor = Served(tmp_path, settings, name="survivor")
+        try:
+            doomed.start()
+            survivor.start()
+            driver = doomed.driver(standin)
+            driver.command("U0ALICE", "community tom@example.com locked out", channel_id=SUPPORT)
+            req = wait(lambda: (r := only_request(store)) and r.approval_ts and r, 15,
+                       "the approval message")
+            sandbox.hold_seconds = 120
+            sandbox.inject("action", fault="timeout")
+            driver.click("U0BOB", approval_message(standin, req), blocks.APPROVE_ACTION)
+            driver.submit_view("U0BOB", driver.last_opened_view("U0BOB"), {})
+            sandbox.wait_for_calls(1, timeout=15)
+            time.sleep(LEASE * 1.5)  # a live call keeps its lease: the survivor leaves it alone
+            assert only_request(store).state is RequestState.DISPATCHING  # type: ignore[union-attr]
+            doomed.kill()
+            count("crashes")
+            killed_at = time.monotonic()
+            done: ResetRequest = wait(
+                lambda: (r := only_request(store)) and r.state.is_final and r, 20,
+                "the survivor to recover the call")
+            took = time.monotonic() - killed_at
+            assert done.state is RequestState.UNKNOWN
+            wait(lambda: "Outcome unknown" in approval_message(standin, done).all_text(), 10,
+                 "the message update")
+            time.sleep(1.0)
+            assert len(sandbox.action_calls()) == 1
+            assert survivor.proc is not None and survivor.proc.poll() is None
+        finally:
+            doomed.kill()
+            survivor.stop()
+            store.dispose()
+        assert took < LEASE + 5, took
+        assert "Traceback" not in survivor.stderr(), survivor.stderr()
