@@ -93,7 +93,7 @@ def audit_table(rig: Rig) -> str:
         return "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
 
     return "\n".join([
-        f"Audit trail ({len(rows)} events, oldest first; times from the demo's clock, UTC)",
+        f"Audit trail ({len(rows)} events, oldest first, UTC)",
         "  " + line(head),
         "  " + line(["-" * w for w in widths]),
         *("  " + line(row) for row in rows),

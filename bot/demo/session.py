@@ -115,7 +115,10 @@ def run(options: DemoOptions) -> int:
     if options.port:
         check_port(options.port)  # before anything starts: the error comes at once
     progress = options.progress or Progress(options.err)
-    workdir = Path(tempfile.mkdtemp(prefix="resetbot-demo-"))
+    try:
+        workdir = Path(tempfile.mkdtemp(prefix="resetbot-demo-"))
+    except OSError as exc:
+        raise DemoError(f"cannot make a temporary directory: {exc.strerror or exc}") from None
     try:
         with _sigterm_as_interrupt():
             status = _run(options, workdir, progress)
@@ -175,7 +178,11 @@ def _keep_running(rig: Rig, out: TextIO, progress: Progress) -> None:
     with _signals_set(stop):  # from here on Ctrl-C and SIGTERM just ask it to stop
         server, state = control.start_control(rig)
         try:
-            client.write_state(state)
+            try:
+                client.write_state(state)
+            except OSError as exc:
+                raise DemoError(f"cannot write {client.state_path()}: {exc.strerror or exc}"
+                                " (set XDG_RUNTIME_DIR to a writable directory)") from None
             prog = _program()
             print(f"\nThe demo keeps running (pid {os.getpid()}); Ctrl-C here stops it. "
                   "From another terminal:", file=out)
