@@ -152,6 +152,30 @@ class TestLease:
         assert req.finished_at is not None and req.finished_at - rig.clock() < timedelta(1)
 
 
+class TestApprovedNeverStarted:
+    def test_an_approval_whose_call_never_started_is_dispatched_once_by_the_sweeper(
+        self, make_rig: object
+    ) -> None:
+        """A crash between the approval and the call: the provider was certainly not called,
+        so the sweeper dispatches it (once, however many sweeps run)."""
+        from sqlalchemy import update
+
+        from bot.rig import Rig
+
+        rig: Rig = make_rig()  # type: ignore[operator]
+        rid = rig.file("alice", "community tom@example.com locked out")
+        with rig.runtime.store.session() as s:  # what a process that died after approving leaves
+            s.execute(update(ResetRequest).where(ResetRequest.id == rid).values(
+                state=RequestState.APPROVED, decided_by="U0BOB", decided_at=rig.clock()))
+        rig.sweep()
+        assert rig.request(rid).state is RequestState.APPROVED  # its own process may be on it
+        rig.clock.advance(seconds=31)
+        rig.sweep()
+        rig.sweep()
+        assert rig.wait_state(rid).state is RequestState.SUCCEEDED
+        assert len(rig.sandbox("community").action_calls()) == 1
+
+
 class TestReplicaDiesMidCall:
     def test_the_surviving_replica_reports_it_unknown_without_a_restart(
         self, tmp_path: Path, pg_url: str, world: tuple[SlackStandIn, Sandbox]
