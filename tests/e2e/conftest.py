@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,12 +19,12 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
 
 
 @pytest.fixture
-def make_rig(tmp_path: Path) -> Iterator[object]:
+def make_rig(tmp_path: Path) -> Iterator[Callable[..., Rig]]:
     """``make_rig(**options)`` for tests that need another configuration."""
     rigs: list[Rig] = []
 
-    def make(**options: object) -> Rig:
-        rig = Rig(tmp_path / f"rig{len(rigs)}", **options)  # type: ignore[arg-type]
+    def make(**options: Any) -> Rig:
+        rig = Rig(tmp_path / f"rig{len(rigs)}", **options)
         rig.workdir.mkdir(parents=True, exist_ok=True)
         rigs.append(rig.start())
         return rig
