@@ -343,6 +343,14 @@ class TestQuickStart:
         assert time.monotonic() - started < 30
         assert "Scenes" in done.stdout and "Audit trail" in done.stdout
         assert sorted(p.name for p in clone.iterdir()) == before
+        # The excerpt shown on the page is what it prints (but for the ids and the cuts: …).
+        excerpt = re.search(r"```text\n(Scenes\n.*?)```", README, re.S)
+        assert excerpt is not None
+        shown = [line for line in excerpt[1].splitlines() if line and "…" not in line]
+        assert len(shown) > 10
+        for line in shown:
+            pattern = re.sub(r"\bR[0-9A-Z]{7}\b", "R[0-9A-Z]{7}", re.escape(line))
+            assert re.search(f"^{pattern}$", done.stdout, re.M), line
 
     def test_test_command_is_what_ci_runs(self) -> None:
         """The README's test command is the one .ci/run runs, after the same install."""
