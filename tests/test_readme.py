@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import build_parser
-from bot.config import load_settings
+from bot.config import Settings, SlackSettings, load_settings
 from bot.server import BackgroundServer, make_wsgi_app
 from bot.slack import parsing
 from providers.registry import build_providers
@@ -277,6 +277,29 @@ class TestProse:
                            text.removeprefix("/reset-password").strip())
             command = parsing.parse(typed, actions)
             assert not (isinstance(command, parsing.Help) and command.unknown), text
+
+    def test_environment_variables_exist(self, clone: Path, env: dict[str, str]) -> None:
+        """Every RESETBOT_* variable named is read; the Procfile paragraph's examples work."""
+        names = set(re.findall(r"\bRESETBOT_[A-Z0-9_]*[A-Z0-9]\b", README))
+        read_elsewhere = {"RESETBOT_CONFIG": ROOT / "bot" / "config.py",
+                          "RESETBOT_THREADS": ROOT / "bot" / "server.py",
+                          "RESETBOT_TEST_PG_URL": ROOT / "tests" / "conftest.py"}
+        for name in sorted(names):
+            if name in read_elsewhere:
+                assert name in read_elsewhere[name].read_text(encoding="utf-8"), name
+                continue
+            top, *rest = name.removeprefix("RESETBOT_").lower().split("__")
+            assert top in Settings.model_fields, name
+            if top == "slack":
+                assert rest and rest[0] in SlackSettings.model_fields, name
+        examples = dict(re.findall(r"`(RESETBOT_PROVIDERS__[A-Z0-9_]+)=([^`]*)`", README))
+        assert len(examples) >= 3
+        for name, value in examples.items():
+            env[name] = "https://flags.example.com" if name.endswith("_URL") else (
+                value.replace("…", "") or "x")
+        done = run(["resetbot", "config", "check"], clone, env)
+        assert done.returncode == 0, done.stderr
+        assert '"kind": "unleash"' in done.stdout
 
     def test_procfile_block_is_the_procfile(self) -> None:
         """The Procfile shown is the repository's, and its commands parse."""
