@@ -350,6 +350,10 @@ class TestKeepRunning:
                                      "@alice, @bob, @carol, @dan, @erin, @ada\n",
             ("say", "@alice", "/remind me"): "resetbot: only /reset-password exists here, "
                                              "not /remind\n",
+            ("say", "@alice", "/reset-password"): "resetbot: /reset-password alone opens a form,"
+                                                 " which cannot be filled in from here; type "
+                                                 "the whole request, e.g. \"/reset-password "
+                                                 "community uma@example.com locked out\"\n",
             ("click", "@bob", "deny", "RNOPE"): "resetbot: deny needs a reason: --reason \"…\" "
                                                 "(the Deny form requires one)\n",
             ("click", "@bob", "approve", "RNOPE"): "resetbot: no request RNOPE; the ids are in "

@@ -37,6 +37,10 @@ class Controller:
             if command != COMMAND:
                 raise DemoError(f"only {COMMAND} exists here, not {command}")
         uid = self._person(user)
+        if not words.strip():
+            raise DemoError(f"{COMMAND} alone opens a form, which cannot be filled in from here; "
+                            f"type the whole request, e.g. \"{COMMAND} community "
+                            "uma@example.com locked out\"")
         return self._acting(lambda: self.rig.say(uid, words.strip()))
 
     def click(self, user: str, button: str, request_id: str, *, note: str = "",
