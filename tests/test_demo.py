@@ -16,10 +16,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
+from wsgiref.util import setup_testing_defaults
 
 import pytest
 
 from bot.demo.client import DemoState, read_state, remove_state, write_state
+from bot.demo.control import Controller, control_app
 from bot.demo.session import DemoOptions, run
 
 BUDGET = 30.0  # seconds the whole scripted demo may take, start to exit
@@ -439,3 +442,17 @@ def test_in_process_run_leaves_no_thread_or_port(tmp_path: Path,
         time.sleep(0.05)
     assert left == []
     assert list(tmp_path.iterdir()) == []
+
+
+def test_control_endpoint_needs_the_token() -> None:
+    """Without the state file's token the running demo acts for nobody."""
+    app = control_app(cast(Controller, None), "the-token")
+    statuses: list[str] = []
+    for header in (None, "Bearer wrong", "the-token"):
+        environ: dict[str, Any] = {"REQUEST_METHOD": "GET", "PATH_INFO": "/transcript"}
+        if header is not None:
+            environ["HTTP_AUTHORIZATION"] = header
+        setup_testing_defaults(environ)
+        body = b"".join(app(environ, lambda status, headers: statuses.append(status)))
+        assert b"wrong token" in body
+    assert statuses == ["401 Unauthorized"] * 3
