@@ -19,7 +19,6 @@ FIGURE_NAMES = {
     "provider_faults": "provider faults injected",
     "slack_faults": "Slack API faults injected",
     "hypothesis_examples": "hypothesis examples run",
-    "hostile_requests": "hostile signed requests sent",
     "authorization_cases": "authorization cases checked",
     "secrets_tracked": "sentinel secrets tracked",
     "secret_places_scanned": "places scanned for them",

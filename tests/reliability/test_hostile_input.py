@@ -225,7 +225,6 @@ def after_example(rig: Rig, errors: _Errors, mark: int, response: httpx.Response
     assert not bad, (what, bad)
     check_invariants(rig)
     count("hypothesis_examples")
-    count("hostile_requests")
 
 
 # -- the properties ---------------------------------------------------------------------------
