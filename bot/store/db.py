@@ -12,6 +12,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 POOL_SIZE = 16  # connections kept open
+SQLITE_CACHE_KIB = 256  # page cache per SQLite connection
 POOL_OVERFLOW = 48  # more while busy: Runtime's 32 workers + 16 listeners + sweeper + heartbeat
 
 
@@ -38,6 +39,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
                 cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            # Each pooled connection has its own page cache (2 MB by default), which fills as the
+            # file grows: with a pool this size, RSS crept up by over 1 MB per 1,000 requests.
+            # The OS caches the file anyway.
+            cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
             cur.close()
 
         @event.listens_for(engine, "begin")
