@@ -125,19 +125,21 @@ class TestDoubleClicks:
         settings = bot_settings(standin, pg_url, {"community": sandbox.settings_dict()},
                                 log_level="INFO")
         replicas = [Served(tmp_path, settings, name=f"replica{i}") for i in (1, 2)]
+        drivers: list[SlackDriver] = []
         try:
             for replica in replicas:
                 replica.start()
-            first = replicas[0].driver(standin)
+            drivers = [replica.driver(standin) for replica in replicas]
+            first = drivers[0]
             first.command("U0ALICE", "community tom@example.com locked out", channel_id=SUPPORT)
             req = wait(lambda: (r := only_request(store)) and r.approval_ts and r, 15,
                        "the approval message")
             message = approval_message(standin, req)
             bodies = []
             for i, approver in enumerate(("U0BOB", "U0CAROL")):
-                open_approval_modal(replicas[i].driver(standin), standin, approver, message)
+                open_approval_modal(drivers[i], standin, approver, message)
                 bodies.append(submission_body(standin, approver))
-            signer = replicas[0].driver(standin)
+            signer = first
             with httpx.Client(timeout=30, limits=httpx.Limits(max_connections=CLICKS)) as client:
                 posts = [
                     (lambda body=bodies[i % 2], url=replicas[(i // 2) % 2].events_url:
@@ -155,6 +157,8 @@ class TestDoubleClicks:
             actions = audit_actions(store, done.id)
             assert actions.count("request.approved") == actions.count("request.succeeded") == 1
         finally:
+            for driver in drivers:
+                driver.close()
             for replica in replicas:
                 replica.stop()
             sandbox.stop()
