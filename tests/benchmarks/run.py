@@ -76,7 +76,7 @@ class Plan:
 
     @classmethod
     def full(cls) -> Plan:
-        return cls(warmup=1000, levels=((1, 300), (16, 1500), (64, 3000)), slow_requests=200,
+        return cls(warmup=1000, levels=((1, 200), (16, 1000), (64, 2000)), slow_requests=200,
                    throughput_requests=300, memory_total=10_000, startups=3)
 
     @classmethod
@@ -560,9 +560,12 @@ def measure_resetbot(world: World, server: Server, plan: Plan, workdir: Path,
                          "approve_to_outcome_seconds": ended - filed}
     server.note_memory()
 
-    # Memory: top up to plan.memory_total requests, half filings, half status.
-    while server.sent < plan.memory_total:
-        n = min(1000, plan.memory_total - server.sent)
+    # Memory: at least plan.memory_total requests in all, and a last stretch of the same size
+    # in steady state (half filings, half status), RSS noted every 1,000.
+    out["steady_index"] = len(server.memory) - 1
+    goal = max(plan.memory_total, server.sent + plan.memory_total * 2 // 5)
+    while server.sent < goal:
+        n = min(1000, goal - server.sent)
         half = n // 2
         send_files(world, server, half, 16, workdir)
         drive(server, world.status_bodies(n - half), 16, workdir)
@@ -598,8 +601,9 @@ def measure_bare(server: Server, world: World, plan: Plan, workdir: Path,
 # -- the report ----------------------------------------------------------------------------------
 
 
-def render(info: dict[str, str], command: str, bare: list[Row], results: dict[str, dict[str, Any]],
-           servers: dict[str, Server], elapsed: float) -> str:
+def render(info: dict[str, str], command: str, load_before: str, bare: list[Row],
+           results: dict[str, dict[str, Any]], servers: dict[str, Server],
+           elapsed: float) -> str:
     base = {r.concurrency: r for r in bare}
     lines = [
         "## Acknowledgement latency (signed HTTP requests to `POST /slack/events`)",
@@ -634,15 +638,16 @@ def render(info: dict[str, str], command: str, bare: list[Row], results: dict[st
         "## End-to-end, memory, start-up",
         "",
         "| server | end-to-end (command → outcome in thread) | worker RSS idle | after warm-up "
-        "| after N requests | growth per 1,000 after warm-up | start-up to healthy |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| after N requests | growth per 1,000 after warm-up | growth per 1,000, last stretch "
+        "| start-up to healthy |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, server in servers.items():
         startup = (f"{statistics.median(server.startups):.2f} s median, "
                    f"{max(server.startups):.2f} s max ({len(server.startups)} starts)")
         found = results.get(name)
         if found is None:
-            lines.append(f"| {name} | — | | | | | {startup} |")
+            lines.append(f"| {name} | — | | | | | | {startup} |")
             continue
         res = found
         t = res["throughput"]
@@ -650,16 +655,21 @@ def render(info: dict[str, str], command: str, bare: list[Row], results: dict[st
         warm_n, warm = mem[res["warm_index"]]
         end_n, end = mem[-1]
         per_k = (end - warm) / max(1e-9, (end_n - warm_n) / 1000)
+        steady_n, steady = mem[res["steady_index"]]
+        last_k = (end - steady) / max(1e-9, (end_n - steady_n) / 1000)
         lines.append(
             f"| {name} | {t['rps']:.1f} req/s ({t['requests']} in {t['seconds']:.1f} s; "
             f"{res['slow_requests']} dispatches at 2 s: {res['slow_dispatch_seconds']:.1f} s) "
             f"| {mem[0][1]:.1f} MB | {warm:.1f} MB ({warm_n}) "
-            f"| {end:.1f} MB ({end_n}) | {per_k:+.2f} MB | {startup} |")
+            f"| {end:.1f} MB ({end_n}) | {per_k:+.2f} MB | {last_k:+.2f} MB ({steady_n}→{end_n}) "
+            f"| {startup} |")
     lines += ["", "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()),
               f"Command: `{command}`; one gunicorn gthread worker "
               f"(WEB_CONCURRENCY={os.environ.get('WEB_CONCURRENCY', '1')}, "
               f"RESETBOT_THREADS={os.environ.get('RESETBOT_THREADS', '16')}) for every server; "
-              f"run took {elapsed:.0f} s.", ""]
+              f"run took {elapsed:.0f} s; load average (1 min) {load_before} before, "
+              f"{os.getloadavg()[0]:.2f} after (other work on the machine shares its 2 cores).",
+              ""]
     return "\n".join(lines)
 
 
@@ -679,6 +689,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"[{time.perf_counter() - began:6.1f}s] {message}", file=sys.stderr, flush=True)
 
     info = machine_info()
+    load_before = f"{os.getloadavg()[0]:.2f}"
     world = World.start()
     results: dict[str, dict[str, Any]] = {}
     servers: dict[str, Server] = {}
@@ -713,7 +724,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for server in servers.values():
             server.stop()
         world.stop()
-    table = render(info, command, bare_rows, results, servers, time.perf_counter() - began)
+    table = render(info, command, load_before, bare_rows, results, servers,
+                   time.perf_counter() - began)
     print(table)
     args.output.write_text(f"# resetbot benchmarks\n\n{table}")
     return 0
