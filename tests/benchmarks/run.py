@@ -39,6 +39,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -456,6 +457,10 @@ def count(store: Store, *states: RequestState) -> int:
         return int(s.scalar(select(func.count()).where(ResetRequest.state.in_(states))) or 0)
 
 
+def finished(store: Store, goal: int) -> bool:
+    return count(store, *FINAL_STATES) >= goal
+
+
 def pending_posted(store: Store) -> list[str]:
     from sqlalchemy import select
 
@@ -528,8 +533,7 @@ def measure_resetbot(world: World, server: Server, plan: Plan, workdir: Path,
             out["slow_rows"].append(row)
             progress(f"{server.name}: slow x{concurrency}: p50 {row.p50:.1f} ms, "
                      f"p99 {row.p99:.1f} ms ({row.note})")
-            target = done_before + len(ids)
-            wait_until(lambda s=server.store, t=target: count(s, *FINAL_STATES) >= t,
+            wait_until(partial(finished, server.store, done_before + len(ids)),
                        len(ids) * SLOW_SECONDS + 120, "the slow dispatches")
             out["slow_seconds"].append(time.perf_counter() - began)
             out["slow_requests"] = len(ids)
