@@ -62,6 +62,21 @@ def _first(value: Any) -> str:
     return str(value or "").strip()
 
 
+class _NotOurToken(logging.Filter):
+    """Bolt also reads SLACK_BOT_TOKEN from the environment and then warns that our client's
+    token wins: it is the same token, so the warning would only alarm operators."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+def _bolt_logger() -> logging.Logger:
+    logger = logging.getLogger("resetbot.bolt")
+    if not any(isinstance(f, _NotOurToken) for f in logger.filters):
+        logger.addFilter(_NotOurToken())
+    return logger
+
+
 def build_app(rt: Runtime, *, token_verification: bool = True) -> App:
     settings = rt.settings
     secret = settings.slack.signing_secret
@@ -71,7 +86,7 @@ def build_app(rt: Runtime, *, token_verification: bool = True) -> App:
         token_verification_enabled=token_verification,
         # Listeners only ack and hand slow work to the runtime's own pool, so this one stays free.
         listener_executor=rt.listener_executor,
-        logger=logging.getLogger("resetbot.bolt"),
+        logger=_bolt_logger(),
     )
     app.middleware(mark_delivery)
     app.middleware(_drop_retries)

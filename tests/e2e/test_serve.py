@@ -154,6 +154,7 @@ def test_serve_files_approves_and_stops_cleanly(tmp_path: Path, env: dict[str, s
             raise AssertionError(f"serve ignored SIGTERM: {err[-2000:]}") from None
     assert proc.returncode == 0, err[-3000:]
     assert "Traceback" not in err, err[-3000:]
+    assert "WARNING" not in err, err[-3000:]  # a clean start and stop warns about nothing
     assert len(sandbox.action_calls()) == 1
     assert standin.violations == []
 
@@ -186,5 +187,5 @@ def test_serve_in_socket_mode(tmp_path: Path, env: dict[str, str], standin: Slac
             _, err = proc.communicate()
             raise AssertionError(f"serve ignored SIGTERM: {err[-2000:]}") from None
     assert proc.returncode == 0, err[-3000:]
-    assert "Traceback" not in err, err[-3000:]
+    assert "Traceback" not in err and "WARNING" not in err, err[-3000:]
     assert standin.violations == []
