@@ -648,11 +648,15 @@ class ResetService:
             if beat is not None:
                 if now - beat < self.lease():
                     continue
+                # Only if it was not renewed since it was read: a paused owner may be back.
+                guard = ResetRequest.dispatch_heartbeat_at <= beat
             elif started is not None and now - started < self.stuck_after(provider):
                 continue
+            else:
+                guard = ResetRequest.dispatch_heartbeat_at.is_(None)
             with self.store.session() as s:
                 if transition(s, rid, RequestState.DISPATCHING, RequestState.UNKNOWN,
-                              finished_at=now, outcome_kind="outcome_unknown",
+                              guard=guard, finished_at=now, outcome_kind="outcome_unknown",
                               outcome_message="The bot stopped while calling the provider; "
                               "verify at the provider whether the reset happened.",
                               message_stale=True):

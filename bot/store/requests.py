@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import CursorResult, text, update
+from sqlalchemy import ColumnElement, CursorResult, text, update
 from sqlalchemy.orm import Session
 
 from bot.store.models import AuditEvent, RequestState, ResetRequest, utcnow
@@ -16,6 +16,8 @@ def transition(
     request_id: str,
     expected: RequestState | Iterable[RequestState],
     new: RequestState,
+    *,
+    guard: ColumnElement[bool] | None = None,
     **values: Any,
 ) -> bool:
     """Move a request to ``new`` only if it is still in ``expected``; True if this call won.
@@ -24,9 +26,12 @@ def transition(
     for the same request cannot both see the old state, so exactly one of them moves it.
     """
     states = [expected] if isinstance(expected, RequestState) else list(expected)
+    conditions = [ResetRequest.id == request_id, ResetRequest.state.in_(states)]
+    if guard is not None:  # a further condition checked in the same statement
+        conditions.append(guard)
     stmt = (
         update(ResetRequest)
-        .where(ResetRequest.id == request_id, ResetRequest.state.in_(states))
+        .where(*conditions)
         .values(state=new, updated_at=utcnow(), **values)
         .execution_options(synchronize_session=False)
     )

@@ -152,6 +152,29 @@ class TestLease:
         assert req.finished_at is not None and req.finished_at - rig.clock() < timedelta(1)
 
 
+    def test_a_renewal_after_the_sweep_read_the_row_wins(self, make_rig: object) -> None:
+        """The sweep's update re-checks the heartbeat it read: an owner back from a pause
+        (its renewal landing in between) keeps its call."""
+        from datetime import timedelta
+
+        from sqlalchemy import update
+
+        from bot.rig import Rig
+        from bot.store.requests import transition
+
+        rig: Rig = make_rig()  # type: ignore[operator]
+        rid = rig.file("alice", "community tom@example.com locked out")
+        old = rig.clock()
+        with rig.runtime.store.session() as s:
+            s.execute(update(ResetRequest).where(ResetRequest.id == rid).values(
+                state=RequestState.DISPATCHING, dispatch_owner="paused:1:00000000",
+                dispatch_started_at=old, dispatch_heartbeat_at=old + timedelta(seconds=5)))
+        with rig.runtime.store.session() as s:
+            assert not transition(s, rid, RequestState.DISPATCHING, RequestState.UNKNOWN,
+                                  guard=ResetRequest.dispatch_heartbeat_at <= old)
+        assert rig.request(rid).state is RequestState.DISPATCHING
+
+
 class TestApprovedNeverStarted:
     def test_an_approval_whose_call_never_started_is_dispatched_once_by_the_sweeper(
         self, make_rig: object
