@@ -9,6 +9,7 @@ repository's files, with no RESETBOT_*/SLACK_* variables and $HOME and the temp 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import os
 import queue
@@ -39,6 +40,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 BIN = Path(sys.executable).parent  # the virtualenv the tests run in: the README's .venv/bin
 EXAMPLE_ID = "R7K2M9QX"  # the made-up request id in the demo's say/click example
 AND = "&&"
+SHELL_FENCES = ("```sh", "```shell", "```bash")
 SLACK_VARIABLES = {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"}
 
 
@@ -68,20 +70,26 @@ class Block:
 
 
 def console_blocks(text: str = README) -> list[Block]:
+    """Console blocks (``$ `` commands, other lines output) and shell blocks (all commands)."""
     blocks: list[Block] = []
     section = ""
     current: Block | None = None
+    shell = False
     for line in text.splitlines():
         if current is None:
             if line.startswith("## "):
                 section = line[3:].strip()
-            elif line.strip() == "```console":
+            elif line.strip() in ("```console", *SHELL_FENCES):
                 current = Block(section, len(blocks))
+                shell = line.strip() in SHELL_FENCES
             continue
         if line.strip() == "```":
             blocks.append(current)
             current = None
-        elif line.startswith("$ "):
+            continue
+        if shell and line.strip() and not line.lstrip().startswith(("#", "$ ")):
+            line = "$ " + line.strip()
+        if line.startswith("$ "):
             tokens = shlex.split(line[2:], comments=True)
             chain: list[str] = []
             for word in [*tokens, AND]:
@@ -111,6 +119,9 @@ def check_for(command: Command) -> str:
     program, args = command.program, command.args
     if command.block in {b.index for b in output_blocks()}:
         return "test_config_problems_example"
+    if program == "python":
+        return ("test_test_command_is_what_ci_runs" if args == ["-m", "pytest"]
+                else "test_other_python_commands")
     if program == "resetbot":
         if args[:1] == ["serve"]:
             return "test_parses_only"  # needs Slack; its parsing and variables are checked
@@ -122,7 +133,6 @@ def check_for(command: Command) -> str:
         "python3": "test_install_commands",
         "pip": "test_install_commands",
         ".": "test_install_commands",
-        "python": "test_test_command_is_what_ci_runs",
         "cp": "test_operator_walkthrough",
         "export": "test_operator_walkthrough",
         "sqlite3": "test_operator_walkthrough",
@@ -532,3 +542,27 @@ def test_postgres_backup(clone: Path, env: dict[str, str], pg_url: str) -> None:
     assert (clone / "resetbot.dump").stat().st_size > 0
     listed = run(["resetbot", "roles", "list"], clone, env)
     assert "U0123ABCD" in listed.stdout
+
+
+def test_other_python_commands() -> None:
+    """Other sections' ``python -m pytest <paths>`` and ``python -m <module>`` lines are valid."""
+    for command in covered_by("test_other_python_commands"):
+        assert command.argv[0] == ".venv/bin/python", command.line
+        args = command.args
+        if args[:2] == ["-m", "pytest"]:
+            helped = run(["python", "-m", "pytest", "--help"], ROOT, dict(os.environ))
+        elif args[:1] == ["-m"]:
+            module = args[1]
+            assert importlib.util.find_spec(module) is not None, command.line
+            helped = run(["python", "-m", module, "--help"], ROOT, dict(os.environ))
+        else:
+            assert (ROOT / args[0]).is_file(), command.line
+            helped = run(["python", args[0], "--help"], ROOT, dict(os.environ))
+        assert helped.returncode == 0, f"{command.line}: {helped.stderr}"
+        rest = args[2:] if args[:1] == ["-m"] else args[1:]
+        for arg in rest:
+            if arg.startswith("-"):
+                assert re.search(rf"(^|[\s,]){re.escape(arg.split('=')[0])}\b",
+                                 helped.stdout, re.M), f"{command.line}: no option {arg}"
+            elif args[:2] == ["-m", "pytest"]:
+                assert (ROOT / arg.split("::")[0]).exists(), f"{command.line}: no {arg}"
