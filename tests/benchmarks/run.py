@@ -372,11 +372,15 @@ def resetbot_config(world: World, workdir: Path, url: str) -> Path:
     return path
 
 
+# gunicorn's processes and threads, the same for every server (serve_http's defaults: 1 and 16)
+STACK = {"WEB_CONCURRENCY": "1", "RESETBOT_THREADS": "16"}
+
+
 def clean_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("RESETBOT_", "SLACK_", "WEB_CONCURRENCY", "PORT"))}
     env["PYTHONUNBUFFERED"] = "1"
-    return env
+    return {**env, **STACK}
 
 
 def resetbot_server(world: World, workdir: Path, backend: str, url: str) -> Server:
@@ -668,9 +672,9 @@ def render(info: dict[str, str], command: str, load_before: str, bare: list[Row]
             f"| {end:.1f} MB ({end_n}) | {per_k:+.2f} MB | {last_k:+.2f} MB ({steady_n}→{end_n}) "
             f"| {startup} |")
     lines += ["", "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()),
-              f"Command: `{command}`; one gunicorn gthread worker "
-              f"(WEB_CONCURRENCY={os.environ.get('WEB_CONCURRENCY', '1')}, "
-              f"RESETBOT_THREADS={os.environ.get('RESETBOT_THREADS', '16')}) for every server; "
+              f"Command: `{command}`; gunicorn gthread "
+              f"(WEB_CONCURRENCY={STACK['WEB_CONCURRENCY']}, "
+              f"RESETBOT_THREADS={STACK['RESETBOT_THREADS']}) for every server; "
               f"run took {elapsed:.0f} s; load average (1 min) {load_before} before, "
               f"{os.getloadavg()[0]:.2f} after (other work on the machine shares its 2 cores).",
               ""]
@@ -684,14 +688,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=HERE / "results.md",
                         help="where to write the table (default: %(default)s)")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="WEB_CONCURRENCY for every server (SQLite wants 1: one process)")
+    parser.add_argument("--threads", type=int, default=16, help="RESETBOT_THREADS for every server")
     args = parser.parse_args(argv)
     plan = Plan.quick() if args.quick else Plan.full()
-    command = "python -m tests.benchmarks" + (" --quick" if args.quick else "")
+    STACK.update(WEB_CONCURRENCY=str(args.workers), RESETBOT_THREADS=str(args.threads))
+    command = " ".join(["python -m tests.benchmarks", *(argv if argv is not None
+                                                          else sys.argv[1:])])
     began = time.perf_counter()
 
     def progress(message: str) -> None:
         print(f"[{time.perf_counter() - began:6.1f}s] {message}", file=sys.stderr, flush=True)
 
+    # Stop cleanly (servers stopped, PostgreSQL database dropped) on Ctrl-C or a TERM, also
+    # when started in the background, where a shell leaves SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     info = machine_info()
     load_before = f"{os.getloadavg()[0]:.2f}"
     world = World.start()
@@ -704,10 +718,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             servers[bare.name] = bare
             bare_rows = measure_bare(bare, world, plan, work, progress)
 
-            sqlite = resetbot_server(world, work / "sqlite", "SQLite",
-                                     f"sqlite:///{work / 'sqlite' / 'resetbot.db'}")
-            servers[sqlite.name] = sqlite
-            results[sqlite.name] = measure_resetbot(world, sqlite, plan, work, progress)
+            if not args.no_sqlite:
+                sqlite = resetbot_server(world, work / "sqlite", "SQLite",
+                                         f"sqlite:///{work / 'sqlite' / 'resetbot.db'}")
+                servers[sqlite.name] = sqlite
+                try:
+                    results[sqlite.name] = measure_resetbot(world, sqlite, plan, work, progress)
+                finally:
+                    sqlite.stop()
+                    assert sqlite.store is not None
+                    sqlite.store.dispose()
 
             with postgres_database() if not args.no_postgres else contextlib.nullcontext() as pg:
                 if pg:
@@ -720,10 +740,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                         server.stop()
                         assert server.store is not None
                         server.store.dispose()
-            for server in servers.values():
-                server.stop()
-            assert sqlite.store is not None
-            sqlite.store.dispose()
     finally:
         for server in servers.values():
             server.stop()
