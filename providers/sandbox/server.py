@@ -412,8 +412,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
             pass
 
     def log_message(self, format: str, *args: Any) -> None:
-        # The request line may carry a reset token in its query: log the path only.
+        # The request line may carry a reset token in its query: log the path only. A garbled
+        # request (a client that gave up mid-body) is logged as "Bad request syntax ('…')" and
+        # may quote a header line, credential included: mask every secret the sandbox knows.
         text = _QUERY.sub("?[query redacted]", format % args)
+        for secret in self.sandbox.secrets():
+            if secret:
+                text = text.replace(secret, "[secret]")
         log.debug("%s sandbox: %s", self.sandbox.kind, text)
 
 
