@@ -11,6 +11,7 @@ from slack_bolt import BoltRequest, BoltResponse
 # The HTTP layer (bot.server) marks each request's thread with an event that is set once the
 # response -- the ack -- has been written; a middleware hands it to the listener's context.
 ACK_SENT = "resetbot_ack_sent"
+ACK_WAIT = 5.0  # longest an answer waits for its ack to be written (Slack's deadline is 3 s)
 _delivery = threading.local()
 
 

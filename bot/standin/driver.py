@@ -174,9 +174,16 @@ class _SlackSide(ABC, Generic[R]):
             "type": "view_submission", **self._who(user_id),
             "trigger_id": self._trigger(user_id), "view": current, "response_urls": [],
         }
-        result, ack = self._deliver("interactive", payload, delivery or Delivery())
+        self.standin.begin_view_submission(modal.id)
+        try:
+            result, ack = self._deliver("interactive", payload, delivery or Delivery())
+        except BaseException:
+            self.standin.end_view_submission(modal.id)
+            raise
         if ack is not None:
-            self.standin.apply_view_ack(modal.id, ack)
+            self.standin.apply_view_ack(modal.id, ack)  # applies it, then lets updates through
+        else:
+            self.standin.end_view_submission(modal.id)
         return result
 
     def view_closed(self, user_id: str, view: ModalView | str, *,

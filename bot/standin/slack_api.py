@@ -445,6 +445,21 @@ class SlackStandIn:
                     self._respond(_token_of(response_url), dict(body), via="ack")
             self._changed.notify_all()
 
+    def begin_view_submission(self, view_id: str) -> None:
+        """A submission is on its way to the app: hold updates to the view until its ack."""
+        with self._changed:
+            modal = self._state.views.get(view_id)
+            if modal is not None:
+                modal.awaiting_ack = True
+
+    def end_view_submission(self, view_id: str) -> None:
+        """The submission got no ack (refused, timed out): stop holding updates."""
+        with self._changed:
+            modal = self._state.views.get(view_id)
+            if modal is not None and modal.awaiting_ack:
+                modal.awaiting_ack = False
+                self._changed.notify_all()
+
     def apply_view_ack(self, view_id: str, body: Mapping[str, Any] | None) -> None:
         """What Slack does with a view_submission ack: close, show errors, update, push, clear."""
         with self._changed:
@@ -453,6 +468,7 @@ class SlackStandIn:
             modal = self._state.views.get(view_id)
             if modal is None:
                 return
+            modal.awaiting_ack = False
             modal.errors = {}
             action = (body or {}).get("response_action")
             if action is None:
@@ -818,6 +834,10 @@ class SlackStandIn:
             raise ApiError("invalid_arguments")
         if modal is None or not modal.open:
             raise ApiError("not_found")
+        if modal.awaiting_ack:
+            # Slack applies a submission's response_action when the ack arrives; an update
+            # the app sends after writing its ack comes later, as it would in Slack.
+            self._changed.wait_for(lambda: not modal.awaiting_ack, timeout=ACK_WAIT)
         if params.get("hash") and params["hash"] != modal.hash:
             raise ApiError("hash_conflict")
         view = self._valid_view("views.update", params)

@@ -144,6 +144,7 @@ class ModalView:
     closed_by: str | None = None
     errors: dict[str, str] = field(default_factory=dict)
     previous_view_id: str | None = None
+    awaiting_ack: bool = False  # submitted; Slack has not had the app's answer yet
 
     @property
     def current(self) -> dict[str, Any]:

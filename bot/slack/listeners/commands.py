@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError
 from bot.domain.errors import DomainError
 from bot.slack import blocks, parsing
 from bot.slack import mrkdwn as md
-from bot.slack.delivery import ACK_SENT
+from bot.slack.delivery import ACK_SENT, ACK_WAIT
 from bot.slack.notify import slack_error
 from bot.slack.parsing import ParseError
 
@@ -134,5 +134,3 @@ def answer_soon(rt: Runtime, ack: Ack, respond: Respond, placeholder: str,
 
     rt.submit(answer)
 
-
-ACK_WAIT = 5.0  # longest an answer waits for its ack to be written (Slack's deadline is 3 s)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
+import logging
+import threading
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
@@ -14,6 +14,7 @@ from bot.domain.errors import DomainError
 from bot.domain.service import Draft
 from bot.slack import blocks
 from bot.slack import mrkdwn as md
+from bot.slack.delivery import ACK_SENT, ACK_WAIT
 from bot.slack.notify import PostFailed
 from bot.slack.views_state import form_values, metadata_channel, text_field, view_of
 from bot.slack.views_state import user_id as acting_user
@@ -23,14 +24,15 @@ from providers.base import ProviderError
 if TYPE_CHECKING:
     from bot.runtime import Runtime
 
+log = logging.getLogger(__name__)
+
 FORM_FIELDS = ("provider", "action", "user", "reason")
-# How long a submission waits for the look-up before acking with "Looking up…" (Slack: 3 s).
-LOOKUP_BUDGET = 2.0
 
 
 def register(app: App, rt: Runtime) -> None:
     @app.view(blocks.REQUEST_MODAL)
-    def request_submitted(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def request_submitted(ack: Ack, body: dict[str, Any], client: WebClient,
+                          context: BoltContext) -> None:
         view = view_of(body)
         user_id = acting_user(body)
         values = form_values(view)
@@ -45,24 +47,13 @@ def register(app: App, rt: Runtime) -> None:
                 field = "provider"
             ack(response_action="errors", errors={field: str(exc)[:150]})
             return
-        filing = rt.submit(form_outcome, rt, draft, channel, values)
-        try:
-            # A quick look-up answers in the ack itself: no later views.update can race it.
-            page = filing.result(timeout=LOOKUP_BUDGET)
-        except FutureTimeout:
-            ack(response_action="update", view=blocks.notice_modal(
-                "Password reset",
-                f":mag: Looking up {md.code(draft.user_text)} at {md.code(draft.provider)}…",
-            ))
-            filing.add_done_callback(
-                lambda done: rt.submit(show_outcome, rt, client, text_field(view, "id"), draft,
-                                       channel, done))
-            return
-        except Exception:  # a bug: logged by the worker; the person must not see a Slack error
-            page = blocks.notice_modal(
-                "Password reset", ":x: Something went wrong. `/reset-password status` shows "
-                "whether the request was filed.")
-        ack(response_action="update", view=page)
+        # Ack at once, like the command: the look-up never sits on the acknowledgement path.
+        ack(response_action="update", view=blocks.notice_modal(
+            "Password reset",
+            f":mag: Looking up {md.code(draft.user_text)} at {md.code(draft.provider)}…",
+        ))
+        rt.submit(show_outcome, rt, client, text_field(view, "id"), draft, channel, values,
+                  context.get(ACK_SENT))
 
     @app.view(blocks.APPROVE_MODAL)
     def approve_submitted(ack: Ack, body: dict[str, Any]) -> None:
@@ -108,9 +99,19 @@ def form_outcome(rt: Runtime, draft: Draft, channel: str | None,
 
 
 def show_outcome(rt: Runtime, client: WebClient, view_id: str, draft: Draft,
-                 channel: str | None, done: Future[dict[str, Any]]) -> None:
-    """After a slow look-up: replace the "Looking up…" page with the outcome."""
-    page = done.result()
+                 channel: str | None, values: dict[str, str],
+                 sent: threading.Event | None) -> None:
+    """Replace the "Looking up…" page with the outcome, once that page's ack has been written
+    (so the outcome can never arrive first and then be hidden by the placeholder)."""
+    try:
+        page = form_outcome(rt, draft, channel, values)
+    except Exception:  # a bug: logged; the person must not be left looking at "Looking up…"
+        log.exception("filing from the form failed")
+        page = blocks.notice_modal(
+            "Password reset", ":x: Something went wrong; it is logged. "
+            "`/reset-password status` shows whether the request was filed.")
+    if sent is not None:
+        sent.wait(ACK_WAIT)
     try:
         client.views_update(view_id=view_id, view=page)
     except (SlackApiError, SlackRequestError):
