@@ -8,6 +8,8 @@ real store, real provider clients talking HTTP to the sandboxes.
 from __future__ import annotations
 
 import contextlib
+import json
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -363,14 +365,7 @@ class Rig:
     def wait(self, condition: Callable[[], Any], timeout: float = 10.0, *,
              what: str = "a condition") -> Any:
         """Poll ``condition`` (store or Slack) until it is truthy; its value."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = condition()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-            time.sleep(0.01)
+        return wait_for(condition, timeout, what=what)
 
     def sandbox(self, name: str) -> Sandbox:
         return self.sandboxes[name]
@@ -425,3 +420,57 @@ def _has_block(view: ModalView, block_id: str) -> bool:
 def rig_iter(workdir: Path, **options: Any) -> Iterator[Rig]:
     with Rig(workdir, **options) as rig:
         yield rig
+
+
+# -- for tests, the demo and benchmarks that run ``resetbot serve`` as a process ---------------
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 10.0, what: str = "a condition", *,
+             poll: float = 0.01) -> Any:
+    """Poll ``condition`` until it is truthy and return its value; AssertionError on time-out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(poll)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now (another process may still take it first)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))  # a JSON string is a valid TOML basic string
+
+
+def write_config(path: Path, settings: Mapping[str, Any]) -> Path:
+    """Write ``settings`` as a resetbot TOML config (nested tables become ``[a.b]``)."""
+    lines: list[str] = []
+    tables: list[tuple[str, Mapping[str, Any]]] = []
+    for key, value in settings.items():
+        if isinstance(value, Mapping):
+            tables.append((key, value))
+        else:
+            lines.append(f"{key} = {toml_value(value)}")
+    while tables:
+        name, table = tables.pop(0)
+        lines.append(f"\n[{name}]")
+        for key, value in table.items():
+            if isinstance(value, Mapping):
+                tables.append((f"{name}.{key}", value))
+            else:
+                lines.append(f"{key} = {toml_value(value)}")
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -29,7 +29,6 @@ import os
 import platform
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,7 +43,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from bot.rig import SIGNING_SECRET, SUPPORT
+from bot.rig import SIGNING_SECRET, SUPPORT, free_port, toml_value, wait_for
 from bot.standin import APP_ID, TEAM_ID, SlackStandIn
 from bot.store import roles as role_store
 from bot.store.db import Store
@@ -89,12 +88,6 @@ class Plan:
 # -- small helpers ------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -122,28 +115,6 @@ def percentile(values: Sequence[float], q: float) -> float:
         return float("nan")
     k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered)) + 0.5) - 1))
     return ordered[k]
-
-
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    return json.dumps(str(value))
-
-
-def wait_until(condition: Callable[[], Any], timeout: float, what: str,
-               poll: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(poll)
 
 
 def machine_info() -> dict[str, str]:
@@ -276,7 +247,7 @@ class Server:
             except (OSError, urllib.error.URLError):
                 return False
 
-        wait_until(healthy, 30, f"{self.name} to answer /healthz", poll=0.005)
+        wait_for(healthy, 30, f"{self.name} to answer /healthz", poll=0.005)
         took = time.perf_counter() - began
         self.startups.append(took)
         return took
@@ -450,7 +421,7 @@ def drain(server: Server, timeout: float = 180.0) -> None:
     """Wait until every request filed so far has its approval message (the worker is done)."""
     assert server.store is not None
     store = server.store
-    wait_until(lambda: posted(store) >= server.filed, timeout,
+    wait_for(lambda: posted(store) >= server.filed, timeout,
                f"{server.filed} approval messages from {server.name}")
 
 
@@ -537,7 +508,7 @@ def measure_resetbot(world: World, server: Server, plan: Plan, workdir: Path,
             out["slow_rows"].append(row)
             progress(f"{server.name}: slow x{concurrency}: p50 {row.p50:.1f} ms, "
                      f"p99 {row.p99:.1f} ms ({row.note})")
-            wait_until(partial(finished, server.store, done_before + len(ids)),
+            wait_for(partial(finished, server.store, done_before + len(ids)),
                        len(ids) * SLOW_SECONDS + 120, "the slow dispatches")
             out["slow_seconds"].append(time.perf_counter() - began)
             out["slow_requests"] = len(ids)
@@ -561,7 +532,7 @@ def measure_resetbot(world: World, server: Server, plan: Plan, workdir: Path,
         # per request: "approved" in the thread, then the outcome in the thread
         return world.calls("chat.postMessage", mark, thread_ts=True) >= 2 * len(ids)
 
-    wait_until(outcomes, 300, "the outcomes in the threads")
+    wait_for(outcomes, 300, "the outcomes in the threads")
     ended = time.perf_counter()
     out["throughput"] = {"requests": len(ids), "seconds": ended - began,
                          "rps": len(ids) / (ended - began), "file_seconds": filed - began,

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.rig import SUPPORT
+from bot.rig import SUPPORT, free_port, toml_value
 from bot.standin import SlackDriver, SlackStandIn, SocketModeDriver
 from providers.sandbox import Sandbox, start_sandbox
 
@@ -28,16 +26,6 @@ BIN = Path(sys.executable).parent
 def procfile() -> dict[str, str]:
     lines = (ROOT / "Procfile").read_text().splitlines()
     return dict(line.split(": ", 1) for line in lines if line.strip())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def toml_value(value: object) -> str:
-    return json.dumps(value)  # strings, numbers and booleans: JSON spells them as TOML does
 
 
 @pytest.fixture

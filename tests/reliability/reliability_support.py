@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from bot.rig import PEOPLE, SIGNING_SECRET, SUPPORT
+from bot.rig import PEOPLE, SIGNING_SECRET, SUPPORT, free_port, write_config
 from bot.server import EVENTS_PATH
 from bot.standin import Message, SlackDriver, SlackStandIn
 from bot.store import roles as role_store
@@ -35,43 +33,6 @@ _figures_lock = threading.Lock()
 def count(name: str, n: int = 1) -> None:
     with _figures_lock:
         FIGURES[name] += n
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return json.dumps(str(value))  # a JSON string is a valid TOML basic string
-
-
-def write_toml(path: Path, settings: Mapping[str, Any]) -> Path:
-    """A flat TOML writer, enough for resetbot's config (tables nested at most two deep)."""
-    lines: list[str] = []
-    tables: list[tuple[str, Mapping[str, Any]]] = []
-    for key, value in settings.items():
-        if isinstance(value, Mapping):
-            tables.append((key, value))
-        else:
-            lines.append(f"{key} = {_toml_value(value)}")
-    while tables:
-        name, table = tables.pop(0)
-        lines.append(f"\n[{name}]")
-        for key, value in table.items():
-            if isinstance(value, Mapping):
-                tables.append((f"{name}.{key}", value))
-            else:
-                lines.append(f"{key} = {_toml_value(value)}")
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def prepare_store(url: str) -> Store:
@@ -100,7 +61,7 @@ class Served:
     def __init__(self, workdir: Path, settings: Mapping[str, Any], *, name: str = "bot") -> None:
         self.workdir = workdir
         self.name = name
-        self.config = write_toml(workdir / f"{name}.toml", settings)
+        self.config = write_config(workdir / f"{name}.toml", settings)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.stderr_path = workdir / f"{name}.{self.port}.stderr"
@@ -178,17 +139,6 @@ def bot_settings(standin: SlackStandIn, database_url: str, providers: Mapping[st
                   "signing_secret": SIGNING_SECRET},
         "providers": dict(providers),
     }
-
-
-def wait(condition: Callable[[], Any], timeout: float = 10.0, what: str = "a condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(0.02)
 
 
 def only_request(store: Store) -> ResetRequest | None:

@@ -16,11 +16,10 @@ from reliability_support import (
     only_request,
     prepare_store,
     slack_world,
-    wait,
 )
 from sqlalchemy import select
 
-from bot.rig import SUPPORT
+from bot.rig import SUPPORT, wait_for
 from bot.slack import blocks
 from bot.standin import SlackStandIn
 from bot.store.models import AuditEvent, RequestState, ResetRequest
@@ -58,7 +57,7 @@ class TestCrashMidCall:
         try:
             driver = first.driver(standin)
             driver.command("U0ALICE", "community tom@example.com locked out", channel_id=SUPPORT)
-            req = wait(lambda: (r := only_request(store)) and r.approval_ts and r, 15,
+            req = wait_for(lambda: (r := only_request(store)) and r.approval_ts and r, 15,
                        "the approval message")
             # The provider acts but holds its answer, like a call in flight when the box dies.
             sandbox.hold_seconds = 120
@@ -75,16 +74,16 @@ class TestCrashMidCall:
         killed_at = time.monotonic()
         second = Served(tmp_path, settings, name="second").start()
         try:
-            done: ResetRequest = wait(
+            done: ResetRequest = wait_for(
                 lambda: (r := only_request(store)) and r.state.is_final and r, 20,
                 "the interrupted request to be recovered")
             recovered_after = time.monotonic() - killed_at
             assert done.state is RequestState.UNKNOWN, done.state
             assert done.outcome_kind == "outcome_unknown"
             # The requester hears it, the message says it, and the thread has it.
-            wait(lambda: any("unknown" in m.all_text().lower()
+            wait_for(lambda: any("unknown" in m.all_text().lower()
                              for m in standin.dms("U0ALICE")), 10, "the requester's DM")
-            wait(lambda: "Outcome unknown — verify at the provider"
+            wait_for(lambda: "Outcome unknown — verify at the provider"
                  in approval_message(standin, done).all_text(), 10, "the message update")
             assert approval_message(standin, done).buttons() == []
             with store.session() as s:
@@ -217,7 +216,7 @@ class TestReplicaDiesMidCall:
             survivor.start()
             driver = doomed.driver(standin)
             driver.command("U0ALICE", "community tom@example.com locked out", channel_id=SUPPORT)
-            req = wait(lambda: (r := only_request(store)) and r.approval_ts and r, 15,
+            req = wait_for(lambda: (r := only_request(store)) and r.approval_ts and r, 15,
                        "the approval message")
             sandbox.hold_seconds = 120
             sandbox.inject("action", fault="timeout")
@@ -229,12 +228,12 @@ class TestReplicaDiesMidCall:
             doomed.kill()
             count("crashes")
             killed_at = time.monotonic()
-            done: ResetRequest = wait(
+            done: ResetRequest = wait_for(
                 lambda: (r := only_request(store)) and r.state.is_final and r, 20,
                 "the survivor to recover the call")
             took = time.monotonic() - killed_at
             assert done.state is RequestState.UNKNOWN
-            wait(lambda: "Outcome unknown" in approval_message(standin, done).all_text(), 10,
+            wait_for(lambda: "Outcome unknown" in approval_message(standin, done).all_text(), 10,
                  "the message update")
             time.sleep(1.0)
             assert len(sandbox.action_calls()) == 1

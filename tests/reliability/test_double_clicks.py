@@ -19,11 +19,10 @@ from reliability_support import (
     only_request,
     prepare_store,
     slack_world,
-    wait,
 )
 from sqlalchemy import func, select
 
-from bot.rig import SIGNING_SECRET, SUPPORT, Rig
+from bot.rig import SIGNING_SECRET, SUPPORT, Rig, wait_for
 from bot.slack import blocks
 from bot.standin import SlackDriver, SlackStandIn
 from bot.standin.driver import Delivery, retried
@@ -55,7 +54,7 @@ def open_approval_modal(driver: SlackDriver, standin: SlackStandIn, user_id: str
                         message: Any) -> None:
     before = len(standin.views_for(user_id))
     driver.click(user_id, message, blocks.APPROVE_ACTION)
-    wait(lambda: len(standin.views_for(user_id)) > before, 5, f"{user_id}'s approval modal")
+    wait_for(lambda: len(standin.views_for(user_id)) > before, 5, f"{user_id}'s approval modal")
 
 
 def storm(posts: list[Callable[[], httpx.Response]]) -> list[int]:
@@ -132,7 +131,7 @@ class TestDoubleClicks:
             drivers = [replica.driver(standin) for replica in replicas]
             first = drivers[0]
             first.command("U0ALICE", "community tom@example.com locked out", channel_id=SUPPORT)
-            req = wait(lambda: (r := only_request(store)) and r.approval_ts and r, 15,
+            req = wait_for(lambda: (r := only_request(store)) and r.approval_ts and r, 15,
                        "the approval message")
             message = approval_message(standin, req)
             bodies = []
@@ -149,7 +148,7 @@ class TestDoubleClicks:
                 statuses = storm(posts)
             count("replica_submissions", CLICKS)
             assert set(statuses) == {200}, statuses
-            done = wait(lambda: (r := only_request(store)) and r.state.is_final and r, 20,
+            done = wait_for(lambda: (r := only_request(store)) and r.state.is_final and r, 20,
                         "the outcome")
             assert done.state is RequestState.SUCCEEDED, done.outcome_message
             assert approvals(store, done.id) == 1

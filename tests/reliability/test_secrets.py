@@ -18,11 +18,10 @@ from reliability_support import (
     count,
     prepare_store,
     slack_world,
-    wait,
 )
 from sqlalchemy import inspect, select, text
 
-from bot.rig import ACCOUNTS, INSTANCES, SUPPORT, Rig
+from bot.rig import ACCOUNTS, INSTANCES, SUPPORT, Rig, wait_for
 from bot.slack import blocks
 from bot.standin import SlackDriver, SlackStandIn
 from bot.store.db import Store
@@ -71,13 +70,13 @@ def run_scenario(driver: SlackDriver, standin: SlackStandIn, store: Store,
     sandboxes["community"].inject("lookup", status=400,
                                   body={"error": f"bad token {echo}", "message": f"got {echo}"})
     driver.command("U0ALICE", "community tom@example.com locked out", channel_id=SUPPORT)
-    wait(lambda: any("Nothing was filed" in m.all_text()
+    wait_for(lambda: any("Nothing was filed" in m.all_text()
                      for m in standin.ephemerals(user="U0ALICE")), 15, "the refusal")
     for name in INSTANCES:
         for target in ("tom@example.com", "uma@example.com")[: 2 if name == "flags" else 1]:
             decide(driver, standin, store, f"{name} {target} locked out after a trip")
     driver.command("U0ADA", "providers", channel_id=SUPPORT)
-    wait(lambda: any("credentials" in c.params.get("text", "").lower() or "ok" in
+    wait_for(lambda: any("credentials" in c.params.get("text", "").lower() or "ok" in
                      c.params.get("text", "").lower()
                      for c in standin.calls_to("response_url")), 15, "the providers check")
 
@@ -94,10 +93,10 @@ def decide(driver: SlackDriver, standin: SlackStandIn, store: Store, text: str) 
                 s.expunge(r)
         return rows[0] if rows and rows[0].approval_ts else None
 
-    req = wait(filed, 15, f"the request {text!r}")
+    req = wait_for(filed, 15, f"the request {text!r}")
     mark = len(standin.views_for("U0BOB"))
     driver.click("U0BOB", approval_message(standin, req), blocks.APPROVE_ACTION)
-    wait(lambda: len(standin.views_for("U0BOB")) > mark, 10, "the approval modal")
+    wait_for(lambda: len(standin.views_for("U0BOB")) > mark, 10, "the approval modal")
     driver.submit_view("U0BOB", standin.views_for("U0BOB")[-1], {})
 
     def final() -> bool:
@@ -105,8 +104,8 @@ def decide(driver: SlackDriver, standin: SlackStandIn, store: Store, text: str) 
             row = s.get(ResetRequest, req.id)
             return bool(row and row.state.is_final)
 
-    wait(final, 15, f"{req.id} to finish")
-    wait(lambda: any(req.id in m.all_text() for m in standin.dms("U0ALICE")), 10,
+    wait_for(final, 15, f"{req.id} to finish")
+    wait_for(lambda: any(req.id in m.all_text() for m in standin.dms("U0ALICE")), 10,
          "the requester to be told")
 
 
