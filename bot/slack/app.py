@@ -84,7 +84,10 @@ def build_app(rt: Runtime, *, token_verification: bool = True) -> App:
         client=rt.client,
         signing_secret=secret.get_secret_value() if secret else None,
         token_verification_enabled=token_verification,
-        # Listeners only ack and hand slow work to the runtime's own pool, so this one stays free.
+        # Listeners only parse, check, ack and hand slow work to the runtime's pool, so they run
+        # on the request's own thread and the response goes out the moment they return (Bolt's
+        # default hands them to another thread and polls for the ack every 10 ms).
+        process_before_response=True,
         listener_executor=rt.listener_executor,
         logger=_bolt_logger(),
     )

@@ -57,13 +57,15 @@ def handle(
     service = rt.service
     match command:
         case parsing.OpenForm():
-            ack()
+            # Listeners run before the response goes out, so the ack can say if this failed.
             try:
                 client.views_open(trigger_id=body["trigger_id"],
                                   view=blocks.request_modal(rt.provider_menu(), channel=channel))
             except SlackApiError as exc:
-                respond(text=f":warning: Slack could not open the form ({slack_error(exc)}); "
-                             "please try again, or type the request: `/reset-password help`.")
+                ack(text=f":warning: Slack could not open the form ({slack_error(exc)}); "
+                         "please try again, or type the request: `/reset-password help`.")
+            else:
+                ack()
         case parsing.Help(unknown=unknown):
             names = ", ".join(md.code(n) for n in service.provider_names()) or "none"
             if unknown:
