@@ -369,12 +369,16 @@ def resetbot_server(world: World, workdir: Path, backend: str, url: str) -> Serv
                   workdir, store=store)
 
 
-def bare_server(world: World, workdir: Path) -> Server:
+def bare_server(world: World, workdir: Path, *, like_resetbot: bool) -> Server:
+    """The bare Bolt app; ``like_resetbot``: with Bolt configured as resetbot configures it
+    (``process_before_response``), the floor every ratio is taken against."""
     workdir.mkdir(parents=True, exist_ok=True)
     env = {**clean_env(), "SLACK_BOT_TOKEN": world.standin.bot_token,
            "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": world.standin.api_url,
-           "PYTHONPATH": str(ROOT)}
-    return Server("bare Bolt", [PYTHON, "-m", "tests.benchmarks.bare_bolt"], env, workdir)
+           "PYTHONPATH": str(ROOT),
+           "BARE_BOLT_PROCESS_BEFORE_RESPONSE": "1" if like_resetbot else "0"}
+    name = "bare Bolt" if like_resetbot else "bare Bolt, Bolt's defaults"
+    return Server(name, [PYTHON, "-m", "tests.benchmarks.bare_bolt"], env, workdir)
 
 
 @contextlib.contextmanager
@@ -582,7 +586,7 @@ def measure_bare(server: Server, world: World, plan: Plan, workdir: Path,
 
 def render(info: dict[str, str], command: str, load_before: str, bare: list[Row],
            results: dict[str, dict[str, Any]], servers: dict[str, Server],
-           elapsed: float) -> str:
+           elapsed: float, reference: Sequence[Row] = ()) -> str:
     base = {r.concurrency: r for r in bare}
     lines = [
         "## Acknowledgement latency (signed HTTP requests to `POST /slack/events`)",
@@ -602,6 +606,10 @@ def render(info: dict[str, str], command: str, load_before: str, bare: list[Row]
 
     for row in bare:
         add(row)
+    for row in reference:  # for context: the same app with Bolt's defaults (no ratio)
+        lines.append(f"| {row.target} | {row.command} | {row.concurrency} | {row.requests} "
+                     f"| {row.p50:.1f} | {row.p99:.1f} | {row.max:.1f} | {row.rps:.0f} | "
+                     f"| {'' if row.cpu_ms != row.cpu_ms else f'{row.cpu_ms:.2f}'} | {row.note} |")
     for res in results.values():
         for row in res["rows"]:
             add(row)
@@ -685,9 +693,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="resetbot-bench-") as tmp:
             work = Path(tmp)
-            bare = bare_server(world, work / "bare")
+            bare = bare_server(world, work / "bare", like_resetbot=True)
             servers[bare.name] = bare
             bare_rows = measure_bare(bare, world, plan, work, progress)
+            default = bare_server(world, work / "bare-default", like_resetbot=False)
+            servers[default.name] = default
+            default_rows = measure_bare(default, world, plan, work, progress)
 
             if not args.no_sqlite:
                 sqlite = resetbot_server(world, work / "sqlite", "SQLite",
@@ -716,7 +727,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             server.stop()
         world.stop()
     table = render(info, command, load_before, bare_rows, results, servers,
-                   time.perf_counter() - began)
+                   time.perf_counter() - began, reference=default_rows)
     print(table)
     args.output.write_text(f"# resetbot benchmarks\n\n{table}")
     return 0
