@@ -49,6 +49,7 @@ class Runtime:
         self.service = ResetService(settings=settings, store=self.store,
                                     providers=self.providers, clock=clock)
         self.client = client or make_web_client(settings)
+        self.listener_client = client or make_web_client(settings, in_listener=True)
         self.notifier = SlackNotifier(self.client, self.service)
         self.workflows = Workflows(self.service, self.notifier)
         # Provider calls and Slack updates run here, never on Bolt's pool: a slow provider can

@@ -25,7 +25,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def make_web_client(settings: Settings) -> WebClient:
+def make_web_client(settings: Settings, *, in_listener: bool = False) -> WebClient:
+    """The Web API client; ``in_listener``: for the calls a listener makes before its ack goes
+    out (``views.open`` on a trigger that lives 3 s): a short time-out and no retries, which
+    could only hold the ack past Slack's deadline."""
     token = settings.slack.bot_token.get_secret_value() if settings.slack.bot_token else None
     # slack_sdk's DEBUG lines carry whole request and response bodies, the requester's secret
     # DM among them: its logger is pinned at INFO, whatever level the root logger runs at.
@@ -34,9 +37,9 @@ def make_web_client(settings: Settings) -> WebClient:
     return WebClient(
         token=token,
         base_url=str(settings.slack.api_url),
-        timeout=10,
+        timeout=2 if in_listener else 10,
         logger=api_log,
-        retry_handlers=[
+        retry_handlers=[] if in_listener else [
             ConnectionErrorRetryHandler(max_retry_count=2),
             RateLimitErrorRetryHandler(max_retry_count=3),
             ServerErrorRetryHandler(max_retry_count=2),

@@ -19,7 +19,10 @@ class PostFailed(Exception):
     """The approval message could not be posted; the request was abandoned."""
 
 
-def slack_error(exc: SlackApiError) -> str:
+def slack_error(exc: Exception) -> str:
+    """Slack's error code, or what kept the call from reaching Slack (time-out, refused…)."""
+    if not isinstance(exc, SlackApiError):
+        return type(exc).__name__
     data = getattr(exc.response, "data", None)
     if isinstance(data, dict):
         return str(data.get("error") or "unknown_error")

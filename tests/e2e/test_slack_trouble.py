@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from e2e_support import last_ephemeral, succeeded
 
 from bot.rig import Rig
@@ -59,3 +61,18 @@ class TestSlackTrouble:
         rig.say("alice", "")
         rig.settle()
         assert "try again" in last_ephemeral(rig, "alice").lower()
+
+    def test_rate_limited_views_open_never_holds_the_ack(self, rig: Rig) -> None:
+        """Listeners answer before their ack goes out: a views.open that Slack rate-limits for
+        30 s is not waited for (a trigger lives 3 s); the person is told at once. The rig's
+        fixture fails the test if any ack took longer than Slack's 3 s."""
+        rig.standin.fail_next("views.open", "ratelimited", status=429, retry_after=30, times=2)
+        started = time.monotonic()
+        rig.say("alice", "")
+        assert "try again" in last_ephemeral(rig, "alice").lower()
+        rid = rig.file("alice", "community tom@example.com locked out")
+        rig.click("bob", rid, "approve")
+        rig.settle()
+        assert time.monotonic() - started < 5
+        assert "try again" in last_ephemeral(rig, "bob").lower()
+        assert len(rig.standin.calls_to("views.open")) == 2  # no retry of a dead trigger

@@ -6,7 +6,6 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App, Respond
-from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.domain.errors import DomainError, WrongState
@@ -40,7 +39,7 @@ def _tell(respond: Respond, text: str) -> None:
 
 
 def register(app: App, rt: Runtime) -> None:
-    def open_decision(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond,
+    def open_decision(ack: Ack, body: dict[str, Any], respond: Respond,
                       render: Any) -> None:
         ack()
         user_id, request_id = _clicked(body)
@@ -52,31 +51,30 @@ def register(app: App, rt: Runtime) -> None:
                 rt.submit(rt.notifier.refresh, request_id)
             return
         try:
-            client.views_open(trigger_id=text_field(body, "trigger_id"), view=render(view))
-        except SlackApiError as exc:
+            rt.listener_client.views_open(trigger_id=text_field(body, "trigger_id"),
+                                          view=render(view))
+        except (SlackApiError, SlackRequestError, OSError) as exc:
             # Most often an expired trigger (Slack gives 3 s); a second click gets a fresh one.
             _tell(respond, f":warning: Slack could not open the dialog ({slack_error(exc)}); "
                   "please try again.")
 
     @app.action(blocks.APPROVE_ACTION)
-    def approve_clicked(ack: Ack, body: dict[str, Any], client: WebClient,
-                        respond: Respond) -> None:
-        open_decision(ack, body, client, respond, blocks.approve_modal)
+    def approve_clicked(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        open_decision(ack, body, respond, blocks.approve_modal)
 
     @app.action(blocks.DENY_ACTION)
-    def deny_clicked(ack: Ack, body: dict[str, Any], client: WebClient,
-                     respond: Respond) -> None:
-        open_decision(ack, body, client, respond, blocks.deny_modal)
+    def deny_clicked(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+        open_decision(ack, body, respond, blocks.deny_modal)
 
     @app.action(blocks.PROVIDER_SELECT)
-    def provider_chosen(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def provider_chosen(ack: Ack, body: dict[str, Any]) -> None:
         ack()
         view = view_of(body)
         values = form_values(view)
         if not text_field(view, "id"):
             return  # not a pick in our form: nothing to update
         try:
-            client.views_update(
+            rt.listener_client.views_update(
                 view_id=text_field(view, "id"), hash=text_field(view, "hash") or None,
                 view=blocks.request_modal(rt.provider_menu(), channel=metadata_channel(view),
                                           selected=values.get("provider"), values=values),

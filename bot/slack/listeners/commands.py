@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.domain.errors import DomainError
 from bot.slack import blocks, parsing
@@ -59,9 +59,9 @@ def handle(
         case parsing.OpenForm():
             # Listeners run before the response goes out, so the ack can say if this failed.
             try:
-                client.views_open(trigger_id=body["trigger_id"],
-                                  view=blocks.request_modal(rt.provider_menu(), channel=channel))
-            except SlackApiError as exc:
+                form = blocks.request_modal(rt.provider_menu(), channel=channel)
+                rt.listener_client.views_open(trigger_id=body["trigger_id"], view=form)
+            except (SlackApiError, SlackRequestError, OSError) as exc:
                 ack(text=f":warning: Slack could not open the form ({slack_error(exc)}); "
                          "please try again, or type the request: `/reset-password help`.")
             else:
