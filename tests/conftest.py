@@ -6,12 +6,14 @@ import os
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+from bot.rig import Rig
 from bot.store.db import Store
 from bot.store.migrate import upgrade
 
@@ -95,6 +97,33 @@ def store(db_url: str) -> Iterator[Store]:
     s = Store(db_url)
     yield s
     s.dispose()
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    """The whole bot on loopback (``bot.rig``); no Block Kit or ack-time violation allowed."""
+    with Rig(tmp_path) as r:
+        yield r
+    assert r.standin.violations == [], r.standin.violations
+
+
+@pytest.fixture
+def make_rig(tmp_path: Path) -> Iterator[Callable[..., Rig]]:
+    """``make_rig(**options)`` for tests that need another configuration."""
+    rigs: list[Rig] = []
+
+    def make(**options: Any) -> Rig:
+        workdir = tmp_path / f"rig{len(rigs)}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        rig = Rig(workdir, **options)
+        rigs.append(rig.start())
+        return rig
+
+    yield make
+    for r in rigs:
+        r.stop()
+    for r in rigs:
+        assert r.standin.violations == [], r.standin.violations
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m selects on the markers added here

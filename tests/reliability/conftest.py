@@ -1,15 +1,9 @@
-"""Reliability fixtures: the rig on SQLite (or PostgreSQL), and the figures printed at the end."""
+"""Reliability figures, counted by the tests and printed at the end of the run."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
-
 import pytest
 from reliability_support import FIGURES
-
-from bot.rig import Rig
 
 FIGURE_NAMES = {
     "concurrent_submissions": "concurrent approval submissions sent",
@@ -25,32 +19,6 @@ FIGURE_NAMES = {
     "secrets_found": "secrets found",
     "limit_refusals": "flood attempts refused",
 }
-
-
-@pytest.fixture
-def rig(tmp_path: Path) -> Iterator[Rig]:
-    with Rig(tmp_path) as r:
-        yield r
-    assert r.standin.violations == [], r.standin.violations
-
-
-@pytest.fixture
-def make_rig(tmp_path: Path) -> Iterator[Callable[..., Rig]]:
-    """``make_rig(**options)`` for tests that need another configuration."""
-    rigs: list[Rig] = []
-
-    def make(**options: Any) -> Rig:
-        workdir = tmp_path / f"rig{len(rigs)}"
-        workdir.mkdir(parents=True, exist_ok=True)
-        rig = Rig(workdir, **options)
-        rigs.append(rig.start())
-        return rig
-
-    yield make
-    for r in rigs:
-        r.stop()
-    for r in rigs:
-        assert r.standin.violations == [], r.standin.violations
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
