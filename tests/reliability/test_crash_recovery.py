@@ -58,7 +58,7 @@ class TestCrashMidCall:
             driver = first.driver(standin)
             driver.command("U0ALICE", "community tom@example.com locked out", channel_id=SUPPORT)
             req = wait_for(lambda: (r := only_request(store)) and r.approval_ts and r, 15,
-                       "the approval message")
+                           "the approval message")
             # The provider acts but holds its answer, like a call in flight when the box dies.
             sandbox.hold_seconds = 120
             sandbox.inject("action", fault="timeout")
@@ -84,7 +84,7 @@ class TestCrashMidCall:
             wait_for(lambda: any("unknown" in m.all_text().lower()
                              for m in standin.dms("U0ALICE")), 10, "the requester's DM")
             wait_for(lambda: "Outcome unknown — verify at the provider"
-                 in approval_message(standin, done).all_text(), 10, "the message update")
+                     in approval_message(standin, done).all_text(), 10, "the message update")
             assert approval_message(standin, done).buttons() == []
             with store.session() as s:
                 actions = list(s.scalars(select(AuditEvent.action)
@@ -217,7 +217,7 @@ class TestReplicaDiesMidCall:
             driver = doomed.driver(standin)
             driver.command("U0ALICE", "community tom@example.com locked out", channel_id=SUPPORT)
             req = wait_for(lambda: (r := only_request(store)) and r.approval_ts and r, 15,
-                       "the approval message")
+                           "the approval message")
             sandbox.hold_seconds = 120
             sandbox.inject("action", fault="timeout")
             driver.click("U0BOB", approval_message(standin, req), blocks.APPROVE_ACTION)
@@ -234,7 +234,7 @@ class TestReplicaDiesMidCall:
             took = time.monotonic() - killed_at
             assert done.state is RequestState.UNKNOWN
             wait_for(lambda: "Outcome unknown" in approval_message(standin, done).all_text(), 10,
-                 "the message update")
+                     "the message update")
             time.sleep(1.0)
             assert len(sandbox.action_calls()) == 1
             assert survivor.proc is not None and survivor.proc.poll() is None

@@ -132,7 +132,7 @@ class TestDoubleClicks:
             first = drivers[0]
             first.command("U0ALICE", "community tom@example.com locked out", channel_id=SUPPORT)
             req = wait_for(lambda: (r := only_request(store)) and r.approval_ts and r, 15,
-                       "the approval message")
+                           "the approval message")
             message = approval_message(standin, req)
             bodies = []
             for i, approver in enumerate(("U0BOB", "U0CAROL")):
@@ -149,7 +149,7 @@ class TestDoubleClicks:
             count("replica_submissions", CLICKS)
             assert set(statuses) == {200}, statuses
             done = wait_for(lambda: (r := only_request(store)) and r.state.is_final and r, 20,
-                        "the outcome")
+                            "the outcome")
             assert done.state is RequestState.SUCCEEDED, done.outcome_message
             assert approvals(store, done.id) == 1
             assert len(sandbox.action_calls()) == 1

@@ -106,7 +106,7 @@ def decide(driver: SlackDriver, standin: SlackStandIn, store: Store, text: str) 
 
     wait_for(final, 15, f"{req.id} to finish")
     wait_for(lambda: any(req.id in m.all_text() for m in standin.dms("U0ALICE")), 10,
-         "the requester to be told")
+             "the requester to be told")
 
 
 # -- where secrets could end up -----------------------------------------------------------
