@@ -55,10 +55,6 @@ class Runtime:
         # Provider calls and Slack updates run here, never on Bolt's pool: a slow provider can
         # queue work, but it can never delay an acknowledgement.
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="resetbot")
-        # Bolt runs listeners here; counted like background tasks, so wait_idle() also covers a
-        # listener that acked already and is about to hand its slow half to submit().
-        self.listener_executor = _CountedExecutor(self, max_workers=16,
-                                                  thread_name_prefix="bolt")
         self.sweep_interval = (
             sweep_interval if sweep_interval is not None else settings.sweep_interval_seconds
         )
@@ -155,19 +151,7 @@ class Runtime:
             self._sweeper.join(timeout=10)
         if self._heartbeat.is_alive():
             self._heartbeat.join(timeout=10)
-        self.listener_executor.shutdown(wait=True)
         self.executor.shutdown(wait=True)
         for provider in self.providers.values():
             provider.close()
         self.store.dispose()
-
-
-class _CountedExecutor(ThreadPoolExecutor):
-    """A thread pool whose tasks count toward ``Runtime.wait_idle``."""
-
-    def __init__(self, runtime: Runtime, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._runtime = runtime
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        return super().submit(self._runtime.counted(lambda: fn(*args, **kwargs)))

@@ -91,7 +91,6 @@ def build_app(rt: Runtime, *, token_verification: bool = True) -> App:
         # on the request's own thread and the response goes out the moment they return (Bolt's
         # default hands them to another thread and polls for the ack every 10 ms).
         process_before_response=True,
-        listener_executor=rt.listener_executor,
         logger=_bolt_logger(),
     )
     app.middleware(mark_delivery)

@@ -13,14 +13,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 POOL_SIZE = 16  # connections kept open
 SQLITE_CACHE_KIB = 256  # page cache per SQLite connection
-POOL_OVERFLOW = 48  # more while busy: Runtime's 32 workers + 16 listeners + sweeper + heartbeat
+POOL_OVERFLOW = 48  # more while busy: 32 workers + 16 request threads + sweeper + heartbeat
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine tuned for the backend: SQLite in WAL mode with a busy timeout, PG pre-pinged."""
     in_memory = ":memory:" in url or url in ("sqlite://", "sqlite+pysqlite://")
     if not in_memory:
-        # Every Bolt listener and worker thread may hold a connection at once. SQLAlchemy's
+        # Every request thread and worker thread may hold a connection at once. SQLAlchemy's
         # default (5 + 10 overflow) made acknowledgement reads queue for a connection behind
         # background work, and closed and reopened overflow connections all the time.
         kwargs.setdefault("pool_size", POOL_SIZE)
