@@ -29,15 +29,17 @@ class Workflows:
         view = self.service.file(draft, account, origin_channel=origin_channel)
         return self.notifier.post_approval(view)
 
-    def file_and_answer(self, draft: Draft, origin_channel: str | None) -> str:
-        """File as ``file`` does; what to tell the requester, whatever happened."""
+    def file_and_answer(self, draft: Draft,
+                        origin_channel: str | None) -> tuple[RequestView | None, str]:
+        """File as ``file`` does; the request (None if nothing was filed) and what to tell the
+        requester, whatever happened."""
         try:
             view = self.file(draft, origin_channel)
         except (DomainError, ProviderError) as exc:
-            return f":warning: {md.escape(str(exc))} Nothing was filed."
+            return None, f":warning: {md.escape(str(exc))} Nothing was filed."
         except PostFailed as exc:
-            return f":warning: {exc}"
-        return filed_text(view)
+            return None, f":warning: {exc}"
+        return view, filed_text(view)
 
     def after_decision(self, request_id: str, actor: str, *, quorum_met: bool) -> None:
         view = self.service.view(request_id)

@@ -82,7 +82,7 @@ def handle(
             draft = service.validate(user_id, provider, action, user, reason)
             answer_soon(rt, ack, respond,
                         f":mag: Looking up {md.code(draft.user_text)} at {md.code(provider)}…",
-                        lambda: rt.workflows.file_and_answer(draft, channel), sent)
+                        lambda: rt.workflows.file_and_answer(draft, channel)[1], sent)
         case parsing.Status(request_id=None):
             ack(text=blocks.request_list("Your recent requests", service.recent_for(user_id),
                                          "You have filed no requests."))

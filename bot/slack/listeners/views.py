@@ -15,11 +15,8 @@ from bot.domain.service import Draft
 from bot.slack import blocks
 from bot.slack import mrkdwn as md
 from bot.slack.delivery import ACK_SENT, ACK_WAIT
-from bot.slack.notify import PostFailed
 from bot.slack.views_state import form_values, metadata_channel, text_field, view_of
 from bot.slack.views_state import user_id as acting_user
-from bot.slack.workflows import filed_text
-from providers.base import ProviderError
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -86,14 +83,9 @@ def register(app: App, rt: Runtime) -> None:
 def form_outcome(rt: Runtime, draft: Draft, channel: str | None,
                  values: dict[str, str]) -> dict[str, Any]:
     """Resolve, file and post; the page the form shows next (the form again on trouble)."""
-    try:
-        view = rt.workflows.file(draft, channel)
-    except (DomainError, ProviderError) as exc:
-        message = f":warning: {md.escape(str(exc))} Nothing was filed."
-    except PostFailed as exc:
-        message = f":warning: {exc}"
-    else:
-        return blocks.notice_modal("Request filed", filed_text(view))
+    filed, message = rt.workflows.file_and_answer(draft, channel)
+    if filed is not None:
+        return blocks.notice_modal("Request filed", message)
     return blocks.request_modal(rt.provider_menu(), channel=channel, selected=draft.provider,
                                 values=values, error=message)
 
