@@ -188,13 +188,7 @@ class Rig:
             **self.settings_options,
         })
         self.progress("store")
-        upgrade(url)
-        store = Store(url)
-        with store.session() as session:
-            for person in self.people:
-                if person.role is not None:
-                    role_store.grant(session, person.id, person.role, provider=person.provider,
-                                     granted_by=ADMIN)
+        store = prepare_store(url, self.people)
         self.progress("bot")
         self.runtime = Runtime(self.settings, store=store, clock=self.clock, workers=self.workers)
         self._started.append(self.runtime.close)
@@ -423,6 +417,18 @@ def rig_iter(workdir: Path, **options: Any) -> Iterator[Rig]:
 
 
 # -- for tests, the demo and benchmarks that run ``resetbot serve`` as a process ---------------
+
+
+def prepare_store(url: str, people: tuple[Person, ...] = PEOPLE) -> Store:
+    """Migrated, with ``people`` granted their roles (as an admin would have)."""
+    upgrade(url)
+    store = Store(url)
+    with store.session() as session:
+        for person in people:
+            if person.role is not None:
+                role_store.grant(session, person.id, person.role, provider=person.provider,
+                                 granted_by=ADMIN)
+    return store
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 10.0, what: str = "a condition", *,

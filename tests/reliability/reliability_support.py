@@ -20,9 +20,7 @@ from sqlalchemy import select
 from bot.rig import PEOPLE, SIGNING_SECRET, SUPPORT, free_port, write_config
 from bot.server import EVENTS_PATH
 from bot.standin import Message, SlackDriver, SlackStandIn
-from bot.store import roles as role_store
 from bot.store.db import Store
-from bot.store.migrate import upgrade
 from bot.store.models import ResetRequest
 
 # What the suite tried, printed at the end of the run (see conftest.pytest_terminal_summary).
@@ -33,18 +31,6 @@ _figures_lock = threading.Lock()
 def count(name: str, n: int = 1) -> None:
     with _figures_lock:
         FIGURES[name] += n
-
-
-def prepare_store(url: str) -> Store:
-    """Migrated, with the rig's people granted their roles (as an admin would have)."""
-    upgrade(url)
-    store = Store(url)
-    with store.session() as session:
-        for person in PEOPLE:
-            if person.role is not None:
-                role_store.grant(session, person.id, person.role, provider=person.provider,
-                                 granted_by="U0ADA")
-    return store
 
 
 def slack_world() -> SlackStandIn:

@@ -14,12 +14,11 @@ from reliability_support import (
     bot_settings,
     count,
     only_request,
-    prepare_store,
     slack_world,
 )
 from sqlalchemy import select
 
-from bot.rig import SUPPORT, wait_for
+from bot.rig import SUPPORT, prepare_store, wait_for
 from bot.slack import blocks
 from bot.standin import SlackStandIn
 from bot.store.models import AuditEvent, RequestState, ResetRequest

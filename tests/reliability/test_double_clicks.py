@@ -17,12 +17,11 @@ from reliability_support import (
     bot_settings,
     count,
     only_request,
-    prepare_store,
     slack_world,
 )
 from sqlalchemy import func, select
 
-from bot.rig import SIGNING_SECRET, SUPPORT, Rig, wait_for
+from bot.rig import SIGNING_SECRET, SUPPORT, Rig, prepare_store, wait_for
 from bot.slack import blocks
 from bot.standin import SlackDriver, SlackStandIn
 from bot.standin.driver import Delivery, retried

@@ -16,12 +16,11 @@ from reliability_support import (
     approval_message,
     bot_settings,
     count,
-    prepare_store,
     slack_world,
 )
 from sqlalchemy import inspect, select, text
 
-from bot.rig import ACCOUNTS, INSTANCES, SUPPORT, Rig, wait_for
+from bot.rig import ACCOUNTS, INSTANCES, SUPPORT, Rig, prepare_store, wait_for
 from bot.slack import blocks
 from bot.standin import SlackDriver, SlackStandIn
 from bot.store.db import Store
