@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import SecretStr
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, Row, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -57,6 +57,20 @@ MAX_USER_TEXT = 254
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
+# The lists people ask for with a command, built once (see Store.read): what a line shows.
+RECENT_LIMIT = 10
+PENDING_LIMIT = 20
+_LINE = (ResetRequest.id, ResetRequest.provider, ResetRequest.action, ResetRequest.target_id,
+         ResetRequest.target_email, ResetRequest.target_name, ResetRequest.state,
+         ResetRequest.approval_channel)
+_RECENT = (select(*_LINE).where(ResetRequest.requester_id == bindparam("requester_id"))
+           .order_by(ResetRequest.created_at.desc()).limit(RECENT_LIMIT))
+_PENDING = (select(*_LINE).where(ResetRequest.state == RequestState.PENDING,
+                                  ResetRequest.expires_at > bindparam("now"),
+                                  ResetRequest.provider.in_(bindparam("providers",
+                                                                      expanding=True)))
+            .order_by(ResetRequest.created_at).limit(PENDING_LIMIT))
+
 
 @dataclass(frozen=True, slots=True)
 class ApprovalView:
@@ -98,6 +112,16 @@ class RequestView:
     @property
     def target_label(self) -> str:
         return Account(self.target_id, self.target_email, self.target_name).label
+
+
+@dataclass(frozen=True, slots=True)
+class RequestLine:
+    """One request in a list (``status``, ``pending``): what a line of it shows."""
+
+    id: str
+    description: str
+    state: RequestState
+    approval_channel: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,12 +265,13 @@ class ResetService:
             raise InvalidInput("Give a reason (it is shown to the approver).", field="reason")
         if len(reason) > MAX_REASON:
             raise InvalidInput(f"Keep the reason under {MAX_REASON} characters.", field="reason")
-        with self.store.reading() as s:
-            if not policy.may_file(self.roles(s, requester_id, provider)):
-                raise NotAllowed(
-                    "You don't have the requester role for "
-                    f"'{provider}'. Ask an admin: `/reset-password roles grant`."
-                )
+        held = role_store.read_roles(self.store, requester_id, provider,
+                                     config_admins=self.settings.admins)
+        if not policy.may_file(held):
+            raise NotAllowed(
+                "You don't have the requester role for "
+                f"'{provider}'. Ask an admin: `/reset-password roles grant`."
+            )
         return Draft(requester_id, provider, action, user_text, reason)
 
     def resolve(self, draft: Draft) -> Account:
@@ -349,10 +374,8 @@ class ResetService:
 
     def attach_message(self, request_id: str, channel: str, ts: str) -> None:
         with self.store.session() as s:
-            request = s.get(ResetRequest, request_id)
-            if request is not None:
-                request.approval_channel = channel
-                request.approval_ts = ts
+            s.execute(update(ResetRequest).where(ResetRequest.id == request_id)
+                      .values(approval_channel=channel, approval_ts=ts))
 
     def abandon(self, request_id: str, why: str) -> RequestView | None:
         """Cancel a request nobody can decide (its approval message could not be posted)."""
@@ -697,31 +720,34 @@ class ResetService:
                 raise RequestNotFound(f"There is no request `{request_id[:20]}` you can see.")
             return self._view(request)
 
-    def recent_for(self, actor: str, limit: int = 10) -> list[RequestView]:
-        with self.store.reading() as s:
-            rows = s.scalars(
-                select(ResetRequest)
-                .where(ResetRequest.requester_id == actor)
-                .order_by(ResetRequest.created_at.desc())
-                .limit(limit)
-            ).all()
-            return [self._view(r) for r in rows]
+    def recent_for(self, actor: str) -> list[RequestLine]:
+        """``actor``'s latest requests, newest first: one indexed read, no ORM objects."""
+        rows = self.store.read(_RECENT, {"requester_id": actor})
+        return [self._line(r) for r in rows]
 
-    def pending_for(self, actor: str, limit: int = 20) -> list[RequestView]:
-        """Pending requests ``actor`` could decide now."""
-        with self.store.reading() as s:
-            rows = s.scalars(
-                select(ResetRequest)
-                .where(ResetRequest.state == RequestState.PENDING,
-                       ResetRequest.expires_at > self.clock())
-                .order_by(ResetRequest.created_at)
-                .limit(200)
-            ).all()
-            visible = [
-                r for r in rows
-                if policy.may_decide(self.roles(s, actor, r.provider))
-            ]
-            return [self._view(r) for r in visible[:limit]]
+    def pending_for(self, actor: str) -> list[RequestLine]:
+        """Pending requests ``actor`` could decide now, oldest first."""
+        roles = role_store.read_roles_by_provider(self.store, actor, self.providers,
+                                                  config_admins=self.settings.admins)
+        deciding = sorted(name for name, held in roles.items() if policy.may_decide(held))
+        if not deciding:
+            return []
+        rows = self.store.read(_PENDING, {"now": self.clock(), "providers": deciding})
+        return [self._line(r) for r in rows]
+
+    def _line(self, r: Row[Any]) -> RequestLine:
+        account = Account(r.target_id, r.target_email, r.target_name)
+        return RequestLine(r.id, self._describe(r.provider, r.action, account), r.state,
+                           r.approval_channel)
+
+    def _describe(self, provider: str, action: str, account: Account) -> str:
+        instance = self.providers.get(provider)
+        if instance is not None:
+            try:
+                return instance.describe(action, account)
+            except (KeyError, ValueError):
+                pass
+        return f"{action} for {account.label}"
 
     def provider_status(self) -> list[ProviderStatus]:
         out = []
@@ -738,15 +764,8 @@ class ResetService:
     def _view(self, r: ResetRequest) -> RequestView:
         instance = self.providers.get(r.provider)
         account = Account(r.target_id, r.target_email, r.target_name)
-        if instance is not None:
-            title = instance.title
-            try:
-                description = instance.describe(r.action, account)
-            except (KeyError, ValueError):
-                description = f"{r.action} for {account.label}"
-        else:
-            title = r.provider
-            description = f"{r.action} for {account.label}"
+        title = instance.title if instance is not None else r.provider
+        description = self._describe(r.provider, r.action, account)
         return RequestView(
             id=r.id,
             requester_id=r.requester_id,

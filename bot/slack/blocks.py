@@ -27,7 +27,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.domain.service import ProviderStatus, RequestView
+from bot.domain.service import ProviderStatus, RequestLine, RequestView
 from bot.slack import mrkdwn as md
 from bot.store.models import RequestState, RoleGrant
 
@@ -324,7 +324,7 @@ def status_text(r: RequestView) -> str:
     return "\n".join(lines)
 
 
-def request_list(title: str, rows: Sequence[RequestView], empty: str) -> str:
+def request_list(title: str, rows: Sequence[RequestLine], empty: str) -> str:
     if not rows:
         return empty
     lines = [f"*{title}*"]

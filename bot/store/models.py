@@ -127,6 +127,7 @@ class ResetRequest(Base):
     __table_args__ = (
         Index("ix_reset_requests_state_expires_at", "state", "expires_at"),
         Index("ix_reset_requests_requester_state", "requester_id", "state"),
+        Index("ix_reset_requests_requester_created_at", "requester_id", "created_at"),
         Index("ix_reset_requests_target_state", "provider", "target_id", "state"),
     )
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import CursorResult, delete, or_, select
+from sqlalchemy import CursorResult, bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.store.db import Store
 from bot.store.models import ALL_PROVIDERS, Role, RoleGrant
 from bot.store.requests import record
 
@@ -114,6 +115,15 @@ def list_grants(session: Session, user_id: str | None = None) -> list[RoleGrant]
     return list(session.scalars(stmt))
 
 
+# Built once: building and compiling a statement per call cost more than running it.
+_HELD = select(RoleGrant.role).where(
+    RoleGrant.slack_user_id == bindparam("user_id"),
+    RoleGrant.provider_scope.in_([ALL_PROVIDERS, bindparam("scope")]),
+)
+_HELD_ANYWHERE = select(RoleGrant.provider_scope, RoleGrant.role).where(
+    RoleGrant.slack_user_id == bindparam("user_id"))
+
+
 def roles_for(
     session: Session,
     user_id: str,
@@ -126,16 +136,32 @@ def roles_for(
     ``provider=None`` asks about the bot as a whole (granting roles, say): then only grants that
     cover every provider count. Admins named in the config are admins everywhere.
     """
-    held: set[Role] = set()
-    if user_id in set(config_admins):
-        held.add(Role.ADMIN)
-    scopes = [ALL_PROVIDERS] if provider is None else [ALL_PROVIDERS, provider]
-    held.update(
-        session.scalars(
-            select(RoleGrant.role).where(
-                RoleGrant.slack_user_id == user_id,
-                or_(*(RoleGrant.provider_scope == scope for scope in scopes)),
-            )
-        )
-    )
-    return {implied for role in held for implied in IMPLIED[role]}
+    held = session.scalars(_HELD, {"user_id": user_id, "scope": _scope(provider)})
+    return _effective(held, user_id in set(config_admins))
+
+
+def read_roles(
+    store: Store, user_id: str, provider: str | None, *, config_admins: Iterable[str] = ()
+) -> set[Role]:
+    """``roles_for`` as one statement outside any transaction (``Store.read``): for checks
+    that answer Slack at once. Whatever then changes state checks again in its transaction."""
+    rows = store.read(_HELD, {"user_id": user_id, "scope": _scope(provider)})
+    return _effective((r.role for r in rows), user_id in set(config_admins))
+
+
+def read_roles_by_provider(
+    store: Store, user_id: str, providers: Iterable[str], *, config_admins: Iterable[str] = ()
+) -> dict[str, set[Role]]:
+    """The effective roles of ``user_id`` for each of ``providers``, in one statement."""
+    rows = store.read(_HELD_ANYWHERE, {"user_id": user_id})
+    admin = user_id in set(config_admins)
+    return {
+        name: _effective((r.role for r in rows if r.provider_scope in (ALL_PROVIDERS, name)),
+                         admin)
+        for name in providers
+    }
+
+
+def _effective(held: Iterable[Role], config_admin: bool) -> set[Role]:
+    roles = {*held, *([Role.ADMIN] if config_admin else [])}
+    return {implied for role in roles for implied in IMPLIED[role]}
