@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from slack_sdk import WebClient
@@ -58,8 +59,9 @@ class SlackNotifier:
                 f"I couldn't post the approval message in {md.channel(channel or '?')}: "
                 f"{error} — {hint}. Nothing was filed."
             ) from exc
-        self.service.attach_message(view.id, str(response["channel"]), str(response["ts"]))
-        return self.service.view(view.id)
+        channel, ts = str(response["channel"]), str(response["ts"])
+        self.service.attach_message(view.id, channel, ts)
+        return replace(view, approval_channel=channel, approval_ts=ts)
 
     def refresh(self, request_id: str) -> bool:
         """Re-render the approval message from the stored state; False leaves it stale."""
