@@ -64,7 +64,7 @@ def register(app: App, rt: Runtime) -> None:
             return
         ack()
         rt.submit(rt.workflows.after_decision, decision.request.id, user_id,
-                  quorum_met=decision.quorum_met)
+                  quorum_met=decision.quorum_met, yield_to_acks=False)
 
     @app.view(blocks.DENY_MODAL)
     def deny_submitted(ack: Ack, body: dict[str, Any]) -> None:
@@ -77,7 +77,8 @@ def register(app: App, rt: Runtime) -> None:
             ack(response_action="errors", errors={"reason": str(exc)[:150]})
             return
         ack()
-        rt.submit(rt.workflows.after_decision, denied.id, user_id, quorum_met=False)
+        rt.submit(rt.workflows.after_decision, denied.id, user_id, quorum_met=False,
+                  yield_to_acks=False)
 
 
 def form_outcome(rt: Runtime, draft: Draft, channel: str | None,
