@@ -222,6 +222,7 @@ class Server:
     sent: int = 0
     filed: int = 0
     memory: list[tuple[int, float]] = field(default_factory=list)
+    answers: Callable[[], int] | None = None  # response_url posts to this server's commands
 
     @property
     def url(self) -> str:
@@ -365,8 +366,9 @@ def resetbot_server(world: World, workdir: Path, backend: str, url: str) -> Serv
         role_store.grant(s, APPROVER, Role.APPROVER, granted_by=ADMIN)
     resetbot = str(Path(PYTHON).with_name("resetbot"))
     argv = [resetbot, "serve"] if Path(resetbot).exists() else [PYTHON, "-m", "bot", "serve"]
+    before = world.calls("response_url")
     return Server(f"resetbot {backend}", argv, {**clean_env(), "RESETBOT_CONFIG": str(config)},
-                  workdir, store=store)
+                  workdir, store=store, answers=lambda: world.calls("response_url") - before)
 
 
 def bare_server(world: World, workdir: Path, *, like_resetbot: bool) -> Server:
@@ -422,11 +424,13 @@ def posted(store: Store) -> int:
 
 
 def drain(server: Server, timeout: float = 180.0) -> None:
-    """Wait until every request filed so far has its approval message (the worker is done)."""
-    assert server.store is not None
-    store = server.store
-    wait_for(lambda: posted(store) >= server.filed, timeout,
-               f"{server.filed} approval messages from {server.name}")
+    """Wait until every request filed so far has its approval message and its requester the
+    answer that replaces "Looking up…": the background work is done, so what comes next is
+    measured on its own (its CPU figure included)."""
+    assert server.store is not None and server.answers is not None
+    store, answers = server.store, server.answers
+    wait_for(lambda: posted(store) >= server.filed and answers() >= server.filed, timeout,
+             f"{server.filed} approval messages and answers from {server.name}")
 
 
 def count(store: Store, *states: RequestState) -> int:
