@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import io
 import json
 import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from socketserver import ThreadingMixIn
@@ -129,8 +131,29 @@ def configure_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+MALLOC_ARENAS = 2  # glibc's default: up to 8 per core, one more each time threads contend
+
+
+def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> None:
+    """Cap glibc's malloc arenas before any thread starts (``MALLOC_ARENA_MAX`` still wins).
+
+    ~50 threads (request threads, workers, sweeper, heartbeat) run SQLite, whose page cache
+    on each connection is dropped and refilled whenever another connection has written
+    (WAL). Spread over up to 16 arenas, the freed memory was never reused well: worker RSS
+    grew ~1 MB per 1,000 requests while the memory actually in use stayed flat.
+    """
+    if "MALLOC_ARENA_MAX" in os.environ or not sys.platform.startswith("linux"):
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # not glibc
+        return
+    mallopt(-8, arenas)  # M_ARENA_MAX; inherited by gunicorn's forked workers
+
+
 def serve(settings: Settings) -> None:
     configure_logging(settings.log_level)
+    limit_malloc_arenas()
     port = int(os.environ.get("PORT", "3000"))
     if settings.slack.app_token is not None:
         serve_socket_mode(settings, port=port)
