@@ -17,7 +17,8 @@ Who runs where (2 cores, so this matters):
 The command sent is ``/reset-password community userNNN@example.com <reason>``: the ack says
 "Looking up…" after the access check (a read), and the look-up, filing (a write), approval
 message and reply run on resetbot's worker pool, as in production. ``status`` (a read and a
-rendered list, nothing in the background) is measured too: the ack path alone.
+rendered list, nothing in the background) is measured too: the ack path alone; and ``help``
+(no read at all): what resetbot's layers cost on top of Bolt before any database work.
 """
 
 from __future__ import annotations
@@ -190,6 +191,9 @@ class World:
 
     def status_bodies(self, n: int) -> list[str]:
         return [self.command(REQUESTERS[i % len(REQUESTERS)], "status") for i in range(n)]
+
+    def help_bodies(self, n: int) -> list[str]:
+        return [self.command(REQUESTERS[i % len(REQUESTERS)], "help") for i in range(n)]
 
     @staticmethod
     def approval(request_id: str) -> str:
@@ -483,10 +487,11 @@ def measure_resetbot(world: World, server: Server, plan: Plan, workdir: Path,
     out["warm_index"] = len(server.memory) - 1
 
     for concurrency, n in plan.levels:
-        for command in ("file", "status"):
+        for command in ("file", "status", "help"):
             cpu = server.cpu()
+            bodies = {"status": world.status_bodies, "help": world.help_bodies}
             result = (send_files(world, server, n, concurrency, workdir) if command == "file"
-                      else drive(server, world.status_bodies(n), concurrency, workdir))
+                      else drive(server, bodies[command](n), concurrency, workdir))
             if command == "file":
                 drain(server)
             row = Row.of(server.name, command, concurrency, result)
@@ -547,10 +552,12 @@ def measure_resetbot(world: World, server: Server, plan: Plan, workdir: Path,
                          "approve_to_outcome_seconds": ended - filed}
     server.note_memory()
 
-    # Memory: at least plan.memory_total requests in all, and a last stretch of the same size
+    # Memory: after every phase above (the 64-sender bursts and the slow dispatches set the
+    # high-water mark of threads and connections), plan.memory_total more requests, the
+    # steady state, RSS noted every 1,000.
     # in steady state (half filings, half status), RSS noted every 1,000.
     out["steady_index"] = len(server.memory) - 1
-    goal = max(plan.memory_total, server.sent + plan.memory_total * 2 // 5)
+    goal = server.sent + plan.memory_total
     while server.sent < goal:
         n = min(1000, goal - server.sent)
         half = n // 2
