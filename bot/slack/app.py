@@ -14,7 +14,6 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.config import Settings
-from bot.slack.delivery import mark_delivery
 from bot.slack.listeners import actions, commands, views
 
 if TYPE_CHECKING:
@@ -93,7 +92,6 @@ def build_app(rt: Runtime, *, token_verification: bool = True) -> App:
         process_before_response=True,
         logger=_bolt_logger(),
     )
-    app.middleware(mark_delivery)
     app.middleware(_drop_retries)
 
     @app.error

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import Any
-
-from slack_bolt import BoltRequest, BoltResponse
 
 # The HTTP layer (bot.server) marks each request's thread with an event that is set once the
-# response -- the ack -- has been written; a middleware hands it to the listener's context.
-ACK_SENT = "resetbot_ack_sent"
+# response -- the ack -- has been written.
 ACK_WAIT = 5.0  # longest an answer waits for its ack to be written (Slack's deadline is 3 s)
 _delivery = threading.local()
 
@@ -26,7 +21,9 @@ def end_delivery() -> None:
     _delivery.sent = None
 
 
-def mark_delivery(req: BoltRequest, resp: BoltResponse, next: Callable[[], Any]) -> Any:
-    # Bolt runs middleware on the request's thread, listeners on its executor.
-    req.context[ACK_SENT] = getattr(_delivery, "sent", None)
-    return next()
+def ack_sent() -> threading.Event | None:
+    """For a listener: the event set once its ack has been written; None where there is none
+    (Socket Mode). Listeners run on the request's thread (``process_before_response``), so
+    they read it here rather than through a Bolt middleware, which cost each request more than
+    the listener itself."""
+    return getattr(_delivery, "sent", None)

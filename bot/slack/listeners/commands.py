@@ -6,14 +6,14 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt import Ack, App, BoltContext, Respond
+from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.domain.errors import DomainError
 from bot.slack import blocks, parsing
 from bot.slack import mrkdwn as md
-from bot.slack.delivery import ACK_SENT, ACK_WAIT
+from bot.slack.delivery import ACK_WAIT, ack_sent
 from bot.slack.notify import slack_error
 from bot.slack.parsing import ParseError
 
@@ -26,8 +26,8 @@ SOMETHING_WRONG = (":x: Something went wrong; it is logged. `/reset-password sta
 
 def register(app: App, rt: Runtime) -> None:
     @app.command("/reset-password")
-    def reset_password(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond,
-                       context: BoltContext) -> None:
+    def reset_password(ack: Ack, body: dict[str, Any], client: WebClient,
+                       respond: Respond) -> None:
         user_id = str(body.get("user_id", ""))
         channel = str(body.get("channel_id", "")) or None
         try:
@@ -37,7 +37,7 @@ def register(app: App, rt: Runtime) -> None:
             return
         try:
             handle(rt, command, ack, body, client, respond, user_id, channel,
-                   sent=context.get(ACK_SENT))
+                   sent=ack_sent())
         except DomainError as exc:
             ack(text=f":warning: {md.escape(str(exc))}")
 

@@ -6,7 +6,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt import Ack, App, BoltContext
+from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
@@ -14,7 +14,7 @@ from bot.domain.errors import DomainError
 from bot.domain.service import Draft
 from bot.slack import blocks
 from bot.slack import mrkdwn as md
-from bot.slack.delivery import ACK_SENT, ACK_WAIT
+from bot.slack.delivery import ACK_WAIT, ack_sent
 from bot.slack.views_state import form_values, metadata_channel, text_field, view_of
 from bot.slack.views_state import user_id as acting_user
 
@@ -28,8 +28,7 @@ FORM_FIELDS = ("provider", "action", "user", "reason")
 
 def register(app: App, rt: Runtime) -> None:
     @app.view(blocks.REQUEST_MODAL)
-    def request_submitted(ack: Ack, body: dict[str, Any], client: WebClient,
-                          context: BoltContext) -> None:
+    def request_submitted(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         view = view_of(body)
         user_id = acting_user(body)
         values = form_values(view)
@@ -50,7 +49,7 @@ def register(app: App, rt: Runtime) -> None:
             f":mag: Looking up {md.code(draft.user_text)} at {md.code(draft.provider)}…",
         ))
         rt.submit(show_outcome, rt, client, text_field(view, "id"), draft, channel, values,
-                  context.get(ACK_SENT))
+                  ack_sent())
 
     @app.view(blocks.APPROVE_MODAL)
     def approve_submitted(ack: Ack, body: dict[str, Any]) -> None:
