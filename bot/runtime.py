@@ -13,7 +13,6 @@ import httpx
 from slack_sdk import WebClient
 from sqlalchemy import text
 
-from bot.ackfirst import AckFirst
 from bot.config import Settings
 from bot.domain.service import ResetService
 from bot.slack.app import build_app, make_web_client
@@ -56,8 +55,6 @@ class Runtime:
         # Provider calls and Slack updates run here, never on Bolt's pool: a slow provider can
         # queue work, but it can never delay an acknowledgement.
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="resetbot")
-        # ... and it gives way to acknowledgements while Slack is waiting for one (see there).
-        self.ack_first = AckFirst()
         self.sweep_interval = (
             sweep_interval if sweep_interval is not None else settings.sweep_interval_seconds
         )
@@ -81,21 +78,13 @@ class Runtime:
             for name, p in sorted(self.providers.items())
         ]
 
-    def submit(self, fn: Callable[..., Any], *args: Any, yield_to_acks: bool = True,
-               **kwargs: Any) -> Future[Any]:
-        """Run ``fn`` on the worker pool. It starts once Slack is not waiting for an ack
-        (``bot.ackfirst``), unless ``yield_to_acks=False``: a decision's provider call and
-        outcome, which a person is waiting on and which mostly waits on the network."""
-
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
         def run() -> Any:
-            forced = self.ack_first.begin() if yield_to_acks else False
             try:
                 return fn(*args, **kwargs)
             except Exception:
                 log.exception("background task %s failed", getattr(fn, "__name__", fn))
                 raise
-            finally:
-                self.ack_first.end(forced)
 
         return self.executor.submit(self.counted(run))
 

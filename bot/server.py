@@ -73,30 +73,17 @@ def make_wsgi_app(
                 return _reply(start_response, "400 Bad Request",
                               {"ok": False, "error": "bad_request"})
             sent = begin_delivery()
-            # Background work waits for a quiet moment until this ack is written (bot.ackfirst).
-            assert rt is not None
-            rt.ack_first.request_started()
-            answered = rt.ack_first.request_answered
             try:
                 body = bolt(environ, start_response)
             except (TypeError, AttributeError, KeyError, ValueError):
                 # Bolt reads ids out of the payload before it checks the signature, and trusts
                 # their types (a ``"user": false`` raises there): a 400, never a 500.
                 log.warning("refused a Slack request Bolt could not read", exc_info=True)
-                answered()
                 return _reply(start_response, "400 Bad Request",
                               {"ok": False, "error": "bad_request"})
-            except BaseException:
-                answered()
-                raise
             finally:
                 end_delivery()
-
-            def written() -> None:
-                sent.set()
-                answered()
-
-            return _AfterWrite(body, written)
+            return _AfterWrite(body, sent.set)
         return _reply(start_response, "404 Not Found", {"ok": False, "error": "not_found"})
 
     return app

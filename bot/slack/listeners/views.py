@@ -63,7 +63,7 @@ def register(app: App, rt: Runtime) -> None:
             return
         ack()
         rt.submit(rt.workflows.after_decision, decision.request.id, user_id,
-                  quorum_met=decision.quorum_met, yield_to_acks=False)
+                  quorum_met=decision.quorum_met)
 
     @app.view(blocks.DENY_MODAL)
     def deny_submitted(ack: Ack, body: dict[str, Any]) -> None:
@@ -76,8 +76,7 @@ def register(app: App, rt: Runtime) -> None:
             ack(response_action="errors", errors={"reason": str(exc)[:150]})
             return
         ack()
-        rt.submit(rt.workflows.after_decision, denied.id, user_id, quorum_met=False,
-                  yield_to_acks=False)
+        rt.submit(rt.workflows.after_decision, denied.id, user_id, quorum_met=False)
 
 
 def form_outcome(rt: Runtime, draft: Draft, channel: str | None,
