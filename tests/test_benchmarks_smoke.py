@@ -18,7 +18,19 @@ def test_quick_benchmark_prints_its_table(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stderr[-3000:]
     for expected in ("| bare Bolt | ack only | 64 |", "| resetbot SQLite | file | 64 |",
+                     "| resetbot SQLite | help | 16 |",
                      "| resetbot SQLite | status | 1 |", "file, 2 s provider",
                      "start-up to healthy", "Machine: CPUs"):
         assert expected in run.stdout, expected
     assert output.read_text().startswith("# resetbot benchmarks")
+
+
+def test_ack_path_benchmark_prints_its_table() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "tests.benchmarks.ackpath", "-n", "60", "--requests", "5"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    for expected in ("| bare Bolt (listener only acks) | ", "| resetbot help", "| resetbot status",
+                     "| resetbot pending", "| resetbot file: the ack"):
+        assert expected in run.stdout, expected
