@@ -228,13 +228,7 @@ class Rig:
         response = self.say(user, text, channel=channel)
         if response.status_code != 200:
             raise AssertionError(f"command answered {response.status_code}")
-        new = self.wait(lambda: (self.request_ids() - before) or None, timeout,
-                        what=f"a request filed by {user!r}")
-        (request_id,) = new
-        request_id = str(request_id)
-        self.wait(lambda: self.request(request_id).approval_ts, timeout,
-                  what=f"the approval message for {request_id}")
-        return request_id
+        return self._posted_after(before, timeout, what=f"a request filed by {user!r}")
 
     def file_by_form(self, user: str, provider: str, target: str, reason: str, *,
                      action: str | None = None, channel: str = SUPPORT) -> ModalView:
@@ -259,8 +253,12 @@ class Rig:
         """``file_by_form``, then wait until the approval message is up; the request id."""
         before = self.request_ids()
         self.file_by_form(user, provider, target, reason, action=action, channel=channel)
-        new = self.wait(lambda: (self.request_ids() - before) or None, timeout,
-                        what=f"a request filed by {user!r} with the form")
+        return self._posted_after(before, timeout,
+                                  what=f"a request filed by {user!r} with the form")
+
+    def _posted_after(self, before: set[str], timeout: float, *, what: str) -> str:
+        """The one request filed since ``before``, once its approval message is up."""
+        new = self.wait(lambda: (self.request_ids() - before) or None, timeout, what=what)
         (request_id,) = new
         request_id = str(request_id)
         self.wait(lambda: self.request(request_id).approval_ts, timeout,
