@@ -21,10 +21,25 @@ from sqlalchemy import select
 from bot.rig import SUPPORT, prepare_store, wait_for
 from bot.slack import blocks
 from bot.standin import SlackStandIn
+from bot.store.db import Store
 from bot.store.models import AuditEvent, RequestState, ResetRequest
 from providers.sandbox import Sandbox, start_sandbox
 
 LEASE = 2.0  # seconds; production default is 30
+
+
+def call_in_flight(bot: Served, standin: SlackStandIn, sandbox: Sandbox, store: Store) -> None:
+    """Through ``bot``: alice files, bob approves, and the provider acts but holds its answer,
+    like a call in flight when the box dies. Returns once the provider has the call."""
+    driver = bot.driver(standin)
+    driver.command("U0ALICE", "community tom@example.com locked out", channel_id=SUPPORT)
+    req = wait_for(lambda: (r := only_request(store)) and r.approval_ts and r, 15,
+                   "the approval message")
+    sandbox.hold_seconds = 120
+    sandbox.inject("action", fault="timeout")
+    driver.click("U0BOB", approval_message(standin, req), blocks.APPROVE_ACTION)
+    driver.submit_view("U0BOB", driver.last_opened_view("U0BOB"), {})
+    sandbox.wait_for_calls(1, timeout=15)
 
 
 @pytest.fixture
@@ -54,16 +69,7 @@ class TestCrashMidCall:
 
         first = Served(tmp_path, settings, name="first").start()
         try:
-            driver = first.driver(standin)
-            driver.command("U0ALICE", "community tom@example.com locked out", channel_id=SUPPORT)
-            req = wait_for(lambda: (r := only_request(store)) and r.approval_ts and r, 15,
-                           "the approval message")
-            # The provider acts but holds its answer, like a call in flight when the box dies.
-            sandbox.hold_seconds = 120
-            sandbox.inject("action", fault="timeout")
-            driver.click("U0BOB", approval_message(standin, req), blocks.APPROVE_ACTION)
-            driver.submit_view("U0BOB", driver.last_opened_view("U0BOB"), {})
-            sandbox.wait_for_calls(1, timeout=15)
+            call_in_flight(first, standin, sandbox, store)
             assert only_request(store).state is RequestState.DISPATCHING  # type: ignore[union-attr]
             first.kill()
             count("crashes")
@@ -213,15 +219,7 @@ class TestReplicaDiesMidCall:
         try:
             doomed.start()
             survivor.start()
-            driver = doomed.driver(standin)
-            driver.command("U0ALICE", "community tom@example.com locked out", channel_id=SUPPORT)
-            req = wait_for(lambda: (r := only_request(store)) and r.approval_ts and r, 15,
-                           "the approval message")
-            sandbox.hold_seconds = 120
-            sandbox.inject("action", fault="timeout")
-            driver.click("U0BOB", approval_message(standin, req), blocks.APPROVE_ACTION)
-            driver.submit_view("U0BOB", driver.last_opened_view("U0BOB"), {})
-            sandbox.wait_for_calls(1, timeout=15)
+            call_in_flight(doomed, standin, sandbox, store)
             time.sleep(LEASE * 1.5)  # a live call keeps its lease: the survivor leaves it alone
             assert only_request(store).state is RequestState.DISPATCHING  # type: ignore[union-attr]
             doomed.kill()
