@@ -190,7 +190,10 @@ class Rig:
         self.progress("store")
         store = prepare_store(url, self.people)
         self.progress("bot")
-        self.runtime = Runtime(self.settings, store=store, clock=self.clock, workers=self.workers)
+        # Jobs on threads here (the clock and the store are shared with the tests), each checked
+        # to survive the trip to `resetbot serve`'s worker process.
+        self.runtime = Runtime(self.settings, store=store, clock=self.clock, workers=self.workers,
+                               check_jobs_pickle=True)
         self._started.append(self.runtime.close)
         if self.start_sweeper:
             self.runtime.start()

@@ -5,17 +5,18 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from slack_sdk import WebClient
 from sqlalchemy import text
 
+from bot.background import Background, Job, ProcessBackground, ThreadBackground
 from bot.config import Settings
 from bot.domain.service import ResetService
 from bot.slack.app import build_app, make_web_client
+from bot.slack.delivery import after_ack
 from bot.slack.notify import SlackNotifier
 from bot.slack.workflows import Workflows
 from bot.store.db import Store
@@ -37,6 +38,8 @@ class Runtime:
         client: WebClient | None = None,
         clock: Callable[[], datetime] = utcnow,
         workers: int = 32,
+        background: Literal["thread", "process"] = "thread",
+        check_jobs_pickle: bool = False,
         sweep_interval: float | None = None,
         token_verification: bool = True,
     ) -> None:
@@ -52,22 +55,24 @@ class Runtime:
         self.listener_client = client or make_web_client(settings, in_listener=True)
         self.notifier = SlackNotifier(self.client, self.service)
         self.workflows = Workflows(self.service, self.notifier)
-        # Provider calls and Slack updates run here, never on Bolt's pool: a slow provider can
-        # queue work, but it can never delay an acknowledgement.
-        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="resetbot")
+        # Provider calls, writes and Slack updates run there, never on Bolt's pool: a slow
+        # provider can queue work, but it can never delay an acknowledgement.
+        self.background: Background = (
+            ProcessBackground(settings, workers=workers) if background == "process"
+            else ThreadBackground(self, workers=workers, check_pickle=check_jobs_pickle)
+        )
         self.sweep_interval = (
             sweep_interval if sweep_interval is not None else settings.sweep_interval_seconds
         )
         self._stop = threading.Event()
-        self._busy = threading.Condition()
-        self._inflight = 0
         self._sweeper: threading.Thread | None = None
         # Renews the lease on this process's provider calls for as long as it is alive; runs
         # whether or not the sweeper does, so no other replica reports a live call as unknown.
         self._heartbeat = threading.Thread(target=self._beat, name="resetbot-heartbeat",
                                            daemon=True)
         self.app = build_app(self, token_verification=token_verification)
-        self._heartbeat.start()
+        if self.background.runs_here:
+            self._heartbeat.start()
 
     def provider_actions(self) -> dict[str, list[str]]:
         return {name: [a.name for a in p.actions] for name, p in self.providers.items()}
@@ -78,35 +83,15 @@ class Runtime:
             for name, p in sorted(self.providers.items())
         ]
 
-    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
-        def run() -> Any:
-            try:
-                return fn(*args, **kwargs)
-            except Exception:
-                log.exception("background task %s failed", getattr(fn, "__name__", fn))
-                raise
-
-        return self.executor.submit(self.counted(run))
-
-    def counted(self, fn: Callable[[], Any]) -> Callable[[], Any]:
-        """``fn`` counted as in flight from now until it returns (for ``wait_idle``)."""
-        with self._busy:
-            self._inflight += 1
-
-        def run() -> Any:
-            try:
-                return fn()
-            finally:
-                with self._busy:
-                    self._inflight -= 1
-                    self._busy.notify_all()
-
-        return run
+    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Run ``fn(self, *args, **kwargs)`` in the background, once the current request's
+        ack has been written (at once outside a request). ``fn`` must be module-level and its
+        arguments plain data: under ``resetbot serve`` they travel to the worker process."""
+        after_ack(self.background.accept(Job(fn, args, kwargs)))
 
     def wait_idle(self, timeout: float) -> bool:
-        """Wait until no background task is queued or running; False on time-out."""
-        with self._busy:
-            return self._busy.wait_for(lambda: self._inflight == 0, timeout)
+        """Wait until no background job is queued or running; False on time-out."""
+        return self.background.wait_idle(timeout)
 
     def sweep_once(self) -> None:
         try:
@@ -123,8 +108,9 @@ class Runtime:
                 log.exception("dispatch heartbeat failed; the next one retries")
 
     def start(self) -> None:
-        """Start the sweeper: expiry, recovery and stale messages, also right after a restart."""
-        if self._sweeper is not None:
+        """Start the sweeper: expiry, recovery and stale messages, also right after a restart.
+        It runs where the jobs run (in the worker process under ``resetbot serve``)."""
+        if self._sweeper is not None or not self.background.runs_here:
             return
 
         def loop() -> None:
@@ -137,6 +123,9 @@ class Runtime:
         self._sweeper.start()
 
     def healthy(self) -> bool:
+        if not self.background.alive():
+            log.error("health check: the background worker is not running")
+            return False
         try:
             with self.store.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
@@ -151,7 +140,7 @@ class Runtime:
             self._sweeper.join(timeout=10)
         if self._heartbeat.is_alive():
             self._heartbeat.join(timeout=10)
-        self.executor.shutdown(wait=True)
+        self.background.close()
         for provider in self.providers.values():
             provider.close()
         self.store.dispose()

@@ -72,18 +72,21 @@ def make_wsgi_app(
                 log.warning("refused a Slack request whose payload is not shaped like Slack's")
                 return _reply(start_response, "400 Bad Request",
                               {"ok": False, "error": "bad_request"})
-            sent = begin_delivery()
+            delivery = begin_delivery()
             try:
                 body = bolt(environ, start_response)
             except (TypeError, AttributeError, KeyError, ValueError):
                 # Bolt reads ids out of the payload before it checks the signature, and trusts
                 # their types (a ``"user": false`` raises there): a 400, never a 500.
                 log.warning("refused a Slack request Bolt could not read", exc_info=True)
+                delivery.release()
                 return _reply(start_response, "400 Bad Request",
                               {"ok": False, "error": "bad_request"})
             finally:
                 end_delivery()
-            return _AfterWrite(body, sent.set)
+            # The server calls close() once the response is written: only then do the jobs
+            # the listener handed on start (bot.slack.delivery).
+            return _AfterWrite(body, delivery.release)
         return _reply(start_response, "404 Not Found", {"ok": False, "error": "not_found"})
 
     return app
@@ -157,7 +160,7 @@ def serve_http(settings: Settings, *, port: int, host: str = "0.0.0.0") -> None:
 
     def load() -> WSGIApplication:
         # Runs in each worker after the fork: engines, pools and threads are per process.
-        rt = Runtime(settings)
+        rt = Runtime(settings, background=settings.background)
         rt.start()
         runtimes.append(rt)
         log.info("resetbot ready on %s:%s (worker %s)", host, port, os.getpid())
@@ -208,10 +211,10 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 def socket_mode_handler(rt: Runtime, app_token: str) -> SocketModeHandler:
-    """Bolt's Socket Mode handler, marking when each envelope's ack has gone out.
+    """Bolt's Socket Mode handler, starting each envelope's jobs once its ack has gone out.
 
-    As over HTTP (``make_wsgi_app``), an answer that replaces the ack then waits for it, so
-    a fast worker can never post its answer first and have the placeholder land on top.
+    As over HTTP (``make_wsgi_app``): so a fast worker can never post its answer first and
+    have the placeholder land on top.
     """
     from slack_bolt.adapter.socket_mode import SocketModeHandler
     from slack_sdk.socket_mode.builtin.client import SocketModeClient
@@ -220,19 +223,19 @@ def socket_mode_handler(rt: Runtime, app_token: str) -> SocketModeHandler:
     class _Handler(SocketModeHandler):
         def handle(self, client: SocketModeClient,  # type: ignore[override] # as Bolt does
                    req: SocketModeRequest) -> None:
-            sent = begin_delivery()  # the listener's context picks it up on this thread
+            delivery = begin_delivery()  # the listener finds it on this thread
             try:
                 super().handle(client, req)  # dispatches, then sends the ack
             finally:
                 end_delivery()
-                sent.set()
+                delivery.release()
 
     return _Handler(rt.app, app_token)
 
 
 def serve_socket_mode(settings: Settings, *, port: int | None) -> None:
     assert settings.slack.app_token is not None
-    rt = Runtime(settings)
+    rt = Runtime(settings, background=settings.background)
     rt.start()
     health: WSGIServer | None = None
     if port:

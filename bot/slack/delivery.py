@@ -1,29 +1,59 @@
-"""When an HTTP ack has been written: so a worker's answer never overtakes its own ack."""
+"""Work a listener hands on is started only once its ack has been written.
+
+So a follow-up (the answer that replaces "Looking up…", the modal's next page) can never reach
+Slack before the ack it replaces, and no background work competes with an ack still being
+written. The transport (``bot.server``: HTTP and Socket Mode) opens a delivery on the request's
+thread before Bolt dispatches it, and releases what was deferred once the response is out.
+Listeners run on that thread (``process_before_response``), so they find it here.
+"""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
-# The HTTP layer (bot.server) marks each request's thread with an event that is set once the
-# response -- the ack -- has been written.
-ACK_WAIT = 5.0  # longest an answer waits for its ack to be written (Slack's deadline is 3 s)
-_delivery = threading.local()
+_current = threading.local()
 
 
-def begin_delivery() -> threading.Event:
-    """Called by the HTTP layer on the request's thread before Bolt dispatches it."""
-    sent = threading.Event()
-    _delivery.sent = sent
-    return sent
+class Delivery:
+    def __init__(self) -> None:
+        self._after: list[Callable[[], None]] = []
+        self._released = False
+        self._lock = threading.Lock()
+
+    def defer(self, start: Callable[[], None]) -> None:
+        with self._lock:
+            if not self._released:
+                self._after.append(start)
+                return
+        start()
+
+    def release(self) -> None:
+        """The ack is out: start everything deferred, in order (idempotent)."""
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+            after, self._after = self._after, []
+        for start in after:
+            start()
+
+
+def begin_delivery() -> Delivery:
+    """Called by the transport on the request's thread before Bolt dispatches it."""
+    delivery = Delivery()
+    _current.delivery = delivery
+    return delivery
 
 
 def end_delivery() -> None:
-    _delivery.sent = None
+    _current.delivery = None
 
 
-def ack_sent() -> threading.Event | None:
-    """For a listener: the event set once its ack has been written; None where there is none
-    (Socket Mode). Listeners run on the request's thread (``process_before_response``), so
-    they read it here rather than through a Bolt middleware, which cost each request more than
-    the listener itself."""
-    return getattr(_delivery, "sent", None)
+def after_ack(start: Callable[[], None]) -> None:
+    """Run ``start`` once the current request's ack has been written; at once outside one."""
+    delivery: Delivery | None = getattr(_current, "delivery", None)
+    if delivery is None:
+        start()
+    else:
+        delivery.defer(start)

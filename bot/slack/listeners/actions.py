@@ -9,7 +9,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.domain.errors import DomainError, WrongState
-from bot.slack import blocks
+from bot.slack import blocks, jobs
 from bot.slack import mrkdwn as md
 from bot.slack.notify import slack_error
 from bot.slack.views_state import (
@@ -48,7 +48,7 @@ def register(app: App, rt: Runtime) -> None:
         except DomainError as exc:
             _tell(respond, f":no_entry: {md.escape(str(exc))}")
             if isinstance(exc, WrongState):
-                rt.submit(rt.notifier.refresh, request_id)
+                rt.submit(jobs.refresh, request_id)
             return
         try:
             rt.listener_client.views_open(trigger_id=text_field(body, "trigger_id"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -11,18 +10,13 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.domain.errors import DomainError
-from bot.slack import blocks, parsing
+from bot.slack import blocks, jobs, parsing
 from bot.slack import mrkdwn as md
-from bot.slack.delivery import ACK_WAIT, ack_sent
 from bot.slack.notify import slack_error
 from bot.slack.parsing import ParseError
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
-
-SOMETHING_WRONG = (":x: Something went wrong; it is logged. `/reset-password status` shows "
-                   "whether a request was filed.")
-
 
 def register(app: App, rt: Runtime) -> None:
     @app.command("/reset-password")
@@ -36,8 +30,7 @@ def register(app: App, rt: Runtime) -> None:
             ack(text=f":warning: {md.escape(str(exc))}")
             return
         try:
-            handle(rt, command, ack, body, client, respond, user_id, channel,
-                   sent=ack_sent())
+            handle(rt, command, ack, body, client, respond, user_id, channel)
         except DomainError as exc:
             ack(text=f":warning: {md.escape(str(exc))}")
 
@@ -51,8 +44,6 @@ def handle(
     respond: Respond,
     user_id: str,
     channel: str | None,
-    *,
-    sent: threading.Event | None = None,
 ) -> None:
     service = rt.service
     match command:
@@ -80,9 +71,9 @@ def handle(
                 ack(text=f"{parsing.USAGE}\nProviders: {names}")
         case parsing.FileRequest(provider=provider, action=action, user=user, reason=reason):
             draft = service.validate(user_id, provider, action, user, reason)
-            answer_soon(rt, ack, respond,
+            answer_soon(rt, ack, body,
                         f":mag: Looking up {md.code(draft.user_text)} at {md.code(provider)}…",
-                        lambda: rt.workflows.file_and_answer(draft, channel)[1], sent)
+                        jobs.filing, draft, channel)
         case parsing.Status(request_id=None):
             ack(text=blocks.request_list("Your recent requests", service.recent_for(user_id),
                                          "You have filed no requests."))
@@ -91,14 +82,14 @@ def handle(
         case parsing.Cancel(request_id=request_id):
             view = service.cancel(request_id, user_id)
             ack(text=f"Request {md.code(view.id)} cancelled.")
-            rt.submit(rt.workflows.after_cancel, view)
+            rt.submit(jobs.after_cancel, view)
         case parsing.Pending():
             ack(text=blocks.request_list("Pending requests you can decide",
                                          service.pending_for(user_id),
                                          "Nothing is waiting for you."))
         case parsing.Providers():
-            answer_soon(rt, ack, respond, ":stethoscope: Checking each provider's credentials…",
-                        lambda: blocks.providers_text(service.provider_status()), sent)
+            answer_soon(rt, ack, body, ":stethoscope: Checking each provider's credentials…",
+                        jobs.provider_checks)
         case parsing.RolesList(user_id=who):
             grants = service.list_grants(user_id, who)
             admins = [a for a in rt.settings.admins if who in (None, a)]
@@ -114,25 +105,14 @@ def handle(
             ack(text=f"{md.user(who)} {verb} {role.value} for {scope}.")
 
 
-def answer_soon(rt: Runtime, ack: Ack, respond: Respond, placeholder: str,
-                work: Callable[[], str], sent: threading.Event | None = None) -> None:
-    """Ack with ``placeholder`` at once; ``work`` runs on the pool and its answer replaces it.
+def answer_soon(rt: Runtime, ack: Ack, body: dict[str, Any], placeholder: str,
+                work: Callable[..., str], *args: Any) -> None:
+    """Ack with ``placeholder`` at once; ``work(rt, *args)`` runs in the background and its
+    answer replaces the placeholder through the command's response URL.
 
     The ack never waits for a provider, so its latency cannot grow with the provider's (nor
-    with the pool's queue). The answer is posted only once the ack has been written (``sent``,
-    set by the HTTP layer; Socket Mode has none), so it can never arrive first and then be
-    hidden by the placeholder.
+    with the background's queue). The job starts only once the ack has been written, so the
+    answer can never arrive first and then be hidden by the placeholder.
     """
     ack(text=placeholder)
-
-    def answer() -> None:
-        try:
-            text = work()
-        except Exception:  # a bug, logged by the worker
-            text = SOMETHING_WRONG
-        if sent is not None:
-            sent.wait(ACK_WAIT)
-        respond(text=text, replace_original=True)
-
-    rt.submit(answer)
-
+    rt.submit(jobs.answer, str(body.get("response_url", "")), work, *args)

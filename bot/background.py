@@ -1,0 +1,240 @@
+"""Where the slow half of each interaction runs: a thread pool, or a worker process of its own.
+
+A listener parses, checks and acks; everything that waits on a provider, on Slack's Web API or
+on a database write is a ``Job`` -- a module-level function and plain, picklable arguments --
+started once the ack has been written (``bot.slack.delivery``).
+
+* ``ThreadBackground`` runs jobs on a thread pool in the same process: the rig, the demo, the
+  tests. It can check that every job would survive the trip to a worker process.
+* ``ProcessBackground`` (``resetbot serve``) hands jobs to one worker process, which runs them
+  on its own pool with its own database pool and Web API client, plus the sweeper and the
+  dispatch heartbeat. Python threads share one interpreter lock, so a filing's 10-20 ms of
+  work in the web process delays every ack queued behind it; in a separate process at a lower
+  CPU priority it cannot. The web process only enqueues (a few microseconds: a list append,
+  pickling on a feeder thread), whatever the worker's backlog.
+
+What is queued lives in memory, as it did on the in-process pool: a crash loses jobs not yet
+started, never a filed request (the sweeper recovers those from the store).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import pickle
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from multiprocessing.context import SpawnProcess
+
+    from bot.config import Settings
+    from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+WORKER_NICE = 10  # the worker yields the CPU to acks whenever both want it
+STOP_GRACE_SECONDS = 25.0  # gunicorn allows a worker 30 s to finish; the jobs get most of it
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """``fn(runtime, *args, **kwargs)``; ``fn`` module-level, so a job pickles by reference."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return getattr(self.fn, "__qualname__", repr(self.fn))
+
+    def run(self, rt: Runtime) -> None:
+        try:
+            self.fn(rt, *self.args, **self.kwargs)
+        except Exception:
+            log.exception("background job %s failed", self.name)
+
+
+class Background(Protocol):
+    #: the sweeper and the dispatch heartbeat run where the jobs run
+    runs_here: bool
+
+    def accept(self, job: Job) -> Callable[[], None]:
+        """Take ``job`` (counted from now); the returned callable starts it."""
+
+    def alive(self) -> bool: ...
+
+    def wait_idle(self, timeout: float) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class ThreadBackground:
+    """Jobs on a thread pool in this process."""
+
+    runs_here = True
+
+    def __init__(self, rt: Runtime, *, workers: int = 32, check_pickle: bool = False) -> None:
+        self._rt = rt
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="resetbot")
+        self._check_pickle = check_pickle
+        self._busy = threading.Condition()
+        self._inflight = 0
+
+    def accept(self, job: Job) -> Callable[[], None]:
+        if self._check_pickle:
+            # What ProcessBackground would send: a closure or a live client fails here, in
+            # the tests, rather than in production's worker process.
+            job = pickle.loads(pickle.dumps(job))  # noqa: S301 -- our own bytes, just made
+        with self._busy:
+            self._inflight += 1
+
+        def run() -> None:
+            try:
+                job.run(self._rt)
+            finally:
+                with self._busy:
+                    self._inflight -= 1
+                    self._busy.notify_all()
+
+        def start() -> None:
+            try:
+                self._executor.submit(run)
+            except RuntimeError:  # shut down meanwhile
+                with self._busy:
+                    self._inflight -= 1
+                    self._busy.notify_all()
+                log.warning("background job %s dropped: shutting down", job.name)
+
+        return start
+
+    def alive(self) -> bool:
+        return True
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._busy:
+            return self._busy.wait_for(lambda: self._inflight == 0, timeout)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+
+class ProcessBackground:
+    """Jobs in one worker process, restarted if it dies."""
+
+    runs_here = False
+
+    def __init__(self, settings: Settings, *, workers: int = 32,
+                 nice: int = WORKER_NICE) -> None:
+        self._settings = settings
+        self._workers = workers
+        self._nice = nice
+        self._ctx = multiprocessing.get_context("spawn")  # never fork a threaded process
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._queue: multiprocessing.Queue[Job | None] = self._ctx.Queue()
+        self._process = self._spawn(self._queue)
+        self._monitor = threading.Thread(target=self._watch, name="resetbot-worker-monitor",
+                                         daemon=True)
+        self._monitor.start()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+    def _spawn(self, jobs: multiprocessing.Queue[Job | None]) -> SpawnProcess:
+        process = self._ctx.Process(
+            target=worker_main, name="resetbot-worker",
+            args=(self._settings, jobs, os.getpid(), self._workers, self._nice),
+        )
+        process.start()
+        log.info("background worker started (pid %s)", process.pid)
+        return process
+
+    def _watch(self) -> None:
+        while not self._closing.wait(1.0):
+            if self._process.is_alive():
+                continue
+            with self._lock:
+                if self._closing.is_set():
+                    return
+                log.error("background worker %s exited with %s; starting a new one (jobs it "
+                          "had not started are lost; the sweeper recovers filed requests)",
+                          self._process.pid, self._process.exitcode)
+                # A fresh queue: the dead process may have died holding the old one's lock.
+                self._queue.close()
+                self._queue = self._ctx.Queue()
+                self._process = self._spawn(self._queue)
+
+    def accept(self, job: Job) -> Callable[[], None]:
+        def start() -> None:
+            with self._lock:
+                self._queue.put(job)  # appends; a feeder thread pickles and writes
+
+        return start
+
+    def alive(self) -> bool:
+        return self._process.is_alive()
+
+    def wait_idle(self, timeout: float) -> bool:
+        raise NotImplementedError("a worker process's jobs are observed through Slack")
+
+    def close(self) -> None:
+        with self._lock:
+            self._closing.set()
+            self._queue.put(None)
+        self._process.join(STOP_GRACE_SECONDS)
+        if self._process.is_alive():
+            log.warning("background worker did not finish in %.0f s; stopping it",
+                        STOP_GRACE_SECONDS)
+            self._process.terminate()
+            self._process.join(5)
+        self._queue.close()
+        self._queue.join_thread()
+
+
+def worker_main(settings: Settings, jobs: multiprocessing.Queue[Job | None], parent: int,
+                workers: int, nice: int) -> None:
+    """The worker process: run jobs until the web process says stop or is gone."""
+    # The web process decides when to stop (it drains first); a signal to the whole process
+    # group must not cut provider calls short.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if nice:
+        try:
+            os.nice(nice)
+        except OSError:
+            log.warning("could not lower the background worker's CPU priority")
+    from bot.runtime import Runtime
+    from bot.server import configure_logging, limit_malloc_arenas
+
+    configure_logging(settings.log_level)
+    limit_malloc_arenas()
+    rt = Runtime(settings, workers=workers)
+    rt.start()
+    log.info("background worker ready (pid %s)", os.getpid())
+    try:
+        while True:
+            try:
+                job = jobs.get(timeout=1.0)
+            except queue.Empty:
+                if os.getppid() != parent:
+                    log.error("the web process is gone; background worker stopping")
+                    break
+                continue
+            if job is None:
+                break
+            rt.background.accept(job)()
+    finally:
+        started = time.monotonic()
+        rt.close()
+        log.info("background worker stopped after %.1f s of draining",
+                 time.monotonic() - started)
