@@ -13,9 +13,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 
-from bot.rig import SUPPORT, free_port, toml_value
+from bot.rig import SUPPORT, free_port, toml_value, wait_for
 from bot.standin import SlackDriver, SlackStandIn, SocketModeDriver
+from bot.store.db import Store
+from bot.store.models import RequestState, ResetRequest
 from providers.sandbox import Sandbox, start_sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -177,3 +180,132 @@ def test_serve_in_socket_mode(tmp_path: Path, env: dict[str, str], standin: Slac
     assert proc.returncode == 0, err[-3000:]
     assert "Traceback" not in err and "WARNING" not in err, err[-3000:]
     assert standin.violations == []
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return found
+
+
+def _nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def _background_worker(master: int, timeout: float = 15.0) -> tuple[int, int]:
+    """(web worker pid, background worker pid) under ``resetbot serve``'s gunicorn master."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for web in _children(master):
+            for pid in _children(web):  # beside multiprocessing's resource tracker
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    return web, pid
+        time.sleep(0.1)
+    raise AssertionError("no background worker process under the web worker")
+
+
+def _stop(proc: subprocess.Popen[str], timeout: float = 40) -> str:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        raise AssertionError(f"serve ignored SIGTERM: {err[-2000:]}") from None
+    return err
+
+
+def _file_and_approve(driver: SlackDriver, standin: SlackStandIn, note: str) -> None:
+    before = {m.ts for m in standin.messages(SUPPORT)}
+    assert driver.command("U0ALICE", "community tom@example.com locked out",
+                          delivery=None).status_code == 200
+    message = standin.wait_until(
+        lambda: next((m for m in standin.messages(SUPPORT)
+                      if m.ts not in before and m.buttons()), None), 15,
+        what="the approval message")
+    driver.click("U0BOB", message, "approve_request")
+    driver.submit_view("U0BOB", driver.last_opened_view("U0BOB"), {"note": note})
+
+
+def test_serve_runs_jobs_in_a_worker_process_and_restarts_it(
+        tmp_path: Path, env: dict[str, str], standin: SlackStandIn, sandbox: Sandbox) -> None:
+    """Provider calls run in a worker process at a lower CPU priority than the acks; if it
+    dies, /healthz says so and a new one takes the next request."""
+    run("resetbot db upgrade", env, tmp_path)
+    run("resetbot roles grant U0ALICE requester", env, tmp_path)
+    proc, url = start_serve(["resetbot", "serve"], env, tmp_path)
+    try:
+        web, worker = _background_worker(proc.pid)
+        # It lowers its own priority first thing once Python is up in it.
+        wait_for(lambda: _nice(worker) > _nice(web), 15, what="a lower priority for the worker")
+        with SlackDriver(standin, f"{url}/slack/events", SECRET) as driver:
+            _file_and_approve(driver, standin, "first")
+            _wait_done(standin, tmp_path, 1)
+
+            os.kill(worker, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                assert time.monotonic() < deadline, "/healthz never noticed the dead worker"
+                time.sleep(0.02)
+            wait_healthy(url, proc)
+            _, replacement = _background_worker(proc.pid)
+            assert replacement != worker
+
+            _file_and_approve(driver, standin, "second")
+            _wait_done(standin, tmp_path, 2)
+    finally:
+        err = _stop(proc)
+    assert proc.returncode == 0, err[-3000:]
+    assert "background worker" in err and "starting a new one" in err, err[-3000:]
+    assert len(sandbox.action_calls()) == 2
+    assert standin.violations == []
+
+
+def _states(tmp_path: Path) -> list[RequestState]:
+    store = Store(f"sqlite:///{tmp_path / 'resetbot.db'}")
+    try:
+        with store.session() as s:
+            return list(s.scalars(select(ResetRequest.state)))
+    finally:
+        store.dispose()
+
+
+def _wait_state(tmp_path: Path, state: RequestState, n: int) -> None:
+    wait_for(lambda: _states(tmp_path).count(state) >= n, 20,
+             what=f"{n} request(s) {state.value}")
+
+
+def _wait_done(standin: SlackStandIn, tmp_path: Path, n: int) -> None:
+    """``n`` requests succeeded and the channel shows it."""
+    _wait_state(tmp_path, RequestState.SUCCEEDED, n)
+    standin.wait_until(lambda: sum(bool(m.blocks) and "Done" in m.all_text()
+                                   for m in standin.messages(SUPPORT) if not m.thread_ts)
+                       >= n or None, 15, what=f"{n} outcome(s) in the channel")
+
+
+def test_sigterm_lets_a_provider_call_in_flight_finish(
+        tmp_path: Path, env: dict[str, str], standin: SlackStandIn, sandbox: Sandbox) -> None:
+    """A deploy stops serve (SIGTERM to every process) while the provider is slow: the call
+    completes and its outcome is posted before serve exits, instead of ending `unknown`."""
+    run("resetbot db upgrade", env, tmp_path)
+    run("resetbot roles grant U0ALICE requester", env, tmp_path)
+    sandbox.set_latency("action", 3.0)
+    proc, url = start_serve(["resetbot", "serve"], env, tmp_path)
+    try:
+        web, worker = _background_worker(proc.pid)
+        with SlackDriver(standin, f"{url}/slack/events", SECRET) as driver:
+            _file_and_approve(driver, standin, "before the deploy")
+            _wait_state(tmp_path, RequestState.DISPATCHING, 1)
+            for pid in (worker, web, proc.pid):  # as a host stops a whole process group
+                os.kill(pid, signal.SIGTERM)
+    finally:
+        err = _stop(proc)
+    assert proc.returncode == 0, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    _wait_done(standin, tmp_path, 1)
+    assert len(sandbox.action_calls()) == 1
