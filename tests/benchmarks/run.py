@@ -64,6 +64,7 @@ APPROVER = "U0BOB"
 REQUESTERS = [f"U0REQ{i:03d}" for i in range(64)]
 TARGETS = 400  # accounts in the sandbox; with 64 requesters the pending limits never bite
 SLOW_SECONDS = 2.0
+BACKGROUND = ["process"]  # resetbot's `background` setting (--background)
 
 
 @dataclass(frozen=True)
@@ -268,8 +269,15 @@ class Server:
         self.proc = None
 
     def workers(self) -> list[int]:
+        """gunicorn's workers and everything they started (resetbot's background worker)."""
         assert self.proc is not None
-        return children(self.proc.pid)
+        found, todo = [], children(self.proc.pid)
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            with contextlib.suppress(OSError):
+                todo += children(pid)
+        return found
 
     def rss(self) -> float:
         return sum(rss_mb(pid) for pid in self.workers())
@@ -334,6 +342,7 @@ def resetbot_config(world: World, workdir: Path, url: str) -> Path:
         "max_pending_per_requester = 1000",
         "max_pending_per_target = 100",
         'log_level = "INFO"',
+        f"background = {toml_value(BACKGROUND[0])}",
         "",
         "[slack]",
         f"api_url = {toml_value(world.standin.api_url)}",
@@ -664,7 +673,8 @@ def render(info: dict[str, str], command: str, load_before: str, bare: list[Row]
     lines += ["", "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()),
               f"Command: `{command}`; gunicorn gthread "
               f"(WEB_CONCURRENCY={STACK['WEB_CONCURRENCY']}, "
-              f"RESETBOT_THREADS={STACK['RESETBOT_THREADS']}) for every server; "
+              f"RESETBOT_THREADS={STACK['RESETBOT_THREADS']}) for every server, resetbot with "
+              f"`background = \"{BACKGROUND[0]}\"`; "
               f"run took {elapsed:.0f} s; load average (1 min) {load_before} before, "
               f"{os.getloadavg()[0]:.2f} after (other work on the machine shares its 2 cores).",
               ""]
@@ -682,7 +692,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1,
                         help="WEB_CONCURRENCY for every server (SQLite wants 1: one process)")
     parser.add_argument("--threads", type=int, default=16, help="RESETBOT_THREADS for every server")
+    parser.add_argument("--background", choices=("process", "thread"), default="process",
+                        help="resetbot's `background` setting (default: %(default)s)")
     args = parser.parse_args(argv)
+    BACKGROUND[0] = args.background
     plan = Plan.quick() if args.quick else Plan.full()
     STACK.update(WEB_CONCURRENCY=str(args.workers), RESETBOT_THREADS=str(args.threads))
     command = " ".join(["python -m tests.benchmarks", *(argv if argv is not None
