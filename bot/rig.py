@@ -123,6 +123,9 @@ class Rig:
     standin_port: int = 0
     workers: int = 8
     start_sweeper: bool = False
+    # Each job is pickled and unpickled on its way to the pool, as `resetbot serve` sends it
+    # to its worker process: a job that could not make that trip fails here, in the tests.
+    check_jobs_pickle: bool = True
     progress: Callable[[str], None] = lambda _: None
     # Leak tests use recognisable credentials: the Slack ones, and a hook that may change a
     # sandbox's accepted credentials (instance name, sandbox) before its settings are read.
@@ -190,10 +193,9 @@ class Rig:
         self.progress("store")
         store = prepare_store(url, self.people)
         self.progress("bot")
-        # Jobs on threads here (the clock and the store are shared with the tests), each checked
-        # to survive the trip to `resetbot serve`'s worker process.
+        # Jobs on threads here: the clock and the store are shared with the tests.
         self.runtime = Runtime(self.settings, store=store, clock=self.clock, workers=self.workers,
-                               check_jobs_pickle=True)
+                               check_jobs_pickle=self.check_jobs_pickle)
         self._started.append(self.runtime.close)
         if self.start_sweeper:
             self.runtime.start()
@@ -220,9 +222,13 @@ class Rig:
 
     # -- what people do -------------------------------------------------------------------
 
-    def say(self, user: str, text: str, *, channel: str = SUPPORT) -> Any:
-        """``/reset-password <text>`` typed by ``user`` (an id or a handle)."""
-        return self.driver.command(self.user_id(user), text, channel_id=channel)
+    def say(self, user: str, text: str, *, channel: str = SUPPORT, settle: bool = True) -> Any:
+        """``/reset-password <text>`` typed by ``user`` (an id or a handle); by default returns
+        once the bot is idle again, so the answer that replaces the ack is in."""
+        response = self.driver.command(self.user_id(user), text, channel_id=channel)
+        if settle:
+            self.settle()
+        return response
 
     def file(self, user: str, text: str, *, channel: str = SUPPORT,
              timeout: float = 10.0) -> str:

@@ -238,7 +238,8 @@ class ResetService:
         user_text: str,
         reason: str,
     ) -> Draft:
-        """The checks that need no network: cheap enough to answer inside Slack's 3 s."""
+        """The checks that need neither network nor database: what an ack can answer at once.
+        Who may file is ``require_may_file``'s job, in the background."""
         provider = provider.strip().lower()
         self._require_provider(provider)
         instance = self.providers[provider]
@@ -265,14 +266,17 @@ class ResetService:
             raise InvalidInput("Give a reason (it is shown to the approver).", field="reason")
         if len(reason) > MAX_REASON:
             raise InvalidInput(f"Keep the reason under {MAX_REASON} characters.", field="reason")
-        held = role_store.read_roles(self.store, requester_id, provider,
+        return Draft(requester_id, provider, action, user_text, reason)
+
+    def require_may_file(self, draft: Draft) -> None:
+        """Refuse before the provider is asked anything; ``file`` checks again as it writes."""
+        held = role_store.read_roles(self.store, draft.requester_id, draft.provider,
                                      config_admins=self.settings.admins)
         if not policy.may_file(held):
             raise NotAllowed(
                 "You don't have the requester role for "
-                f"'{provider}'. Ask an admin: `/reset-password roles grant`."
+                f"'{draft.provider}'. Ask an admin: `/reset-password roles grant`."
             )
-        return Draft(requester_id, provider, action, user_text, reason)
 
     def resolve(self, draft: Draft) -> Account:
         """Find who will be reset; a ProviderError or refusal files nothing and is audited."""
@@ -475,12 +479,18 @@ class ResetService:
             # The unique (request, approver) row: the same person's second click raced the first.
             raise NotAllowed("You have already approved this request.") from exc
 
-    def deny(self, request_id: str, actor: str, reason: str) -> RequestView:
+    @staticmethod
+    def deny_reason(reason: str) -> str:
+        """The reason a denial must give, cleaned; InvalidInput without one (no database)."""
         reason = clean_text(reason, limit=MAX_NOTE + 1)
         if len(reason) < 3:
             raise InvalidInput("Say why you deny it (the requester sees this).", field="reason")
         if len(reason) > MAX_NOTE:
             raise InvalidInput(f"Keep the reason under {MAX_NOTE} characters.", field="reason")
+        return reason
+
+    def deny(self, request_id: str, actor: str, reason: str) -> RequestView:
+        reason = self.deny_reason(reason)
         self._expire_if_due(request_id)
         with self.store.session() as s:
             request = self._load(s, request_id, lock=True)

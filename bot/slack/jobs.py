@@ -13,8 +13,11 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.context.respond import Respond
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
+from bot.domain.errors import DomainError, WrongState
 from bot.domain.service import Draft, RequestView
 from bot.slack import blocks
+from bot.slack import mrkdwn as md
+from bot.store.models import Role
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -26,9 +29,12 @@ SOMETHING_WRONG = (":x: Something went wrong; it is logged. `/reset-password sta
 
 
 def answer(rt: Runtime, response_url: str, work: Callable[..., str], *args: Any) -> None:
-    """Replace the command's placeholder with ``work(rt, *args)``'s text."""
+    """Replace the command's placeholder with ``work(rt, *args)``'s text (a refusal's, if the
+    domain refused)."""
     try:
         text = work(rt, *args)
+    except DomainError as exc:
+        text = f":warning: {md.escape(str(exc))}"
     except Exception:  # a bug: logged; the person must not be left looking at the placeholder
         log.exception("answer from %s failed", getattr(work, "__qualname__", work))
         text = SOMETHING_WRONG
@@ -41,6 +47,48 @@ def filing(rt: Runtime, draft: Draft, channel: str | None) -> str:
 
 def provider_checks(rt: Runtime) -> str:
     return blocks.providers_text(rt.service.provider_status())
+
+
+def recent_requests(rt: Runtime, user_id: str) -> str:
+    return blocks.request_list("Your recent requests", rt.service.recent_for(user_id),
+                               "You have filed no requests.")
+
+
+def one_request(rt: Runtime, user_id: str, request_id: str) -> str:
+    return blocks.status_text(rt.service.get(request_id, user_id))
+
+
+def pending_requests(rt: Runtime, user_id: str) -> str:
+    return blocks.request_list("Pending requests you can decide",
+                               rt.service.pending_for(user_id), "Nothing is waiting for you.")
+
+
+def cancel(rt: Runtime, user_id: str, request_id: str) -> str:
+    view = rt.service.cancel(request_id, user_id)
+    rt.submit(after_cancel, view)
+    return f"Request {md.code(view.id)} cancelled."
+
+
+def roles_list(rt: Runtime, user_id: str, who: str | None) -> str:
+    grants = rt.service.list_grants(user_id, who)
+    admins = [a for a in rt.settings.admins if who in (None, a)]
+    return blocks.grants_text(grants, admins)
+
+
+def roles_change(rt: Runtime, user_id: str, grant: bool, who: str, role: Role,
+                 provider: str | None) -> str:
+    scope = md.code(provider) if provider else "all providers"
+    if grant:
+        changed = rt.service.grant(user_id, who, role, provider)
+        verb = "granted" if changed else "already had"
+    else:
+        changed = rt.service.revoke(user_id, who, role, provider)
+        verb = "revoked" if changed else "did not have"
+    return f"{md.user(who)} {verb} {role.value} for {scope}."
+
+
+def reject_unknown_provider(rt: Runtime, user_id: str, provider: str, user_text: str) -> None:
+    rt.service.reject_unknown_provider(user_id, provider, user_text)
 
 
 def form_filing(rt: Runtime, view_id: str, draft: Draft, channel: str | None,
@@ -64,8 +112,36 @@ def form_filing(rt: Runtime, view_id: str, draft: Draft, channel: str | None,
             rt.notifier.ephemeral(channel, draft.requester_id, _page_text(page))
 
 
-def after_decision(rt: Runtime, request_id: str, actor: str, *, quorum_met: bool) -> None:
-    rt.workflows.after_decision(request_id, actor, quorum_met=quorum_met)
+def approve(rt: Runtime, request_id: str, actor: str, note: str | None) -> None:
+    try:
+        decision = rt.service.approve(request_id, actor, note)
+    except DomainError as exc:
+        _not_recorded(rt, request_id, actor, "approval", exc)
+        return
+    rt.workflows.after_decision(decision.request.id, actor, quorum_met=decision.quorum_met)
+
+
+def deny(rt: Runtime, request_id: str, actor: str, reason: str) -> None:
+    try:
+        denied = rt.service.deny(request_id, actor, reason)
+    except DomainError as exc:
+        _not_recorded(rt, request_id, actor, "denial", exc)
+        return
+    rt.workflows.after_decision(denied.id, actor, quorum_met=False)
+
+
+def _not_recorded(rt: Runtime, request_id: str, actor: str, what: str,
+                  exc: DomainError) -> None:
+    """Tell the approver beside the approval message (a DM if there is none to go beside)."""
+    text = f":no_entry: Your {what} was not recorded: {md.escape(str(exc))}"
+    if isinstance(exc, WrongState):
+        rt.notifier.refresh(request_id)  # whatever the message shows is out of date
+    try:
+        channel = rt.service.view(request_id).approval_channel
+    except DomainError:
+        channel = None  # no such request (a forged submission): nothing to go beside
+    if not (channel and rt.notifier.ephemeral(channel, actor, text)):
+        rt.notifier.tell(actor, text)
 
 
 def after_cancel(rt: Runtime, view: RequestView) -> None:

@@ -25,6 +25,7 @@ class Workflows:
 
         Raises DomainError / ProviderError / PostFailed with a message for the requester.
         """
+        self.service.require_may_file(draft)
         account = self.service.resolve(draft)
         view = self.service.file(draft, account, origin_channel=origin_channel)
         return self.notifier.post_approval(view)

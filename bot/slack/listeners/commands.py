@@ -18,6 +18,9 @@ from bot.slack.parsing import ParseError
 if TYPE_CHECKING:
     from bot.runtime import Runtime
 
+WAIT = ":hourglass_flowing_sand:"
+
+
 def register(app: App, rt: Runtime) -> None:
     @app.command("/reset-password")
     def reset_password(ack: Ack, body: dict[str, Any], client: WebClient,
@@ -63,7 +66,7 @@ def handle(
                 # Most often a mistyped provider name: say so first, and that nothing happened.
                 words = parsing.words(str(body.get("text", "")))
                 if len(words) >= 3:  # shaped like a request: an attempt worth auditing
-                    service.reject_unknown_provider(user_id, unknown, words[1])
+                    rt.submit(jobs.reject_unknown_provider, user_id, unknown, words[1])
                 ack(text=f":warning: {md.code(unknown[:40])} is neither a configured provider "
                          f"nor a subcommand; nothing was filed. Providers: {names}.\n"
                          f"{parsing.USAGE}")
@@ -75,34 +78,25 @@ def handle(
                         f":mag: Looking up {md.code(draft.user_text)} at {md.code(provider)}…",
                         jobs.filing, draft, channel)
         case parsing.Status(request_id=None):
-            ack(text=blocks.request_list("Your recent requests", service.recent_for(user_id),
-                                         "You have filed no requests."))
+            answer_soon(rt, ack, body, f"{WAIT} Looking up your requests…",
+                        jobs.recent_requests, user_id)
         case parsing.Status(request_id=str() as request_id):
-            ack(text=blocks.status_text(service.get(request_id, user_id)))
+            answer_soon(rt, ack, body, f"{WAIT} Looking up {md.code(request_id)}…",
+                        jobs.one_request, user_id, request_id)
         case parsing.Cancel(request_id=request_id):
-            view = service.cancel(request_id, user_id)
-            ack(text=f"Request {md.code(view.id)} cancelled.")
-            rt.submit(jobs.after_cancel, view)
+            answer_soon(rt, ack, body, f"{WAIT} Cancelling {md.code(request_id)}…",
+                        jobs.cancel, user_id, request_id)
         case parsing.Pending():
-            ack(text=blocks.request_list("Pending requests you can decide",
-                                         service.pending_for(user_id),
-                                         "Nothing is waiting for you."))
+            answer_soon(rt, ack, body, f"{WAIT} Looking for requests you can decide…",
+                        jobs.pending_requests, user_id)
         case parsing.Providers():
             answer_soon(rt, ack, body, ":stethoscope: Checking each provider's credentials…",
                         jobs.provider_checks)
         case parsing.RolesList(user_id=who):
-            grants = service.list_grants(user_id, who)
-            admins = [a for a in rt.settings.admins if who in (None, a)]
-            ack(text=blocks.grants_text(grants, admins))
+            answer_soon(rt, ack, body, f"{WAIT} Looking up roles…", jobs.roles_list, user_id, who)
         case parsing.RolesChange(grant=grant, user_id=who, role=role, provider=provider):
-            scope = md.code(provider) if provider else "all providers"
-            if grant:
-                changed = service.grant(user_id, who, role, provider)
-                verb = "granted" if changed else "already had"
-            else:
-                changed = service.revoke(user_id, who, role, provider)
-                verb = "revoked" if changed else "did not have"
-            ack(text=f"{md.user(who)} {verb} {role.value} for {scope}.")
+            answer_soon(rt, ack, body, f"{WAIT} Changing {md.user(who)}'s roles…",
+                        jobs.roles_change, user_id, grant, who, role, provider)
 
 
 def answer_soon(rt: Runtime, ack: Ack, body: dict[str, Any], placeholder: str,
@@ -110,9 +104,9 @@ def answer_soon(rt: Runtime, ack: Ack, body: dict[str, Any], placeholder: str,
     """Ack with ``placeholder`` at once; ``work(rt, *args)`` runs in the background and its
     answer replaces the placeholder through the command's response URL.
 
-    The ack never waits for a provider, so its latency cannot grow with the provider's (nor
-    with the background's queue). The job starts only once the ack has been written, so the
-    answer can never arrive first and then be hidden by the placeholder.
+    The ack never waits for a provider or the database, so its latency cannot grow with
+    theirs (nor with the background's queue). The job starts only once the ack has been
+    written, so the answer can never arrive first and then be hidden by the placeholder.
     """
     ack(text=placeholder)
     rt.submit(jobs.answer, str(body.get("response_url", "")), work, *args)

@@ -45,29 +45,23 @@ def register(app: App, rt: Runtime) -> None:
         ))
         rt.submit(jobs.form_filing, text_field(view, "id"), draft, channel, values)
 
+    # A decision is written in the background: the modal closes at once, and the rare refusal
+    # (the request was decided or expired meanwhile, a role was revoked since the click, which
+    # already checked) reaches the approver as an ephemeral beside the approval message.
     @app.view(blocks.APPROVE_MODAL)
     def approve_submitted(ack: Ack, body: dict[str, Any]) -> None:
         view = view_of(body)
-        user_id = acting_user(body)
-        note = form_values(view).get("note")
-        try:
-            decision = rt.service.approve(text_field(view, "private_metadata"), user_id, note)
-        except DomainError as exc:
-            ack(response_action="errors", errors={"note": str(exc)[:150]})
-            return
         ack()
-        rt.submit(jobs.after_decision, decision.request.id, user_id,
-                  quorum_met=decision.quorum_met)
+        rt.submit(jobs.approve, text_field(view, "private_metadata"), acting_user(body),
+                  form_values(view).get("note"))
 
     @app.view(blocks.DENY_MODAL)
     def deny_submitted(ack: Ack, body: dict[str, Any]) -> None:
         view = view_of(body)
-        user_id = acting_user(body)
-        reason = form_values(view).get("reason", "")
         try:
-            denied = rt.service.deny(text_field(view, "private_metadata"), user_id, reason)
+            reason = rt.service.deny_reason(form_values(view).get("reason", ""))
         except DomainError as exc:
             ack(response_action="errors", errors={"reason": str(exc)[:150]})
             return
         ack()
-        rt.submit(jobs.after_decision, denied.id, user_id, quorum_met=False)
+        rt.submit(jobs.deny, text_field(view, "private_metadata"), acting_user(body), reason)
