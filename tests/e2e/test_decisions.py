@@ -145,15 +145,19 @@ class TestWhoMayDecide:
         succeeded(rig, flags)
 
     def test_role_revoked_after_the_modal_opened(self, rig: Rig) -> None:
-        """The submission is re-checked: a grant revoked meanwhile stops the approval."""
+        """The submission is re-checked: a grant revoked meanwhile stops the approval, and the
+        approver is told beside the approval message."""
         rid = rig.file("alice", "community tom@example.com locked out")
         uid = rig.user_id("carol")
         rig.click("carol", rid, "approve")
         modal = rig.wait(lambda: rig.standin.views_for(uid), what="approval modal")[-1]
         rig.say("ada", "roles revoke <@U0CAROL> approver")
         rig.driver.submit_view(uid, modal, {})
-        assert "approver role" in rig.standin.view(modal.id).errors["note"]  # type: ignore[union-attr]
         rig.settle()
+        told = rig.standin.ephemerals(user=uid)[-1]
+        assert told.channel == rig.request(rid).approval_channel
+        assert "approval was not recorded" in told.all_text()
+        assert "approver role" in told.all_text()
         assert rig.request(rid).state is RequestState.PENDING
         assert rig.sandbox("community").action_calls() == []
 

@@ -16,7 +16,6 @@ from reliability_support import count
 
 from bot.rig import PEOPLE, Person, Rig
 from bot.slack import blocks
-from bot.standin.driver import ack_body
 from bot.store import roles as role_store
 from bot.store.models import RequestState, Role
 
@@ -69,8 +68,8 @@ class Case:
     def say(self, text: str) -> str:
         response = self.rig.say(self.actor.id, text)
         assert response.status_code == 200, response.status_code
-        self.rig.settle()
-        self.said = str(ack_body(response).get("text", ""))
+        # The ack is a placeholder; what the person is left reading replaces it.
+        self.said = self.rig.standin.ephemerals(user=self.actor.id)[-1].all_text()
         return self.said
 
     def state(self) -> RequestState:
