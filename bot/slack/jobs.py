@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from slack_bolt.context.respond import Respond
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
+from bot.background import calls_provider
 from bot.domain.errors import DomainError, WrongState
 from bot.domain.service import Draft, RequestView
 from bot.slack import blocks
@@ -41,10 +42,12 @@ def answer(rt: Runtime, response_url: str, work: Callable[..., str], *args: Any)
     Respond(response_url=response_url)(text=text, replace_original=True)
 
 
+@calls_provider
 def filing(rt: Runtime, draft: Draft, channel: str | None) -> str:
     return rt.workflows.file_and_answer(draft, channel)[1]
 
 
+@calls_provider
 def provider_checks(rt: Runtime) -> str:
     return blocks.providers_text(rt.service.provider_status())
 
@@ -91,6 +94,7 @@ def reject_unknown_provider(rt: Runtime, user_id: str, provider: str, user_text:
     rt.service.reject_unknown_provider(user_id, provider, user_text)
 
 
+@calls_provider
 def form_filing(rt: Runtime, view_id: str, draft: Draft, channel: str | None,
                 values: dict[str, str]) -> None:
     """Replace the form's "Looking up…" page with the outcome (the form again on trouble)."""
@@ -118,7 +122,9 @@ def approve(rt: Runtime, request_id: str, actor: str, note: str | None) -> None:
     except DomainError as exc:
         _not_recorded(rt, request_id, actor, "approval", exc)
         return
-    rt.workflows.after_decision(decision.request.id, actor, quorum_met=decision.quorum_met)
+    # Recorded: what follows (message, thread, and at quorum the provider call) goes on the
+    # provider pool, so recording decisions never waits behind slow provider calls.
+    rt.submit(after_decision, decision.request.id, actor, quorum_met=decision.quorum_met)
 
 
 def deny(rt: Runtime, request_id: str, actor: str, reason: str) -> None:
@@ -127,7 +133,7 @@ def deny(rt: Runtime, request_id: str, actor: str, reason: str) -> None:
     except DomainError as exc:
         _not_recorded(rt, request_id, actor, "denial", exc)
         return
-    rt.workflows.after_decision(denied.id, actor, quorum_met=False)
+    rt.submit(after_decision, denied.id, actor, quorum_met=False)
 
 
 def _not_recorded(rt: Runtime, request_id: str, actor: str, what: str,
@@ -142,6 +148,11 @@ def _not_recorded(rt: Runtime, request_id: str, actor: str, what: str,
         channel = None  # no such request (a forged submission): nothing to go beside
     if not (channel and rt.notifier.ephemeral(channel, actor, text)):
         rt.notifier.tell(actor, text)
+
+
+@calls_provider
+def after_decision(rt: Runtime, request_id: str, actor: str, *, quorum_met: bool) -> None:
+    rt.workflows.after_decision(request_id, actor, quorum_met=quorum_met)
 
 
 def after_cancel(rt: Runtime, view: RequestView) -> None:

@@ -246,6 +246,10 @@ def test_serve_runs_jobs_in_a_worker_process_and_restarts_it(
         with SlackDriver(standin, f"{url}/slack/events", SECRET) as driver:
             _file_and_approve(driver, standin, "first")
             _wait_done(standin, tmp_path, 1)
+            # Its job threads run only when no ack wants the CPU (SCHED_IDLE, policy 5).
+            policies = [int((task / "stat").read_text().rsplit(")", 1)[1].split()[38])
+                        for task in Path(f"/proc/{worker}/task").iterdir()]
+            assert 5 in policies and 0 in policies, policies  # the heartbeat stays normal
 
             os.kill(worker, signal.SIGKILL)
             deadline = time.monotonic() + 10
