@@ -86,10 +86,17 @@ Command = (
 )
 
 
+_SHLEX_SPECIAL = re.compile(r"[\"'\\]")  # quotes and escapes: shlex's business
+_SHLEX_SPACE = re.compile(r"[ \t\r\n]+")  # shlex's whitespace (str.split's is wider)
+
+
 def _split(text: str) -> list[str]:
     # Slack sends curly quotes from some keyboards; a stray quote must not make the text unusable.
     text = text.replace("\u201c", '"').replace("\u201d", '"').replace("\u2018", "'")
     text = text.replace("\u2019", "'")
+    if not _SHLEX_SPECIAL.search(text):
+        # What shlex would return, without its character-by-character lexer (most commands).
+        return [w for w in _SHLEX_SPACE.split(text) if w]
     try:
         return shlex.split(text)
     except ValueError:

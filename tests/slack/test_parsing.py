@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import shlex
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.slack.parsing import (
     Cancel,
@@ -16,6 +20,7 @@ from bot.slack.parsing import (
     RolesList,
     Status,
     parse,
+    words,
 )
 from bot.store.models import Role
 
@@ -116,3 +121,16 @@ class TestSubcommands:
         """A malformed subcommand raises a message that says what to type."""
         with pytest.raises(ParseError):
             parse(text, PROVIDERS)
+
+
+class TestWords:
+    @given(st.text(alphabet=st.sampled_from(list("ab@. \t\r\n\u00a0\x0b-_é\"'\\")), max_size=40))
+    @settings(max_examples=300, deadline=None)
+    def test_words_are_what_shlex_reads(self, text: str) -> None:
+        """Quotes honoured, and whitespace exactly as shlex has it (the fast path included)."""
+        text_ = text.strip()
+        try:
+            expected = shlex.split(text_)
+        except ValueError:  # an unclosed quote: plain words instead
+            expected = text_.split()
+        assert words(text) == expected
