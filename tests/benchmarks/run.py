@@ -465,6 +465,10 @@ def count(store: Store, *states: RequestState) -> int:
         return int(s.scalar(select(func.count()).where(ResetRequest.state.in_(states))) or 0)
 
 
+def at_most(store: Store, state: RequestState, n: int) -> bool:
+    return count(store, state) <= n
+
+
 def finished(store: Store, goal: int) -> bool:
     return count(store, *FINAL_STATES) >= goal
 
@@ -530,9 +534,13 @@ def measure_resetbot(world: World, server: Server, plan: Plan, workdir: Path,
             ids = [i for i in file_and_wait(world, server, plan.slow_requests, workdir)
                    if i not in before]
             done_before = count(server.store, *FINAL_STATES)
+            pending_before = count(server.store, RequestState.PENDING)
             began = time.perf_counter()
             approvals = drive(server, [world.approval(i) for i in ids], 16, workdir)
             out["approval_row"] = Row.of(server.name, "approve (modal submit)", 16, approvals)
+            # The decisions are recorded in the background: measure once all are.
+            wait_for(partial(at_most, server.store, RequestState.PENDING,
+                             pending_before - len(ids)), 60, "the approvals to be recorded")
             in_flight = count(server.store, RequestState.APPROVED, RequestState.DISPATCHING)
             result = send_files(world, server, n, concurrency, workdir)
             left = count(server.store, RequestState.APPROVED, RequestState.DISPATCHING)
