@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.context.respond import Respond
 from slack_sdk.errors import SlackApiError, SlackRequestError
+from sqlalchemy.exc import OperationalError
 
 from bot.background import calls_provider
 from bot.domain.errors import DomainError, WrongState
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 SOMETHING_WRONG = (":x: Something went wrong; it is logged. `/reset-password status` shows "
                    "whether a request was filed.")
+NO_DATABASE = (":x: resetbot cannot reach its database just now; please try again in a minute "
+               "(`/reset-password status` then shows whether anything was filed or changed).")
 
 
 def answer(rt: Runtime, response_url: str, work: Callable[..., str], *args: Any) -> None:
@@ -36,6 +39,9 @@ def answer(rt: Runtime, response_url: str, work: Callable[..., str], *args: Any)
         text = work(rt, *args)
     except DomainError as exc:
         text = f":warning: {md.escape(str(exc))}"
+    except OperationalError:  # down, unreachable, locked past its time-out
+        log.exception("answer from %s: database unavailable", getattr(work, "__qualname__", work))
+        text = NO_DATABASE
     except Exception:  # a bug: logged; the person must not be left looking at the placeholder
         log.exception("answer from %s failed", getattr(work, "__qualname__", work))
         text = SOMETHING_WRONG

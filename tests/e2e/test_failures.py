@@ -1,4 +1,5 @@
-"""What goes wrong: unknown provider or user, SSO accounts, a provider down or rate-limited."""
+"""What goes wrong: unknown provider or user, SSO accounts, a provider down or rate-limited,
+the database unreachable."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ from collections.abc import Callable
 
 import pytest
 from e2e_support import dm_texts, last_ephemeral, succeeded, thread_texts
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from bot.rig import Rig
+from bot.standin.driver import ack_body
 from bot.store.models import RequestState
 
 MakeRig = Callable[..., Rig]
@@ -144,3 +148,37 @@ class TestSlowProvider:
                  what="the form's outcome page")
         assert len(rig.request_ids()) == 2
         assert rig.standin.violations == []
+
+
+class TestDatabaseTrouble:
+    def test_database_unreachable_acks_at_once_then_says_so(
+            self, make_rig: MakeRig, pg_url: str) -> None:
+        """PostgreSQL refuses connections: the ack still comes at once (it reads nothing), and
+        the answer that replaces it says what happened and what to do."""
+        rig = make_rig(database_url=pg_url)
+        rid = rig.file("alice", "community tom@example.com locked out")
+        name = make_url(pg_url).database
+        admin = create_engine(make_url(pg_url).set(database="postgres"),
+                              isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+                conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                  "WHERE datname = :name"), {"name": name})
+            response = rig.say("alice", "status")
+            assert response.status_code == 200
+            assert "Looking up" in ack_body(response)["text"]
+            answer = last_ephemeral(rig, "alice")
+            assert "cannot reach its database" in answer and "try again" in answer
+            assert not rig.runtime.healthy()
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+            admin.dispose()
+        rig.runtime.store.dispose()  # the pool's connections were terminated
+        assert rid in answer_of(rig, "alice", "status")
+
+
+def answer_of(rig: Rig, user: str, text: str) -> str:
+    rig.say(user, text)
+    return last_ephemeral(rig, user)

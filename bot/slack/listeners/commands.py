@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from slack_bolt import Ack, App, Respond
-from slack_sdk import WebClient
+from slack_bolt import Ack, App
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
 from bot.domain.errors import DomainError
@@ -23,8 +22,7 @@ WAIT = ":hourglass_flowing_sand:"
 
 def register(app: App, rt: Runtime) -> None:
     @app.command("/reset-password")
-    def reset_password(ack: Ack, body: dict[str, Any], client: WebClient,
-                       respond: Respond) -> None:
+    def reset_password(ack: Ack, body: dict[str, Any]) -> None:
         user_id = str(body.get("user_id", ""))
         channel = str(body.get("channel_id", "")) or None
         try:
@@ -33,7 +31,7 @@ def register(app: App, rt: Runtime) -> None:
             ack(text=f":warning: {md.escape(str(exc))}")
             return
         try:
-            handle(rt, command, ack, body, client, respond, user_id, channel)
+            handle(rt, command, ack, body, user_id, channel)
         except DomainError as exc:
             ack(text=f":warning: {md.escape(str(exc))}")
 
@@ -43,8 +41,6 @@ def handle(
     command: parsing.Command,
     ack: Ack,
     body: dict[str, Any],
-    client: WebClient,
-    respond: Respond,
     user_id: str,
     channel: str | None,
 ) -> None:
