@@ -21,6 +21,12 @@ worker process, as in production. ``status`` is measured too (its ack a placehol
 and the list in the background) and ``help``, answered in the ack itself: what resetbot's
 layers cost on top of Bolt. A row ends when every answer that replaces an ack is in, so its
 CPU column includes that background work.
+
+Each resetbot latency row is **paired** with bare Bolt: before each of its rounds (three in a
+full run), the bare app, idle and running beside it, gets the same number of requests at the
+same concurrency, and the ratio is taken between the pooled rounds. Bare Bolt's own p99 at 64
+senders moved between 57 and 143 ms from one run to the next on the same machine, so a ratio
+against one sample taken minutes earlier said more about that sample than about resetbot.
 """
 
 from __future__ import annotations
@@ -73,6 +79,7 @@ BACKGROUND = ["process"]  # resetbot's `background` setting (--background)
 class Plan:
     warmup: int
     levels: tuple[tuple[int, int], ...]  # (concurrent senders, requests)
+    rounds: int  # latency rows: each round a bare Bolt sample, then resetbot's, pooled
     slow_requests: int
     throughput_requests: int
     memory_total: int
@@ -80,12 +87,13 @@ class Plan:
 
     @classmethod
     def full(cls) -> Plan:
-        return cls(warmup=1000, levels=((1, 200), (16, 1000), (64, 2000)), slow_requests=200,
+        return cls(warmup=1000, levels=((1, 200), (16, 1000), (64, 2000)), rounds=3,
+                   slow_requests=200,
                    throughput_requests=300, memory_total=10_000, startups=3)
 
     @classmethod
     def quick(cls) -> Plan:
-        return cls(warmup=20, levels=((1, 10), (16, 32), (64, 64)), slow_requests=8,
+        return cls(warmup=20, levels=((1, 10), (16, 32), (64, 64)), rounds=1, slow_requests=8,
                    throughput_requests=8, memory_total=300, startups=1)
 
 
@@ -312,6 +320,17 @@ def drive(server: Server, bodies: list[str], concurrency: int, workdir: Path) ->
     return result
 
 
+def pooled(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Several runs of one row as one: latencies pooled, time and failures summed."""
+    statuses: dict[str, int] = {}
+    for r in results:
+        for code, n in r["statuses"].items():
+            statuses[code] = statuses.get(code, 0) + n
+    return {"latencies": [x for r in results for x in r["latencies"]], "statuses": statuses,
+            "elapsed": sum(r["elapsed"] for r in results),
+            "failed": {k: v for k, v in statuses.items() if k != "200"}}
+
+
 @dataclass
 class Row:
     target: str
@@ -325,6 +344,7 @@ class Row:
     note: str = ""
     cpu_ms: float = float("nan")  # server CPU per request, background work included
     web_cpu_ms: float = float("nan")  # of which in the process that acknowledges
+    bare_p99: float = float("nan")  # bare Bolt's p99 sampled just before each round of this row
 
     @classmethod
     def of(cls, target: str, command: str, concurrency: int, result: dict[str, Any],
@@ -497,9 +517,10 @@ def file_and_wait(world: World, server: Server, n: int, workdir: Path,
     return pending_posted(server.store)
 
 
-def measure_resetbot(world: World, server: Server, plan: Plan, workdir: Path,
+def measure_resetbot(world: World, server: Server, bare: Server, plan: Plan, workdir: Path,
                      progress: Callable[[str], None]) -> dict[str, Any]:
-    """Every figure for one resetbot backend (the server is started here and stopped)."""
+    """Every figure for one resetbot backend (the server is started here and stopped);
+    ``bare``, running, gives each latency row its paired baseline."""
     assert server.store is not None
     out: dict[str, Any] = {"rows": [], "slow_rows": []}
     for _ in range(plan.startups - 1):
@@ -517,20 +538,29 @@ def measure_resetbot(world: World, server: Server, plan: Plan, workdir: Path,
     server.note_memory()  # after warm-up
     out["warm_index"] = len(server.memory) - 1
 
+    # Each row is paired with bare Bolt: before each round of it, the same number of requests
+    # at the same concurrency to the bare app (idle meanwhile), so both see the machine as it
+    # is at that moment; the ratio is taken between the pooled rounds.
     for concurrency, n in plan.levels:
         for command in ("file", "status", "help"):
-            cpu, web = server.cpu(), server.web_cpu()
-            send = {"file": send_files, "status": send_status}.get(command)
-            result = (send(world, server, n, concurrency, workdir) if send is not None
-                      else drive(server, world.help_bodies(n), concurrency, workdir))
-            drain(server)
-            row = Row.of(server.name, command, concurrency, result)
-            row.cpu_ms = (server.cpu() - cpu) * 1000 / n
-            row.web_cpu_ms = (server.web_cpu() - web) * 1000 / n
+            runs, bare_runs, cpu_s, web_s = [], [], 0.0, 0.0
+            for _ in range(plan.rounds):
+                bare_runs.append(drive(bare, world.help_bodies(n), concurrency, workdir))
+                cpu, web = server.cpu(), server.web_cpu()
+                send = {"file": send_files, "status": send_status}.get(command)
+                runs.append(send(world, server, n, concurrency, workdir) if send is not None
+                            else drive(server, world.help_bodies(n), concurrency, workdir))
+                drain(server)
+                cpu_s += server.cpu() - cpu
+                web_s += server.web_cpu() - web
+            row = Row.of(server.name, command, concurrency, pooled(runs))
+            row.bare_p99 = Row.of("", "", concurrency, pooled(bare_runs)).p99
+            row.cpu_ms = cpu_s * 1000 / (n * plan.rounds)
+            row.web_cpu_ms = web_s * 1000 / (n * plan.rounds)
             out["rows"].append(row)
             progress(f"{server.name}: {command} x{concurrency}: p50 {row.p50:.1f} ms, "
-                     f"p99 {row.p99:.1f} ms, max {row.max:.1f} ms, {row.cpu_ms:.2f} ms CPU "
-                     f"({row.web_cpu_ms:.2f} acknowledging)")
+                     f"p99 {row.p99:.1f} ms (bare Bolt {row.bare_p99:.1f}), max {row.max:.1f} ms, "
+                     f"{row.cpu_ms:.2f} ms CPU ({row.web_cpu_ms:.2f} acknowledging)")
 
     # Acknowledgements while approved requests are dispatched to a provider taking 2 s a call:
     # for each level, a fresh batch is filed and approved over HTTP, then measured at once.
@@ -543,6 +573,7 @@ def measure_resetbot(world: World, server: Server, plan: Plan, workdir: Path,
                    if i not in before]
             done_before = count(server.store, *FINAL_STATES)
             pending_before = count(server.store, RequestState.PENDING)
+            bare_sample = drive(bare, world.help_bodies(n), concurrency, workdir)
             began = time.perf_counter()
             approvals = drive(server, [world.approval(i) for i in ids], 16, workdir)
             out["approval_row"] = Row.of(server.name, "approve (modal submit)", 16, approvals)
@@ -554,6 +585,7 @@ def measure_resetbot(world: World, server: Server, plan: Plan, workdir: Path,
             left = count(server.store, RequestState.APPROVED, RequestState.DISPATCHING)
             row = Row.of(server.name, "file, 2 s provider", concurrency, result,
                          note=f"{in_flight}→{left} dispatches in flight")
+            row.bare_p99 = Row.of("", "", concurrency, bare_sample).p99
             out["slow_rows"].append(row)
             progress(f"{server.name}: slow x{concurrency}: p50 {row.p50:.1f} ms, "
                      f"p99 {row.p99:.1f} ms ({row.note})")
@@ -638,7 +670,8 @@ def render(info: dict[str, str], command: str, load_before: str, bare: list[Row]
         "## Acknowledgement latency (signed HTTP requests to `POST /slack/events`)",
         "",
         "| server | command | senders | requests | p50 ms | p99 ms | max ms | req/s "
-        "| p99 ÷ bare Bolt | server CPU ms/request | of which acknowledging | note |",
+        "| p99 ÷ bare Bolt's p99 (paired) | server CPU ms/request | of which acknowledging "
+        "| note |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
 
@@ -647,7 +680,10 @@ def render(info: dict[str, str], command: str, load_before: str, bare: list[Row]
 
     def add(row: Row) -> None:
         b = base.get(row.concurrency)
-        ratio = f"{row.p99 / b.p99:.2f}x" if b and row is not b else "1"
+        if row.bare_p99 == row.bare_p99:  # paired with its own bare Bolt samples
+            ratio = f"{row.p99 / row.bare_p99:.2f}x (of {row.bare_p99:.1f})"
+        else:
+            ratio = f"{row.p99 / b.p99:.2f}x" if b and row is not b else "1"
         lines.append(f"| {row.target} | {row.command} | {row.concurrency} | {row.requests} "
                      f"| {row.p50:.1f} | {row.p99:.1f} | {row.max:.1f} | {row.rps:.0f} "
                      f"| {ratio} | {ms(row.cpu_ms)} | {ms(row.web_cpu_ms)} | {row.note} |")
@@ -751,13 +787,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             default = bare_server(world, work / "bare-default", like_resetbot=False)
             servers[default.name] = default
             default_rows = measure_bare(default, world, plan, work, progress)
+            bare.start()  # idle but up: each resetbot row samples it just before (paired)
+            bare.startups.pop()
 
             if not args.no_sqlite:
                 sqlite = resetbot_server(world, work / "sqlite", "SQLite",
                                          f"sqlite:///{work / 'sqlite' / 'resetbot.db'}")
                 servers[sqlite.name] = sqlite
                 try:
-                    results[sqlite.name] = measure_resetbot(world, sqlite, plan, work, progress)
+                    results[sqlite.name] = measure_resetbot(world, sqlite, bare, plan, work,
+                                                            progress)
                 finally:
                     sqlite.stop()
                     assert sqlite.store is not None
@@ -768,7 +807,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     server = resetbot_server(world, work / "pg", "PostgreSQL", pg)
                     servers[server.name] = server
                     try:
-                        results[server.name] = measure_resetbot(world, server, plan, work,
+                        results[server.name] = measure_resetbot(world, server, bare, plan, work,
                                                                 progress)
                     finally:
                         server.stop()
