@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 WORKER_NICE = 10  # the worker yields the CPU to acks whenever both want it (see _idle_thread)
 STOP_GRACE_SECONDS = 25.0  # gunicorn allows a worker 30 s to finish; the jobs get most of it
+RESTART_BACKOFF_MAX = 60.0  # seconds between restarts of a worker that keeps dying at once
 QUICK_WORKERS = 8  # jobs that only read or write the store and talk to Slack
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -190,6 +191,7 @@ class ProcessBackground:
         return self._process.pid
 
     def _spawn(self, jobs: multiprocessing.Queue[Job | None]) -> SpawnProcess:
+        self._spawned_at = time.monotonic()
         process = self._ctx.Process(
             target=worker_main, name="resetbot-worker",
             args=(self._settings, jobs, os.getpid(), self._workers, self._nice),
@@ -199,9 +201,15 @@ class ProcessBackground:
         return process
 
     def _watch(self) -> None:
-        while not self._closing.wait(1.0):
+        delay = 1.0
+        while not self._closing.wait(delay):
             if self._process.is_alive():
+                if time.monotonic() - self._spawned_at > RESTART_BACKOFF_MAX:
+                    delay = 1.0
                 continue
+            # One that dies young (a bug on start-up) is restarted less and less often.
+            lived = time.monotonic() - self._spawned_at
+            delay = 1.0 if lived > RESTART_BACKOFF_MAX else min(delay * 2, RESTART_BACKOFF_MAX)
             with self._lock:
                 if self._closing.is_set():
                     return
@@ -257,7 +265,9 @@ def worker_main(settings: Settings, jobs: multiprocessing.Queue[Job | None], par
 
     configure_logging(settings.log_level)
     limit_malloc_arenas()
-    rt = Runtime(settings, workers=workers, idle_priority=True)
+    # The web process has verified the token (auth.test) already; the worker serves no Slack
+    # requests, and a second check could only make a restart loop out of a Slack outage.
+    rt = Runtime(settings, workers=workers, idle_priority=True, token_verification=False)
     rt.start()
     log.info("background worker ready (pid %s)", os.getpid())
     try:
