@@ -355,7 +355,7 @@ class Rig:
         return row
 
     def settle(self, timeout: float = 10.0) -> None:
-        """Wait until the bot's worker pool has nothing queued or running."""
+        """Wait until no background job of the bot is queued or running."""
         if not self.runtime.wait_idle(timeout):
             raise AssertionError(f"the bot's workers were still busy after {timeout:g}s")
 

@@ -1,4 +1,4 @@
-"""The slow half of each interaction, run on the worker pool after Slack has its ack."""
+"""The slow half of each interaction, run in the background after Slack has its ack."""
 
 from __future__ import annotations
 
