@@ -149,6 +149,11 @@ class ThreadBackground:
             return self._busy.wait_for(lambda: self._inflight == 0, timeout)
 
     def close(self) -> None:
+        # Jobs start jobs (a decision, then its message update and provider call): let the
+        # queued ones finish before the pools stop taking any.
+        if not self.wait_idle(STOP_GRACE_SECONDS):
+            log.warning("background jobs still running after %.0f s; stopping anyway",
+                        STOP_GRACE_SECONDS)
         self._quick.shutdown(wait=True)
         self._providers.shutdown(wait=True)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -67,3 +68,25 @@ class TestAfterAck:
         assert started == ["job"]
         after_ack(lambda: started.append("outside a request"))  # no delivery: at once
         assert started == ["job", "outside a request"]
+
+
+class FakeRuntime:
+    background: ThreadBackground
+
+    def submit(self, fn: Any, *args: Any) -> None:
+        self.background.accept(Job(fn, args))()
+
+
+def then_another(rt: FakeRuntime, what: str) -> None:
+    time.sleep(0.2)  # still running when close() is called
+    rt.submit(record, what)
+
+
+def test_close_lets_jobs_started_by_jobs_run() -> None:
+    """A decision starts its message update: shutting down must not drop the second job."""
+    ran.clear()
+    rt = FakeRuntime()
+    rt.background = ThreadBackground(rt, workers=2)  # type: ignore[arg-type]
+    rt.background.accept(Job(then_another, ("follow-up",)))()
+    rt.background.close()
+    assert [what for _, what in ran] == ["follow-up"]
