@@ -20,7 +20,6 @@ MakeRig = Callable[..., Rig]
 def nothing_filed(rig: Rig, user: str, text: str) -> str:
     """File by command; the requester is told why and no request or message exists."""
     rig.say(user, text)
-    rig.settle()
     assert rig.request_ids() == set()
     assert rig.standin.calls_to("chat.postMessage") == []
     answer = last_ephemeral(rig, user)
@@ -39,7 +38,6 @@ class TestNothingIsFiled:
     def test_an_unknown_word_alone_is_not_audited(self, rig: Rig) -> None:
         """A mistyped subcommand gets help; only request-shaped text is kept as an attempt."""
         rig.say("alice", "stauts")
-        rig.settle()
         assert "stauts" in last_ephemeral(rig, "alice")
         assert [a for a in rig.audit() if a[1] == "request.rejected"] == []
 
@@ -50,7 +48,6 @@ class TestNothingIsFiled:
 
     def test_missing_reason(self, rig: Rig) -> None:
         rig.say("alice", "community tom@example.com")
-        rig.settle()
         assert "reason" in last_ephemeral(rig, "alice")
         assert rig.request_ids() == set()
 
