@@ -21,7 +21,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     in_memory = ":memory:" in url or url in ("sqlite://", "sqlite+pysqlite://")
     if not in_memory:
         # Every request thread and worker thread may hold a connection at once. SQLAlchemy's
-        # default (5 + 10 overflow) made acknowledgement reads queue for a connection behind
+        # default (5 + 10 overflow) made quick reads queue for a connection behind slow
         # background work, and closed and reopened overflow connections all the time.
         kwargs.setdefault("pool_size", POOL_SIZE)
         kwargs.setdefault("max_overflow", POOL_OVERFLOW)
@@ -73,11 +73,12 @@ class Store:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock: contextlib.AbstractContextManager[Any] = (
             threading.RLock() if url.startswith("sqlite") else contextlib.nullcontext())
-        # Reads take no write lock on SQLite, so an ack never queues behind a writer.
+        # Reads take no write lock on SQLite, so they never queue behind a writer.
         self._readers = sessionmaker(self.engine.execution_options(sqlite_begin="DEFERRED"),
                                      expire_on_commit=False)
-        # One statement, no session and no transaction around it: what the acknowledgement
-        # path reads. On PostgreSQL AUTOCOMMIT spares the BEGIN and ROLLBACK round trips.
+        # One statement, no session and no transaction around it: the reads people wait for
+        # (role checks, status, pending). On PostgreSQL AUTOCOMMIT spares the BEGIN and
+        # ROLLBACK round trips.
         self._single = self.engine.execution_options(
             **({"sqlite_begin": "NONE"} if url.startswith("sqlite")
                else {"isolation_level": "AUTOCOMMIT"}))
@@ -101,10 +102,10 @@ class Store:
              ) -> Sequence[Row[Any]]:
         """Run one read-only statement and return its rows (Core rows, no ORM objects).
 
-        For reads that answer Slack within its 3 s: a single statement is consistent on its
-        own, and skipping the session, the unit of work and the transaction cuts its cost to
-        about a third. Build ``statement`` once (module level, ``bindparam``) so it is not
-        compiled again on every call.
+        For the reads a person waits for (role checks, ``status``, ``pending``): a single
+        statement is consistent on its own, and skipping the session, the unit of work and the
+        transaction cuts its cost to about a third. Build ``statement`` once (module level,
+        ``bindparam``) so it is not compiled again on every call.
         """
         with self._single.connect() as conn:
             return conn.execute(statement, params or {}).all()

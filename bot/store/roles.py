@@ -144,7 +144,7 @@ def read_roles(
     store: Store, user_id: str, provider: str | None, *, config_admins: Iterable[str] = ()
 ) -> set[Role]:
     """``roles_for`` as one statement outside any transaction (``Store.read``): for checks
-    that answer Slack at once. Whatever then changes state checks again in its transaction."""
+    made before anything is written. Whatever then changes state checks again in its transaction."""
     rows = store.read(_HELD, {"user_id": user_id, "scope": _scope(provider)})
     return _effective((r.role for r in rows), user_id in set(config_admins))
 
