@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import SecretStr
-from sqlalchemy import CursorResult, Row, bindparam, func, select, update
+from sqlalchemy import CursorResult, Row, ScalarSelect, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot.config import Settings
 from bot.domain import policy
@@ -343,6 +344,7 @@ class ResetService:
                 expires_at=now + timedelta(minutes=self.settings.request_ttl_minutes),
                 origin_channel=origin_channel,
                 approval_channel=instance_settings.approvals_channel or origin_channel,
+                approvals=[],  # known empty: reading it for the view needs no query
             )
             s.add(request)
             s.flush()
@@ -352,24 +354,24 @@ class ResetService:
             return self._view(request)
 
     def _check_limits(self, s: Session, draft: Draft, account: Account) -> None:
+        # One statement (two indexed counts), one round trip: inside the serialised section.
         pending = (ResetRequest.state == RequestState.PENDING) & (
             ResetRequest.expires_at > self.clock()
         )
-        mine = s.scalar(
-            select(func.count()).where(pending, ResetRequest.requester_id == draft.requester_id)
-        )
+
+        def pending_where(*criteria: ColumnElement[bool]) -> ScalarSelect[int]:
+            return select(func.count()).where(pending, *criteria).scalar_subquery()
+
+        mine, same_target = s.execute(select(
+            pending_where(ResetRequest.requester_id == draft.requester_id),
+            pending_where(ResetRequest.provider == draft.provider,
+                          ResetRequest.target_id == account.id),
+        )).one()
         if (mine or 0) >= self.settings.max_pending_per_requester:
             raise LimitReached(
                 f"You already have {mine} pending requests (the limit is "
                 f"{self.settings.max_pending_per_requester}). Wait for a decision or cancel one."
             )
-        same_target = s.scalar(
-            select(func.count()).where(
-                pending,
-                ResetRequest.provider == draft.provider,
-                ResetRequest.target_id == account.id,
-            )
-        )
         if (same_target or 0) >= self.settings.max_pending_per_target:
             raise LimitReached(
                 f"There is already a pending request for {account.label} at "

@@ -6,12 +6,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from reliability_support import count
+from sqlalchemy import event
 
+from bot.domain.errors import LimitReached
+from bot.domain.service import Draft
 from bot.rig import SUPPORT, Rig
 from bot.store.models import RequestState
+from providers.base import Account
 
 TARGETS = [f"{p} {t}" for p in ("community", "flags", "edge", "gateway")
            for t in ("tom@example.com", "uma@example.com") if not (p == "edge" and t[0] == "u")]
@@ -85,3 +90,42 @@ def test_a_concurrent_flood_files_at_most_the_limit(
     assert len(accounts) == len(set(accounts)), accounts
     assert approval_posts(rig) == len(pending)
     assert len(refusals(rig)) + len(filed) >= 30 - 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres",
+                                                            marks=pytest.mark.postgres)])
+def test_the_serialised_filing_is_short(
+    make_rig: Callable[..., Rig], request: pytest.FixtureRequest, backend: str
+) -> None:
+    """Filings queue behind one another (a lock on PostgreSQL, the write lock on SQLite), so
+    the section runs no statement it can do without: both limits are counted in one, and the
+    new request's approvals, known to be none, are not read back. The limits still hold."""
+    url = request.getfixturevalue("pg_url") if backend == "postgres" else None
+    rig = make_rig(database_url=url, settings_options={"max_pending_per_requester": 2})
+    service = rig.runtime.service
+    statements: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    event.listen(service.store.engine, "before_cursor_execute", note)
+    try:
+        draft = Draft("U0ALICE", "community", "reset", "tom@example.com", "locked out")
+        view = service.file(draft, Account("tom", "tom@example.com", "Tom Taylor"),
+                            origin_channel=SUPPORT)
+    finally:
+        event.remove(service.store.engine, "before_cursor_execute", note)
+    assert view.approvals == ()
+    counts = [s for s in statements if "count(" in s]
+    assert len(counts) == 1 and counts[0].count("count(") == 2, statements
+    assert not [s for s in statements if "FROM approvals" in s], statements
+    assert len([s for s in statements if s.startswith(("SELECT", "INSERT"))]) == 4 + (
+        backend == "postgres"), statements  # roles, limits, request, audit (+ the lock)
+    with pytest.raises(LimitReached, match="There is already a pending request for Tom"):
+        service.file(Draft("U0ALICE", "community", "reset", "tom@example.com", "again"),
+                     Account("tom", "tom@example.com", "Tom Taylor"), origin_channel=SUPPORT)
+    service.file(Draft("U0ALICE", "community", "reset", "uma@example.com", "locked out"),
+                 Account("uma", "uma@example.com", "Uma"), origin_channel=SUPPORT)
+    with pytest.raises(LimitReached, match="You already have 2 pending requests"):
+        service.file(Draft("U0ALICE", "community", "reset", "x@example.com", "locked out"),
+                     Account("x", "x@example.com", "X"), origin_channel=SUPPORT)
