@@ -34,3 +34,17 @@ def test_ack_path_benchmark_prints_its_table() -> None:
     for expected in ("| bare Bolt (listener only acks) | ", "| resetbot help", "| resetbot status",
                      "| resetbot pending", "| resetbot file: the ack"):
         assert expected in run.stdout, expected
+
+
+def test_quick_benchmark_with_the_background_worker_held(tmp_path: Path) -> None:
+    """The ablation stops the worker while each row is sent; its jobs still all run after."""
+    output = tmp_path / "results.md"
+    run = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "tests.benchmarks", "--quick", "--no-postgres",
+         "--pause-background", "--output", str(output)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "(held while each latency row is sent)" in run.stdout
+    assert "| resetbot SQLite | file | 16 |" in run.stdout
+    assert "NOT 200" not in run.stdout

@@ -1,6 +1,6 @@
 """resetbot against a bare Bolt app, both under ``resetbot serve``'s gunicorn gthread stack.
 
-``python -m tests.benchmarks`` (about 6 minutes) or ``python -m tests.benchmarks --quick``
+``python -m tests.benchmarks`` (about 15 minutes) or ``python -m tests.benchmarks --quick``
 (a smoke run of a few seconds). Prints one markdown table and writes it to
 ``tests/benchmarks/results.md`` (``--output`` elsewhere).
 
@@ -27,6 +27,11 @@ full run), the bare app, idle and running beside it, gets the same number of req
 same concurrency, and the ratio is taken between the pooled rounds. Bare Bolt's own p99 at 64
 senders moved between 57 and 143 ms from one run to the next on the same machine, so a ratio
 against one sample taken minutes earlier said more about that sample than about resetbot.
+
+``--pause-background`` is an ablation: resetbot's background worker is held (SIGSTOP) while
+each latency row is sent and continued before the row drains. It splits what the
+acknowledging process costs from what the work each command sets off (the worker, the
+database, the stand-ins) costs the acks it shares 2 cores with.
 """
 
 from __future__ import annotations
@@ -73,6 +78,7 @@ REQUESTERS = [f"U0REQ{i:03d}" for i in range(64)]
 TARGETS = 400  # accounts in the sandbox; with 64 requesters the pending limits never bite
 SLOW_SECONDS = 2.0
 BACKGROUND = ["process"]  # resetbot's `background` setting (--background)
+PAUSE_BACKGROUND = [False]  # --pause-background: hold the worker while a row is measured
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,8 @@ class Plan:
 
     @classmethod
     def full(cls) -> Plan:
-        return cls(warmup=1000, levels=((1, 200), (16, 1000), (64, 2000)), rounds=3,
+        # 600 a round at one sender: a p99 over 1,800 samples, not the 6th-worst of 600
+        return cls(warmup=1000, levels=((1, 600), (16, 1000), (64, 2000)), rounds=3,
                    slow_requests=200,
                    throughput_requests=300, memory_total=10_000, startups=3)
 
@@ -300,6 +307,22 @@ class Server:
         """gunicorn's workers alone: the processes that acknowledge."""
         assert self.proc is not None
         return sum(cpu_seconds(pid) for pid in children(self.proc.pid))
+
+    @contextlib.contextmanager
+    def background_held(self, hold: bool) -> Iterator[None]:
+        """With ``hold``, resetbot's background worker is stopped (SIGSTOP) while the body runs
+        and continued after: jobs queue up meanwhile, so what is measured is the acknowledging
+        process alone, without the work each command sets off on the same cores."""
+        assert self.proc is not None
+        web = set(children(self.proc.pid))
+        held = [pid for pid in self.workers() if pid not in web] if hold else []
+        for pid in held:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in held:
+                os.kill(pid, signal.SIGCONT)
 
     def note_memory(self) -> None:
         self.memory.append((self.sent, self.rss()))
@@ -548,8 +571,9 @@ def measure_resetbot(world: World, server: Server, bare: Server, plan: Plan, wor
                 bare_runs.append(drive(bare, world.help_bodies(n), concurrency, workdir))
                 cpu, web = server.cpu(), server.web_cpu()
                 send = {"file": send_files, "status": send_status}.get(command)
-                runs.append(send(world, server, n, concurrency, workdir) if send is not None
-                            else drive(server, world.help_bodies(n), concurrency, workdir))
+                with server.background_held(PAUSE_BACKGROUND[0]):
+                    runs.append(send(world, server, n, concurrency, workdir) if send is not None
+                                else drive(server, world.help_bodies(n), concurrency, workdir))
                 drain(server)
                 cpu_s += server.cpu() - cpu
                 web_s += server.web_cpu() - web
@@ -738,7 +762,8 @@ def render(info: dict[str, str], command: str, load_before: str, bare: list[Row]
               f"Command: `{command}`; gunicorn gthread "
               f"(WEB_CONCURRENCY={STACK['WEB_CONCURRENCY']}, "
               f"RESETBOT_THREADS={STACK['RESETBOT_THREADS']}) for every server, resetbot with "
-              f"`background = \"{BACKGROUND[0]}\"`; "
+              f"`background = \"{BACKGROUND[0]}\"`"
+              f"{' (held while each latency row is sent)' if PAUSE_BACKGROUND[0] else ''}; "
               f"run took {elapsed:.0f} s; load average (1 min) {load_before} before, "
               f"{os.getloadavg()[0]:.2f} after (other work on the machine shares its 2 cores).",
               ""]
@@ -758,8 +783,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=16, help="RESETBOT_THREADS for every server")
     parser.add_argument("--background", choices=("process", "thread"), default="process",
                         help="resetbot's `background` setting (default: %(default)s)")
+    parser.add_argument("--pause-background", action="store_true",
+                        help="an ablation: hold resetbot's background worker (SIGSTOP) while "
+                             "each latency row is sent, so the row measures the acknowledging "
+                             "process alone; its jobs run once the row is sent")
     args = parser.parse_args(argv)
+    if args.pause_background and args.background != "process":
+        parser.error("--pause-background needs --background process")
     BACKGROUND[0] = args.background
+    PAUSE_BACKGROUND[0] = args.pause_background
     plan = Plan.quick() if args.quick else Plan.full()
     STACK.update(WEB_CONCURRENCY=str(args.workers), RESETBOT_THREADS=str(args.threads))
     command = " ".join(["python -m tests.benchmarks", *(argv if argv is not None
