@@ -324,6 +324,17 @@ class Server:
             for pid in held:
                 os.kill(pid, signal.SIGCONT)
 
+    def log_problems(self, lines: int = 40) -> str:
+        """The last warnings and errors in the server's log (kept in a temporary directory)."""
+        log = self.workdir / f"{self.name.replace(' ', '-')}.log"
+        try:
+            text = log.read_text(errors="replace").splitlines()
+        except OSError:
+            return f"(no log at {log})"
+        found = [line for line in text if " WARNING " in line or " ERROR " in line
+                 or "Traceback" in line]
+        return "\n".join([f"last warnings and errors in {log.name}:", *found[-lines:]])
+
     def note_memory(self) -> None:
         self.memory.append((self.sent, self.rss()))
 
@@ -502,9 +513,13 @@ def drain(server: Server, timeout: float = 180.0) -> None:
     measured on its own (its CPU figure included)."""
     assert server.store is not None and server.answers is not None
     store, answers = server.store, server.answers
-    wait_for(lambda: posted(store) >= server.filed and answers() >= server.answers_due,
-             timeout, f"{server.filed} approval messages and {server.answers_due} answers "
-             f"from {server.name}")
+    try:
+        wait_for(lambda: posted(store) >= server.filed and answers() >= server.answers_due,
+                 timeout, f"{server.filed} approval messages and {server.answers_due} answers "
+                 f"from {server.name}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; {posted(store)} approval messages and {answers()} answers "
+                             f"are in\n{server.log_problems()}") from None
 
 
 def count(store: Store, *states: RequestState) -> int:
