@@ -9,14 +9,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_quick_benchmark_prints_its_table(tmp_path: Path) -> None:
-    output = tmp_path / "results.md"
+def quick_run(output: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    """``python -m tests.benchmarks --quick --no-postgres`` with ``options``; it must succeed."""
     run = subprocess.run(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "tests.benchmarks", "--quick", "--no-postgres",
+        [sys.executable, "-m", "tests.benchmarks", "--quick", "--no-postgres", *options,
          "--output", str(output)],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
     )
     assert run.returncode == 0, run.stderr[-3000:]
+    return run
+
+
+def test_quick_benchmark_prints_its_table(tmp_path: Path) -> None:
+    output = tmp_path / "results.md"
+    run = quick_run(output)
     for expected in ("| bare Bolt | ack only | 64 |", "| resetbot SQLite | file | 64 |",
                      "| resetbot SQLite | help | 16 |",
                      "| resetbot SQLite | status | 1 |", "file, 2 s provider",
@@ -38,13 +44,7 @@ def test_ack_path_benchmark_prints_its_table() -> None:
 
 def test_quick_benchmark_with_the_background_worker_held(tmp_path: Path) -> None:
     """The ablation stops the worker while each row is sent; its jobs still all run after."""
-    output = tmp_path / "results.md"
-    run = subprocess.run(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "tests.benchmarks", "--quick", "--no-postgres",
-         "--pause-background", "--output", str(output)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert "(held while each latency row is sent)" in run.stdout
+    run = quick_run(tmp_path / "results.md", "--pause-background")
+    assert "(held while each file/status/help row is sent)" in run.stdout
     assert "| resetbot SQLite | file | 16 |" in run.stdout
     assert "NOT 200" not in run.stdout

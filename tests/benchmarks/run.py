@@ -1,6 +1,6 @@
 """resetbot against a bare Bolt app, both under ``resetbot serve``'s gunicorn gthread stack.
 
-``python -m tests.benchmarks`` (about 15 minutes) or ``python -m tests.benchmarks --quick``
+``python -m tests.benchmarks`` (15 to 25 minutes) or ``python -m tests.benchmarks --quick``
 (a smoke run of a few seconds). Prints one markdown table and writes it to
 ``tests/benchmarks/results.md`` (``--output`` elsewhere).
 
@@ -29,7 +29,8 @@ senders moved between 57 and 143 ms from one run to the next on the same machine
 against one sample taken minutes earlier said more about that sample than about resetbot.
 
 ``--pause-background`` is an ablation: resetbot's background worker is held (SIGSTOP) while
-each latency row is sent and continued before the row drains. It splits what the
+each ``file``/``status``/``help`` row is sent and continued before the row drains (not in the
+slow-provider rows, whose point is the work in flight). It splits what the
 acknowledging process costs from what the work each command sets off (the worker, the
 database, the stand-ins) costs the acks it shares 2 cores with.
 """
@@ -773,12 +774,12 @@ def render(info: dict[str, str], command: str, load_before: str, bare: list[Row]
             f"| {mem[0][1]:.1f} MB | {warm:.1f} MB ({warm_n}) "
             f"| {end:.1f} MB ({end_n}) | {per_k:+.2f} MB | {last_k:+.2f} MB ({steady_n}→{end_n}) "
             f"| {startup} |")
+    held = " (held while each file/status/help row is sent)" if PAUSE_BACKGROUND[0] else ""
     lines += ["", "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()),
               f"Command: `{command}`; gunicorn gthread "
               f"(WEB_CONCURRENCY={STACK['WEB_CONCURRENCY']}, "
               f"RESETBOT_THREADS={STACK['RESETBOT_THREADS']}) for every server, resetbot with "
-              f"`background = \"{BACKGROUND[0]}\"`"
-              f"{' (held while each latency row is sent)' if PAUSE_BACKGROUND[0] else ''}; "
+              f"`background = \"{BACKGROUND[0]}\"`{held}; "
               f"run took {elapsed:.0f} s; load average (1 min) {load_before} before, "
               f"{os.getloadavg()[0]:.2f} after (other work on the machine shares its 2 cores).",
               ""]
@@ -800,8 +801,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="resetbot's `background` setting (default: %(default)s)")
     parser.add_argument("--pause-background", action="store_true",
                         help="an ablation: hold resetbot's background worker (SIGSTOP) while "
-                             "each latency row is sent, so the row measures the acknowledging "
-                             "process alone; its jobs run once the row is sent")
+                             "each file/status/help row is sent, so the row measures the "
+                             "acknowledging process alone; its jobs run once the row is sent "
+                             "(the slow-provider rows are not held)")
     args = parser.parse_args(argv)
     if args.pause_background and args.background != "process":
         parser.error("--pause-background needs --background process")
