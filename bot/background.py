@@ -9,10 +9,15 @@ started once the ack has been written (``bot.slack.delivery``).
 * ``ProcessBackground`` (``resetbot serve``) hands jobs to one worker process, which runs them
   on its own pools with its own database pool and Web API client, plus the sweeper and the
   dispatch heartbeat. Python threads share one interpreter lock, so a filing's 7-20 ms of
-  work in the web process delayed every ack queued behind it; in a separate process whose job
-  threads run only when no ack wants the CPU (nice 10, job threads SCHED_IDLE) it cannot. The
-  web process only enqueues (a list append; a feeder thread pickles and writes), whatever the
+  work in the web process delayed every ack queued behind it; in a separate process at nice 10
+  it cannot, and the kernel gives the acks about ten times its share of a busy core. The web
+  process only enqueues (a list append; a feeder thread pickles and writes), whatever the
   worker's backlog.
+
+  Not SCHED_IDLE: it gave the job threads 0.4 % of a core whenever anything at normal priority
+  kept both cores busy (100 filings under two busy loops had not drained after 120 s; at nice
+  10 they took 7 s), and an unprivileged thread cannot leave SCHED_IDLE again. A job thread
+  starved that way holding SQLite's write lock also held up the heartbeat and the sweeper.
 
 Two pools: jobs that wait on a provider (``calls_provider``) and the rest, so a slow or hung
 provider never holds up a ``status`` answer or an approval being recorded.
@@ -44,7 +49,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-WORKER_NICE = 10  # the worker yields the CPU to acks whenever both want it (see _idle_thread)
+WORKER_NICE = 10  # about a tenth of a core's share against an ack's, never none
 STOP_GRACE_SECONDS = 25.0  # gunicorn allows a worker 30 s to finish; the jobs get most of it
 RESTART_BACKOFF_MAX = 60.0  # seconds between restarts of a worker that keeps dying at once
 QUICK_WORKERS = 8  # jobs that only read or write the store and talk to Slack
@@ -102,13 +107,11 @@ class ThreadBackground:
 
     runs_here = True
 
-    def __init__(self, rt: Runtime, *, workers: int = 32, check_pickle: bool = False,
-                 idle_priority: bool = False) -> None:
+    def __init__(self, rt: Runtime, *, workers: int = 32, check_pickle: bool = False) -> None:
         self._rt = rt
-        init = _idle_thread if idle_priority else None
-        self._providers = ThreadPoolExecutor(max_workers=workers, initializer=init,
+        self._providers = ThreadPoolExecutor(max_workers=workers,
                                              thread_name_prefix="resetbot-provider")
-        self._quick = ThreadPoolExecutor(max_workers=QUICK_WORKERS, initializer=init,
+        self._quick = ThreadPoolExecutor(max_workers=QUICK_WORKERS,
                                          thread_name_prefix="resetbot-quick")
         self._check_pickle = check_pickle
         self._busy = threading.Condition()
@@ -156,20 +159,6 @@ class ThreadBackground:
                         STOP_GRACE_SECONDS)
         self._quick.shutdown(wait=True)
         self._providers.shutdown(wait=True)
-
-
-def _idle_thread() -> None:
-    """Run this pool thread only when no normal thread wants the CPU (Linux: SCHED_IDLE).
-
-    The process's nice value alone still let a job finish its time slice before a woken
-    request thread ran: p99 at one sender 4.3 -> 2.3 ms for filings with this (A/B, three
-    rounds each). The heartbeat and the sweeper keep the process's priority, so leases are
-    renewed on time however busy the machine is."""
-    if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
-        try:
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-        except OSError:
-            log.debug("SCHED_IDLE refused; the worker's nice value still applies")
 
 
 class ProcessBackground:
@@ -272,7 +261,7 @@ def worker_main(settings: Settings, jobs: multiprocessing.Queue[Job | None], par
     limit_malloc_arenas()
     # The web process has verified the token (auth.test) already; the worker serves no Slack
     # requests, and a second check could only make a restart loop out of a Slack outage.
-    rt = Runtime(settings, workers=workers, idle_priority=True, token_verification=False)
+    rt = Runtime(settings, workers=workers, token_verification=False)
     rt.start()
     log.info("background worker ready (pid %s)", os.getpid())
     try:

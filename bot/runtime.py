@@ -40,7 +40,6 @@ class Runtime:
         workers: int = 32,
         background: Literal["thread", "process"] = "thread",
         check_jobs_pickle: bool = False,
-        idle_priority: bool = False,
         sweep_interval: float | None = None,
         token_verification: bool = True,
     ) -> None:
@@ -60,8 +59,7 @@ class Runtime:
         # provider can queue work, but it can never delay an acknowledgement.
         self.background: Background = (
             ProcessBackground(settings, workers=workers) if background == "process"
-            else ThreadBackground(self, workers=workers, check_pickle=check_jobs_pickle,
-                                  idle_priority=idle_priority)
+            else ThreadBackground(self, workers=workers, check_pickle=check_jobs_pickle)
         )
         self.sweep_interval = (
             sweep_interval if sweep_interval is not None else settings.sweep_interval_seconds
