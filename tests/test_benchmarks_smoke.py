@@ -29,6 +29,11 @@ def test_quick_benchmark_prints_its_table(tmp_path: Path) -> None:
                      "start-up to healthy", "Machine: CPUs"):
         assert expected in run.stdout, expected
     assert output.read_text().startswith("# resetbot benchmarks")
+    # The stand-ins' CPU column is filled for resetbot's rows (a number, not left blank).
+    file_row = next(line for line in run.stdout.splitlines()
+                    if line.startswith("| resetbot SQLite | file | 16 |"))
+    standins = file_row.split("|")[12].strip()
+    assert float(standins) > 0, file_row
 
 
 def test_ack_path_benchmark_prints_its_table() -> None:
