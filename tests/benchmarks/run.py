@@ -13,8 +13,8 @@ Who runs where (2 cores, so this matters):
 * this process: the Slack stand-in (the Web API and response URLs the bot calls) and the
   provider sandbox, i.e. what lives on other machines in production. Their CPU still comes
   out of the same 2 cores, for resetbot only: the bare app never calls them. The table gives
-  it per request ("stand-ins' CPU": this process's own CPU over the row, the drain's few
-  store reads included).
+  it per request ("stand-ins' CPU": the CPU of this process's threads over the row, the main
+  thread's polling while a row drains left out).
 
 The command sent is ``/reset-password community userNNN@example.com <reason>``: the ack says
 "Looking up…" after checking the command's shape (no database, no network), and the access
@@ -34,7 +34,8 @@ against one sample taken minutes earlier said more about that sample than about 
 each ``file``/``status``/``help`` row is sent and continued before the row drains (not in the
 slow-provider rows, whose point is the work in flight). It splits what the
 acknowledging process costs from what the work each command sets off (the worker, the
-database, the stand-ins) costs the acks it shares 2 cores with.
+database, the stand-ins) costs the acks it shares 2 cores with. ``--standins-nice N`` is
+another: the stand-in's and the sandbox's threads at nice N, as if they were elsewhere.
 """
 
 from __future__ import annotations
@@ -44,12 +45,14 @@ import contextlib
 import json
 import os
 import platform
+import resource
 import secrets
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -117,11 +120,12 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def own_cpu() -> float:
-    """This process's CPU seconds (its threads: the Slack stand-in, the provider sandbox, and
-    the drain's few store reads), not its children's (the load driver)."""
-    t = os.times()
-    return t.user + t.system
+def standins_cpu() -> float:
+    """CPU seconds of this process's threads but the calling (main) one: the Slack stand-in's
+    and the provider sandbox's. Not the main thread's polling of the store while a row
+    drains, nor the load driver's (a child)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)  # microseconds; os.times() has ticks
+    return own.ru_utime + own.ru_stime - time.thread_time()
 
 
 def cpu_seconds(pid: int) -> float:
@@ -194,6 +198,16 @@ class World:
     def stop(self) -> None:
         self.sandbox.stop()
         self.standin.stop()
+
+    @staticmethod
+    def renice(nice: int) -> None:
+        """Every thread of this process but the main one (the stand-in's and the sandbox's
+        servers) at ``nice``; the threads they start for each connection inherit it."""
+        main = threading.main_thread().native_id
+        for task in Path("/proc/self/task").iterdir():
+            if int(task.name) != main:
+                with contextlib.suppress(OSError):  # a connection's thread, gone meanwhile
+                    os.setpriority(os.PRIO_PROCESS, int(task.name), nice)
 
     def calls(self, method: str, since: int = 0, **match: Any) -> int:
         return sum(1 for c in self.standin.calls[since:] if c.method == method
@@ -595,7 +609,7 @@ def measure_resetbot(world: World, server: Server, bare: Server, plan: Plan, wor
             runs, bare_runs, cpu_s, web_s, own_s = [], [], 0.0, 0.0, 0.0
             for _ in range(plan.rounds):
                 bare_runs.append(drive(bare, world.help_bodies(n), concurrency, workdir))
-                cpu, web, own = server.cpu(), server.web_cpu(), own_cpu()
+                cpu, web, own = server.cpu(), server.web_cpu(), standins_cpu()
                 send = {"file": send_files, "status": send_status}.get(command)
                 with server.background_held(PAUSE_BACKGROUND[0]):
                     runs.append(send(world, server, n, concurrency, workdir) if send is not None
@@ -603,12 +617,12 @@ def measure_resetbot(world: World, server: Server, bare: Server, plan: Plan, wor
                 drain(server)
                 cpu_s += server.cpu() - cpu
                 web_s += server.web_cpu() - web
-                own_s += own_cpu() - own
+                own_s += standins_cpu() - own
             row = Row.of(server.name, command, concurrency, pooled(runs))
             row.bare_p99 = Row.of("", "", concurrency, pooled(bare_runs)).p99
             row.cpu_ms = cpu_s * 1000 / (n * plan.rounds)
             row.web_cpu_ms = web_s * 1000 / (n * plan.rounds)
-            row.standin_cpu_ms = own_s * 1000 / (n * plan.rounds)
+            row.standin_cpu_ms = max(0.0, own_s) * 1000 / (n * plan.rounds)
             out["rows"].append(row)
             progress(f"{server.name}: {command} x{concurrency}: p50 {row.p50:.1f} ms, "
                      f"p99 {row.p99:.1f} ms (bare Bolt {row.bare_p99:.1f}), max {row.max:.1f} ms, "
@@ -818,6 +832,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "each file/status/help row is sent, so the row measures the "
                              "acknowledging process alone; its jobs run once the row is sent "
                              "(the slow-provider rows are not held)")
+    parser.add_argument("--standins-nice", type=int, default=0, metavar="N",
+                        help="an ablation: run the Slack stand-in's and the provider sandbox's "
+                             "threads at nice N, as if they were on other machines as in "
+                             "production (default: %(default)s, the servers' own priority)")
     args = parser.parse_args(argv)
     if args.pause_background and args.background != "process":
         parser.error("--pause-background needs --background process")
@@ -839,6 +857,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     info = machine_info()
     load_before = f"{os.getloadavg()[0]:.2f}"
     world = World.start()
+    if args.standins_nice:
+        world.renice(args.standins_nice)
     results: dict[str, dict[str, Any]] = {}
     servers: dict[str, Server] = {}
     try:
