@@ -53,3 +53,11 @@ def test_quick_benchmark_with_the_background_worker_held(tmp_path: Path) -> None
     assert "(held while each file/status/help row is sent)" in run.stdout
     assert "| resetbot SQLite | file | 16 |" in run.stdout
     assert "NOT 200" not in run.stdout
+
+
+def test_quick_benchmark_with_the_stand_ins_reniced(tmp_path: Path) -> None:
+    """The ablation runs the stand-in's and the sandbox's threads at a lower priority."""
+    run = quick_run(tmp_path / "results.md", "--standins-nice", "5")
+    assert "--standins-nice 5" in run.stdout
+    assert "| resetbot SQLite | status | 16 |" in run.stdout
+    assert "NOT 200" not in run.stdout
