@@ -176,6 +176,18 @@ class TestDatabaseTrouble:
         assert rid in answer_of(rig, "alice", "status")
 
 
+class TestBackgroundWorkerDown:
+    def test_healthz_fails_while_the_background_worker_is_not_running(
+            self, rig: Rig, monkeypatch: pytest.MonkeyPatch,
+            caplog: pytest.LogCaptureFixture) -> None:
+        """The check behind /healthz; `resetbot serve`'s test kills a real worker, but the web
+        process may replace it before any /healthz request lands."""
+        assert rig.runtime.healthy()
+        monkeypatch.setattr(rig.runtime.background, "alive", lambda: False)
+        assert not rig.runtime.healthy()
+        assert "the background worker is not running" in caplog.text
+
+
 def answer_of(rig: Rig, user: str, text: str) -> str:
     rig.say(user, text)
     return last_ephemeral(rig, user)
