@@ -745,23 +745,24 @@ def render(info: dict[str, str], command: str, load_before: str, bare: list[Row]
     def ms(value: float) -> str:
         return "" if value != value else f"{value:.2f}"
 
+    def line(row: Row, ratio: str = "") -> None:
+        lines.append(f"| {row.target} | {row.command} | {row.concurrency} | {row.requests} "
+                     f"| {row.p50:.1f} | {row.p99:.1f} | {row.max:.1f} | {row.rps:.0f} "
+                     f"| {ratio} | {ms(row.cpu_ms)} | {ms(row.web_cpu_ms)} "
+                     f"| {ms(row.standin_cpu_ms)} | {row.note} |")
+
     def add(row: Row) -> None:
         b = base.get(row.concurrency)
         if row.bare_p99 == row.bare_p99:  # paired with its own bare Bolt samples
             ratio = f"{row.p99 / row.bare_p99:.2f}x (of {row.bare_p99:.1f})"
         else:
             ratio = f"{row.p99 / b.p99:.2f}x" if b and row is not b else "1"
-        lines.append(f"| {row.target} | {row.command} | {row.concurrency} | {row.requests} "
-                     f"| {row.p50:.1f} | {row.p99:.1f} | {row.max:.1f} | {row.rps:.0f} "
-                     f"| {ratio} | {ms(row.cpu_ms)} | {ms(row.web_cpu_ms)} "
-                     f"| {ms(row.standin_cpu_ms)} | {row.note} |")
+        line(row, ratio)
 
     for row in bare:
         add(row)
     for row in reference:  # for context: the same app with Bolt's defaults (no ratio)
-        lines.append(f"| {row.target} | {row.command} | {row.concurrency} | {row.requests} "
-                     f"| {row.p50:.1f} | {row.p99:.1f} | {row.max:.1f} | {row.rps:.0f} | "
-                     f"| {ms(row.cpu_ms)} | {ms(row.web_cpu_ms)} | | {row.note} |")
+        line(row)
     for res in results.values():
         for row in res["rows"]:
             add(row)
@@ -769,9 +770,7 @@ def render(info: dict[str, str], command: str, load_before: str, bare: list[Row]
         for row in res["slow_rows"]:
             add(row)
         if "approval_row" in res:
-            ap: Row = res["approval_row"]
-            lines.append(f"| {ap.target} | {ap.command} | {ap.concurrency} | {ap.requests} "
-                         f"| {ap.p50:.1f} | {ap.p99:.1f} | {ap.max:.1f} | {ap.rps:.0f} | | | | | |")
+            line(res["approval_row"])  # no bare counterpart, no CPU figures
     lines += [
         "",
         "## End-to-end, memory, start-up",

@@ -255,7 +255,8 @@ def test_serve_runs_jobs_in_a_worker_process_and_restarts_it(
             # Every thread, job threads included, at the normal policy and the worker's nice
             # value: never SCHED_IDLE (policy 5), which anything busy at normal priority can
             # starve and an unprivileged thread cannot leave again.
-            assert set(_policies(worker)) == {0}, _policies(worker)
+            policies = _policies(worker)
+            assert set(policies) == {0}, policies
 
             os.kill(worker, signal.SIGKILL)
             # /healthz answers 503 until the web process, which looks once a second, has
