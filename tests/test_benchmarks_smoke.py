@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ def test_quick_benchmark_prints_its_table(tmp_path: Path) -> None:
     output = tmp_path / "results.md"
     run = quick_run(output)
     for expected in ("| bare Bolt | ack only | 64 |", "| resetbot SQLite | file | 64 |",
+                     "| bare Bolt, every core busy (nice 10) | ack only | 16 |",
                      "| resetbot SQLite | help | 16 |",
                      "| resetbot SQLite | status | 1 |", "file, 2 s provider",
                      "start-up to healthy", "Machine: CPUs"):
@@ -61,3 +63,14 @@ def test_quick_benchmark_with_the_stand_ins_reniced(tmp_path: Path) -> None:
     assert "--standins-nice 5" in run.stdout
     assert "| resetbot SQLite | status | 16 |" in run.stdout
     assert "NOT 200" not in run.stdout
+
+
+def test_busy_cores_runs_a_loop_per_core_at_that_nice_and_leaves_none_behind() -> None:
+    from tests.benchmarks.run import busy_cores
+
+    with busy_cores(7) as loops:
+        assert len(loops) == (os.cpu_count() or 1)
+        for loop in loops:
+            assert loop.poll() is None  # still running
+            assert os.getpriority(os.PRIO_PROCESS, loop.pid) == 7
+    assert all(loop.poll() is not None for loop in loops)

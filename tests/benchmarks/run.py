@@ -63,6 +63,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from bot.background import WORKER_NICE
 from bot.rig import SIGNING_SECRET, SUPPORT, free_port, toml_value, wait_for
 from bot.standin import APP_ID, TEAM_ID, SlackStandIn
 from bot.store import roles as role_store
@@ -704,22 +705,44 @@ def measure_resetbot(world: World, server: Server, bare: Server, plan: Plan, wor
     return out
 
 
+@contextlib.contextmanager
+def busy_cores(nice: int) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """A busy loop per core, at ``nice``, for as long as the block runs: the floor an ack
+    meets when background work keeps every core busy, whoever's it is."""
+    code = f"import os\nos.nice({nice})\nwhile True: pass"
+    loops = [subprocess.Popen([PYTHON, "-c", code])  # noqa: S603 -- our own interpreter
+             for _ in range(os.cpu_count() or 1)]
+    try:
+        time.sleep(0.2)  # running, not starting up
+        yield loops
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+
+
 def measure_bare(server: Server, world: World, plan: Plan, workdir: Path,
-                 progress: Callable[[str], None]) -> list[Row]:
-    for _ in range(plan.startups - 1):
+                 progress: Callable[[str], None], *, busy_nice: int | None = None) -> list[Row]:
+    """Bare Bolt's rows; ``busy_nice``: with a busy loop per core at that nice while each
+    row is sent (reported under the server's name plus that, start-ups not reported)."""
+    startups = plan.startups if busy_nice is None else 1
+    for _ in range(startups - 1):
         progress(f"{server.name}: start-up {server.start():.2f}s")
         server.stop()
     progress(f"{server.name}: start-up {server.start():.2f}s")
+    name = server.name + ("" if busy_nice is None else f", every core busy (nice {busy_nice})")
     rows = []
     try:
         drive(server, world.file_bodies(plan.warmup // 2), 16, workdir)
         for concurrency, n in plan.levels:
-            cpu = server.cpu()
-            result = drive(server, world.file_bodies(n), concurrency, workdir)
-            row = Row.of(server.name, "ack only", concurrency, result)
-            row.cpu_ms = row.web_cpu_ms = (server.cpu() - cpu) * 1000 / n
+            with busy_cores(busy_nice) if busy_nice is not None else contextlib.nullcontext():
+                cpu = server.cpu()
+                result = drive(server, world.file_bodies(n), concurrency, workdir)
+                cpu = server.cpu() - cpu
+            row = Row.of(name, "ack only", concurrency, result)
+            row.cpu_ms = row.web_cpu_ms = cpu * 1000 / n
             rows.append(row)
-            progress(f"{server.name}: x{concurrency}: p50 {row.p50:.1f} ms, p99 {row.p99:.1f} ms,"
+            progress(f"{name}: x{concurrency}: p50 {row.p50:.1f} ms, p99 {row.p99:.1f} ms,"
                      f" max {row.max:.1f} ms")
     finally:
         server.stop()
@@ -761,7 +784,7 @@ def render(info: dict[str, str], command: str, load_before: str, bare: list[Row]
 
     for row in bare:
         add(row)
-    for row in reference:  # for context: the same app with Bolt's defaults (no ratio)
+    for row in reference:  # for context (no ratio): Bolt's defaults, bare Bolt under load
         line(row)
     for res in results.values():
         for row in res["rows"]:
@@ -869,6 +892,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             default = bare_server(world, work / "bare-default", like_resetbot=False)
             servers[default.name] = default
             default_rows = measure_bare(default, world, plan, work, progress)
+            # The floor under load: bare Bolt while a busy loop per core runs at the worker's
+            # nice, as resetbot's acks meet its background work (and the stand-ins) here.
+            busy_rows = measure_bare(bare, world, plan, work, progress, busy_nice=WORKER_NICE)
+            bare.startups.pop()
             bare.start()  # idle but up: each resetbot row samples it just before (paired)
             bare.startups.pop()
 
@@ -900,7 +927,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             server.stop()
         world.stop()
     table = render(info, command, load_before, bare_rows, results, servers,
-                   time.perf_counter() - began, reference=default_rows)
+                   time.perf_counter() - began, reference=[*default_rows, *busy_rows])
     print(table)
     args.output.write_text(f"# resetbot benchmarks\n\n{table}")
     return 0
