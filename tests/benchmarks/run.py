@@ -1,6 +1,6 @@
 """resetbot against a bare Bolt app, both under ``resetbot serve``'s gunicorn gthread stack.
 
-``python -m tests.benchmarks`` (15 to 25 minutes) or ``python -m tests.benchmarks --quick``
+``python -m tests.benchmarks`` (13 to 25 minutes) or ``python -m tests.benchmarks --quick``
 (a smoke run of a few seconds). Prints one markdown table and writes it to
 ``tests/benchmarks/results.md`` (``--output`` elsewhere).
 
@@ -29,6 +29,10 @@ full run), the bare app, idle and running beside it, gets the same number of req
 same concurrency, and the ratio is taken between the pooled rounds. Bare Bolt's own p99 at 64
 senders moved between 57 and 143 ms from one run to the next on the same machine, so a ratio
 against one sample taken minutes earlier said more about that sample than about resetbot.
+
+Bare Bolt is also measured with a busy loop per core at the background worker's nice (10):
+"every core busy", the floor any ack meets on these 2 cores while background work -- anyone's
+-- keeps both busy, as resetbot's own work does during a row. For context, no ratio.
 
 ``--pause-background`` is an ablation: resetbot's background worker is held (SIGSTOP) while
 each ``file``/``status``/``help`` row is sent and continued before the row drains (not in the
