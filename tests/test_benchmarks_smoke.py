@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,3 +75,33 @@ def test_busy_cores_runs_a_loop_per_core_at_that_nice_and_leaves_none_behind() -
             assert loop.poll() is None  # still running
             assert os.getpriority(os.PRIO_PROCESS, loop.pid) == 7
     assert all(loop.poll() is not None for loop in loops)
+
+
+def test_busy_loops_stop_when_the_benchmark_is_killed_outright() -> None:
+    """SIGKILL skips every ``finally``: the loops notice their parent is gone and exit."""
+    script = ("import sys, time\n"
+              "from tests.benchmarks.run import busy_cores\n"
+              "with busy_cores(5) as loops:\n"
+              "    print(*[loop.pid for loop in loops], flush=True)\n"
+              "    time.sleep(60)\n")
+    bench = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT,  # noqa: S603
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert bench.stdout is not None
+        pids = [int(pid) for pid in bench.stdout.readline().split()]
+        assert pids
+    finally:
+        bench.kill()
+        bench.wait()
+
+    def spinning(pid: int) -> bool:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return False
+        return state != "Z"
+
+    deadline = time.monotonic() + 10
+    while any(spinning(pid) for pid in pids):
+        assert time.monotonic() < deadline, f"busy loops still running: {pids}"
+        time.sleep(0.05)

@@ -712,12 +712,18 @@ def measure_resetbot(world: World, server: Server, bare: Server, plan: Plan, wor
 @contextlib.contextmanager
 def busy_cores(nice: int) -> Iterator[list[subprocess.Popen[bytes]]]:
     """A busy loop per core, at ``nice``, for as long as the block runs: the floor an ack
-    meets when background work keeps every core busy, whoever's it is."""
-    code = f"import os\nos.nice({nice})\nwhile True: pass"
-    loops = [subprocess.Popen([PYTHON, "-c", code])  # noqa: S603 -- our own interpreter
-             for _ in range(os.cpu_count() or 1)]
+    meets when background work keeps every core busy, whoever's it is. Each loop checks
+    about every 20 ms that this process still runs, so a benchmark killed outright leaves no
+    loop spinning."""
+    code = (f"import os\nos.nice({nice})\nparent = {os.getpid()}\n"
+            "while os.getppid() == parent:\n    for _ in range(1_000_000): pass\n")
+    loops: list[subprocess.Popen[bytes]] = []
     try:
-        time.sleep(0.2)  # running, not starting up
+        for _ in range(os.cpu_count() or 1):
+            loops.append(subprocess.Popen([PYTHON, "-c", code]))  # noqa: S603 -- our interpreter
+        wait_for(lambda: all(os.getpriority(os.PRIO_PROCESS, p.pid) == nice for p in loops),
+                 10, "the busy loops to start")
+        time.sleep(0.1)  # spinning, past the interpreter's start-up
         yield loops
     finally:
         for loop in loops:
