@@ -109,10 +109,12 @@ class ThreadBackground:
 
     def __init__(self, rt: Runtime, *, workers: int = 32, check_pickle: bool = False) -> None:
         self._rt = rt
-        self._providers = ThreadPoolExecutor(max_workers=workers,
-                                             thread_name_prefix="resetbot-provider")
-        self._quick = ThreadPoolExecutor(max_workers=QUICK_WORKERS,
-                                         thread_name_prefix="resetbot-quick")
+        self._providers = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="resetbot-provider"
+        )
+        self._quick = ThreadPoolExecutor(
+            max_workers=QUICK_WORKERS, thread_name_prefix="resetbot-quick"
+        )
         self._check_pickle = check_pickle
         self._busy = threading.Condition()
         self._inflight = 0
@@ -155,8 +157,9 @@ class ThreadBackground:
         # Jobs start jobs (a decision, then its message update and provider call): let the
         # queued ones finish before the pools stop taking any.
         if not self.wait_idle(STOP_GRACE_SECONDS):
-            log.warning("background jobs still running after %.0f s; stopping anyway",
-                        STOP_GRACE_SECONDS)
+            log.warning(
+                "background jobs still running after %.0f s; stopping anyway", STOP_GRACE_SECONDS
+            )
         self._quick.shutdown(wait=True)
         self._providers.shutdown(wait=True)
 
@@ -166,8 +169,7 @@ class ProcessBackground:
 
     runs_here = False
 
-    def __init__(self, settings: Settings, *, workers: int = 32,
-                 nice: int = WORKER_NICE) -> None:
+    def __init__(self, settings: Settings, *, workers: int = 32, nice: int = WORKER_NICE) -> None:
         self._settings = settings
         self._workers = workers
         self._nice = nice
@@ -176,8 +178,9 @@ class ProcessBackground:
         self._closing = threading.Event()
         self._queue: multiprocessing.Queue[Job | None] = self._ctx.Queue()
         self._process = self._spawn(self._queue)
-        self._monitor = threading.Thread(target=self._watch, name="resetbot-worker-monitor",
-                                         daemon=True)
+        self._monitor = threading.Thread(
+            target=self._watch, name="resetbot-worker-monitor", daemon=True
+        )
         self._monitor.start()
 
     @property
@@ -187,7 +190,8 @@ class ProcessBackground:
     def _spawn(self, jobs: multiprocessing.Queue[Job | None]) -> SpawnProcess:
         self._spawned_at = time.monotonic()
         process = self._ctx.Process(
-            target=worker_main, name="resetbot-worker",
+            target=worker_main,
+            name="resetbot-worker",
             args=(self._settings, jobs, os.getpid(), self._workers, self._nice),
         )
         process.start()
@@ -207,9 +211,12 @@ class ProcessBackground:
             with self._lock:
                 if self._closing.is_set():
                     return
-                log.error("background worker %s exited with %s; starting a new one (jobs it "
-                          "had not started are lost; the sweeper recovers filed requests)",
-                          self._process.pid, self._process.exitcode)
+                log.error(
+                    "background worker %s exited with %s; starting a new one (jobs it "
+                    "had not started are lost; the sweeper recovers filed requests)",
+                    self._process.pid,
+                    self._process.exitcode,
+                )
                 # A fresh queue: the dead process may have died holding the old one's lock.
                 self._queue.close()
                 self._queue = self._ctx.Queue()
@@ -234,16 +241,22 @@ class ProcessBackground:
             self._queue.put(None)
         self._process.join(STOP_GRACE_SECONDS)
         if self._process.is_alive():
-            log.warning("background worker did not finish in %.0f s; stopping it",
-                        STOP_GRACE_SECONDS)
+            log.warning(
+                "background worker did not finish in %.0f s; stopping it", STOP_GRACE_SECONDS
+            )
             self._process.terminate()
             self._process.join(5)
         self._queue.close()
         self._queue.join_thread()
 
 
-def worker_main(settings: Settings, jobs: multiprocessing.Queue[Job | None], parent: int,
-                workers: int, nice: int) -> None:
+def worker_main(
+    settings: Settings,
+    jobs: multiprocessing.Queue[Job | None],
+    parent: int,
+    workers: int,
+    nice: int,
+) -> None:
     """The worker process: run jobs until the web process says stop or is gone."""
     # The web process decides when to stop (it drains first); a signal to the whole process
     # group must not cut provider calls short.
@@ -279,5 +292,4 @@ def worker_main(settings: Settings, jobs: multiprocessing.Queue[Job | None], par
     finally:
         started = time.monotonic()
         rt.close()
-        log.info("background worker stopped after %.1f s of draining",
-                 time.monotonic() - started)
+        log.info("background worker stopped after %.1f s of draining", time.monotonic() - started)

@@ -361,15 +361,20 @@ def register_demo(sub: Any) -> None:
         " scripted session; print the channel transcript and the audit trail; stop and remove"
         " everything. Reads no config file.",
     )
-    p.add_argument("--port", type=_port, default=0,
-                   help="the bot's HTTP port (default: any free one)")
-    p.add_argument("--keep-running", action="store_true",
-                   help="stay up afterwards for `resetbot demo say` and `resetbot demo click`"
-                   " (Ctrl-C or SIGTERM stops it)")
+    p.add_argument(
+        "--port", type=_port, default=0, help="the bot's HTTP port (default: any free one)"
+    )
+    p.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="stay up afterwards for `resetbot demo say` and `resetbot demo click`"
+        " (Ctrl-C or SIGTERM stops it)",
+    )
     p.set_defaults(handler=cmd_demo)
     demo = p.add_subparsers(dest="demo_command", metavar="{say,click,transcript}")
     say = demo.add_parser(
-        "say", parents=[_common()],
+        "say",
+        parents=[_common()],
         help="type a command in the running demo's #it-support as someone",
         description="Type /reset-password … in a demo started with --keep-running; prints what"
         " changed in the channels.",
@@ -378,7 +383,8 @@ def register_demo(sub: Any) -> None:
     say.add_argument("text", help='the command, e.g. "/reset-password help"')
     say.set_defaults(handler=cmd_demo_say)
     click = demo.add_parser(
-        "click", parents=[_common()],
+        "click",
+        parents=[_common()],
         help="click Approve or Deny on a request in the running demo",
         description="Click a button on a request's approval message and submit the form it"
         " opens; prints what changed in the channels.",
@@ -411,8 +417,11 @@ def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
         # Imported only now: the demo pulls in the bot, the stand-in and the sandboxes.
         from bot.demo.session import DemoOptions, run
 
-        return run(DemoOptions(port=args.port, keep_running=args.keep_running,
-                               progress=progress, started=started))
+        return run(
+            DemoOptions(
+                port=args.port, keep_running=args.keep_running, progress=progress, started=started
+            )
+        )
     except DemoError as exc:
         raise CliError(str(exc)) from None
 
@@ -433,9 +442,17 @@ def cmd_demo_say(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_demo_click(args: argparse.Namespace, ctx: Context) -> int:
-    return _demo_send("POST", "/click", {"user": args.user, "button": args.button,
-                                         "request_id": args.request_id, "note": args.note,
-                                         "reason": args.reason})
+    return _demo_send(
+        "POST",
+        "/click",
+        {
+            "user": args.user,
+            "button": args.button,
+            "request_id": args.request_id,
+            "note": args.note,
+            "reason": args.reason,
+        },
+    )
 
 
 def cmd_demo_transcript(args: argparse.Namespace, ctx: Context) -> int:

@@ -62,15 +62,23 @@ INSTANCES: dict[str, str] = {
     "gateway": "tyk",
 }
 ACCOUNTS: dict[str, list[dict[str, Any]]] = {
-    "mighty_networks": [{"email": "tom@example.com", "name": "Tom Taylor"},
-                        {"email": "uma@example.com", "name": "Uma Upton"}],
-    "unleash": [{"email": "tom@example.com", "name": "Tom Taylor"},
-                {"email": "uma@example.com", "name": "Uma Upton"}],
-    "f5xc": [{"email": "tom@example.com", "name": "Tom Taylor"},
-             {"email": "sam@example.com", "name": "Sam Sso", "sso": True},
-             {"email": "ci-bot@example.com", "name": "CI Bot", "service": True}],
-    "tyk": [{"email": "tom@example.com", "name": "Tom Taylor"},
-            {"email": "uma@example.com", "name": "Uma Upton"}],
+    "mighty_networks": [
+        {"email": "tom@example.com", "name": "Tom Taylor"},
+        {"email": "uma@example.com", "name": "Uma Upton"},
+    ],
+    "unleash": [
+        {"email": "tom@example.com", "name": "Tom Taylor"},
+        {"email": "uma@example.com", "name": "Uma Upton"},
+    ],
+    "f5xc": [
+        {"email": "tom@example.com", "name": "Tom Taylor"},
+        {"email": "sam@example.com", "name": "Sam Sso", "sso": True},
+        {"email": "ci-bot@example.com", "name": "CI Bot", "service": True},
+    ],
+    "tyk": [
+        {"email": "tom@example.com", "name": "Tom Taylor"},
+        {"email": "uma@example.com", "name": "Uma Upton"},
+    ],
 }
 
 
@@ -182,20 +190,30 @@ class Rig:
             providers[name] = options
 
         url = self.database_url or f"sqlite:///{self.workdir / 'resetbot.db'}"
-        self.settings = _ExactSettings.model_validate({
-            "database_url": url,
-            "admins": list(self.admins),
-            "slack": {"api_url": self.standin.api_url, "bot_token": self.standin.bot_token,
-                      "signing_secret": self.signing_secret},
-            "providers": providers,
-            **self.settings_options,
-        })
+        self.settings = _ExactSettings.model_validate(
+            {
+                "database_url": url,
+                "admins": list(self.admins),
+                "slack": {
+                    "api_url": self.standin.api_url,
+                    "bot_token": self.standin.bot_token,
+                    "signing_secret": self.signing_secret,
+                },
+                "providers": providers,
+                **self.settings_options,
+            }
+        )
         self.progress("store")
         store = prepare_store(url, self.people)
         self.progress("bot")
         # Jobs on threads here: the clock and the store are shared with the tests.
-        self.runtime = Runtime(self.settings, store=store, clock=self.clock, workers=self.workers,
-                               check_jobs_pickle=self.check_jobs_pickle)
+        self.runtime = Runtime(
+            self.settings,
+            store=store,
+            clock=self.clock,
+            workers=self.workers,
+            check_jobs_pickle=self.check_jobs_pickle,
+        )
         self._started.append(self.runtime.close)
         if self.start_sweeper:
             self.runtime.start()
@@ -230,8 +248,7 @@ class Rig:
             self.settle()
         return response
 
-    def file(self, user: str, text: str, *, channel: str = SUPPORT,
-             timeout: float = 10.0) -> str:
+    def file(self, user: str, text: str, *, channel: str = SUPPORT, timeout: float = 10.0) -> str:
         """File by command and wait until the approval message is up; returns the request id."""
         before = self.request_ids()
         response = self.say(user, text, channel=channel)
@@ -239,16 +256,23 @@ class Rig:
             raise AssertionError(f"command answered {response.status_code}")
         return self._posted_after(before, timeout, what=f"a request filed by {user!r}")
 
-    def file_by_form(self, user: str, provider: str, target: str, reason: str, *,
-                     action: str | None = None, channel: str = SUPPORT) -> ModalView:
+    def file_by_form(
+        self,
+        user: str,
+        provider: str,
+        target: str,
+        reason: str,
+        *,
+        action: str | None = None,
+        channel: str = SUPPORT,
+    ) -> ModalView:
         """The modal path: open the form, pick the provider, fill it in and submit."""
         uid = self.user_id(user)
         self.driver.command(uid, "", channel_id=channel)
         form = self.driver.last_opened_view(uid)
         self.driver.view_action(uid, form, blocks.PROVIDER_SELECT, provider)
         if action:  # the form grows an action select for providers with several actions
-            self.wait(lambda: _has_block(self._view(form.id), "action"),
-                      what="the action select")
+            self.wait(lambda: _has_block(self._view(form.id), "action"), what="the action select")
         form = self._view(form.id)
         values: dict[str, Any] = {"provider": provider, "user": target, "reason": reason}
         if action:
@@ -256,22 +280,34 @@ class Rig:
         self.driver.submit_view(uid, form, values)
         return self._view(form.id)
 
-    def file_form(self, user: str, provider: str, target: str, reason: str, *,
-                  action: str | None = None, channel: str = SUPPORT,
-                  timeout: float = 10.0) -> str:
+    def file_form(
+        self,
+        user: str,
+        provider: str,
+        target: str,
+        reason: str,
+        *,
+        action: str | None = None,
+        channel: str = SUPPORT,
+        timeout: float = 10.0,
+    ) -> str:
         """``file_by_form``, then wait until the approval message is up; the request id."""
         before = self.request_ids()
         self.file_by_form(user, provider, target, reason, action=action, channel=channel)
-        return self._posted_after(before, timeout,
-                                  what=f"a request filed by {user!r} with the form")
+        return self._posted_after(
+            before, timeout, what=f"a request filed by {user!r} with the form"
+        )
 
     def _posted_after(self, before: set[str], timeout: float, *, what: str) -> str:
         """The one request filed since ``before``, once its approval message is up."""
         new = self.wait(lambda: (self.request_ids() - before) or None, timeout, what=what)
         (request_id,) = new
         request_id = str(request_id)
-        self.wait(lambda: self.request(request_id).approval_ts, timeout,
-                  what=f"the approval message for {request_id}")
+        self.wait(
+            lambda: self.request(request_id).approval_ts,
+            timeout,
+            what=f"the approval message for {request_id}",
+        )
         return request_id
 
     def _view(self, view_id: str) -> ModalView:
@@ -291,8 +327,9 @@ class Rig:
 
     def click(self, user: str, request_id: str, button: str, **kwargs: Any) -> Any:
         action = {"approve": blocks.APPROVE_ACTION, "deny": blocks.DENY_ACTION}[button]
-        return self.driver.click(self.user_id(user), self.approval_message(request_id), action,
-                                 **kwargs)
+        return self.driver.click(
+            self.user_id(user), self.approval_message(request_id), action, **kwargs
+        )
 
     def approve(self, user: str, request_id: str, note: str = "") -> Any:
         """Approve, then submit the approval modal; returns the submission's response."""
@@ -316,7 +353,8 @@ class Rig:
     def _new_modal(self, uid: str, mark: int) -> ModalView | None:
         try:
             view: ModalView = self.wait(
-                lambda: (views := self.standin.views_for(uid))[mark:] and views[-1], 2.0)
+                lambda: (views := self.standin.views_for(uid))[mark:] and views[-1], 2.0
+            )
             return view
         except AssertionError:
             return None  # refused: the person got an ephemeral instead
@@ -344,12 +382,15 @@ class Rig:
             found: ResetRequest = row
             return found
 
-    def wait_state(self, request_id: str, *states: RequestState,
-                   timeout: float = 10.0) -> ResetRequest:
+    def wait_state(
+        self, request_id: str, *states: RequestState, timeout: float = 10.0
+    ) -> ResetRequest:
         wanted = set(states) or FINAL_STATES
         row: ResetRequest = self.wait(
-            lambda: (r := self.request(request_id)).state in wanted and r, timeout,
-            what=f"{request_id} in {', '.join(sorted(s.value for s in wanted))}")
+            lambda: (r := self.request(request_id)).state in wanted and r,
+            timeout,
+            what=f"{request_id} in {', '.join(sorted(s.value for s in wanted))}",
+        )
         # Slack work for this request (message update, thread, DM) runs after the state moves.
         self.settle()
         return row
@@ -363,8 +404,9 @@ class Rig:
         self.runtime.sweep_once()
         self.settle()
 
-    def wait(self, condition: Callable[[], Any], timeout: float = 10.0, *,
-             what: str = "a condition") -> Any:
+    def wait(
+        self, condition: Callable[[], Any], timeout: float = 10.0, *, what: str = "a condition"
+    ) -> Any:
         """Poll ``condition`` (store or Slack) until it is truthy; its value."""
         return wait_for(condition, timeout, what=what)
 
@@ -433,13 +475,19 @@ def prepare_store(url: str, people: tuple[Person, ...] = PEOPLE) -> Store:
     with store.session() as session:
         for person in people:
             if person.role is not None:
-                role_store.grant(session, person.id, person.role, provider=person.provider,
-                                 granted_by=ADMIN)
+                role_store.grant(
+                    session, person.id, person.role, provider=person.provider, granted_by=ADMIN
+                )
     return store
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 10.0, what: str = "a condition", *,
-             poll: float = 0.01) -> Any:
+def wait_for(
+    condition: Callable[[], Any],
+    timeout: float = 10.0,
+    what: str = "a condition",
+    *,
+    poll: float = 0.01,
+) -> Any:
     """Poll ``condition`` until it is truthy and return its value; AssertionError on time-out."""
     deadline = time.monotonic() + timeout
     while True:

@@ -46,11 +46,13 @@ class Runtime:
         self.settings = settings
         self.store = store or Store(settings.database_url)
         self.providers = (
-            dict(providers) if providers is not None
+            dict(providers)
+            if providers is not None
             else build_providers(settings.providers, transport=provider_transport)
         )
-        self.service = ResetService(settings=settings, store=self.store,
-                                    providers=self.providers, clock=clock)
+        self.service = ResetService(
+            settings=settings, store=self.store, providers=self.providers, clock=clock
+        )
         self.client = client or make_web_client(settings)
         self.listener_client = client or make_web_client(settings, in_listener=True)
         self.notifier = SlackNotifier(self.client, self.service)
@@ -58,7 +60,8 @@ class Runtime:
         # Provider calls, writes and Slack updates run there, never on Bolt's pool: a slow
         # provider can queue work, but it can never delay an acknowledgement.
         self.background: Background = (
-            ProcessBackground(settings, workers=workers) if background == "process"
+            ProcessBackground(settings, workers=workers)
+            if background == "process"
             else ThreadBackground(self, workers=workers, check_pickle=check_jobs_pickle)
         )
         self.sweep_interval = (
@@ -68,8 +71,9 @@ class Runtime:
         self._sweeper: threading.Thread | None = None
         # Renews the lease on this process's provider calls for as long as it is alive; runs
         # whether or not the sweeper does, so no other replica reports a live call as unknown.
-        self._heartbeat = threading.Thread(target=self._beat, name="resetbot-heartbeat",
-                                           daemon=True)
+        self._heartbeat = threading.Thread(
+            target=self._beat, name="resetbot-heartbeat", daemon=True
+        )
         self.app = build_app(self, token_verification=token_verification)
         if self.background.runs_here:
             self._heartbeat.start()

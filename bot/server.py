@@ -35,8 +35,9 @@ MAX_BODY = 1024 * 1024  # Slack's payloads are far smaller; refuse to buffer any
 
 def _reply(start_response: StartResponse, status: str, body: dict[str, Any]) -> list[bytes]:
     data = json.dumps(body).encode()
-    start_response(status, [("Content-Type", "application/json"),
-                            ("Content-Length", str(len(data)))])
+    start_response(
+        status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+    )
     return [data]
 
 
@@ -54,8 +55,7 @@ def make_wsgi_app(
             if method not in ("GET", "HEAD"):
                 return _reply(start_response, "405 Method Not Allowed", {"ok": False})
             ok = check()
-            return _reply(start_response, "200 OK" if ok else "503 Service Unavailable",
-                          {"ok": ok})
+            return _reply(start_response, "200 OK" if ok else "503 Service Unavailable", {"ok": ok})
         if path == EVENTS_PATH and bolt is not None:
             if method != "POST":
                 return _reply(start_response, "405 Method Not Allowed", {"ok": False})
@@ -70,8 +70,9 @@ def make_wsgi_app(
             if not well_formed(raw, str(environ.get("CONTENT_TYPE", ""))):
                 # Bolt parses the body before it checks the signature and would raise on it.
                 log.warning("refused a Slack request whose payload is not shaped like Slack's")
-                return _reply(start_response, "400 Bad Request",
-                              {"ok": False, "error": "bad_request"})
+                return _reply(
+                    start_response, "400 Bad Request", {"ok": False, "error": "bad_request"}
+                )
             delivery = begin_delivery()
             try:
                 body = bolt(environ, start_response)
@@ -80,8 +81,9 @@ def make_wsgi_app(
                 # their types (a ``"user": false`` raises there): a 400, never a 500.
                 log.warning("refused a Slack request Bolt could not read", exc_info=True)
                 delivery.release()
-                return _reply(start_response, "400 Bad Request",
-                              {"ok": False, "error": "bad_request"})
+                return _reply(
+                    start_response, "400 Bad Request", {"ok": False, "error": "bad_request"}
+                )
             finally:
                 end_delivery()
             # The server calls close() once the response is written: only then do the jobs
@@ -221,8 +223,11 @@ def socket_mode_handler(rt: Runtime, app_token: str) -> SocketModeHandler:
     from slack_sdk.socket_mode.request import SocketModeRequest
 
     class _Handler(SocketModeHandler):
-        def handle(self, client: SocketModeClient,  # type: ignore[override] # as Bolt does
-                   req: SocketModeRequest) -> None:
+        def handle(
+            self,
+            client: SocketModeClient,  # type: ignore[override] # as Bolt does
+            req: SocketModeRequest,
+        ) -> None:
             delivery = begin_delivery()  # the listener finds it on this thread
             try:
                 super().handle(client, req)  # dispatches, then sends the ack
@@ -240,8 +245,12 @@ def serve_socket_mode(settings: Settings, *, port: int | None) -> None:
     health: WSGIServer | None = None
     if port:
         # No Slack traffic arrives over HTTP in Socket Mode; /healthz still serves load balancers.
-        health = make_server("0.0.0.0", port, make_wsgi_app(None, health=rt.healthy),  # noqa: S104
-                             handler_class=_QuietHandler)
+        health = make_server(
+            "0.0.0.0",  # noqa: S104
+            port,
+            make_wsgi_app(None, health=rt.healthy),
+            handler_class=_QuietHandler,
+        )
         threading.Thread(target=health.serve_forever, daemon=True, name="healthz").start()
     handler = socket_mode_handler(rt, settings.slack.app_token.get_secret_value())
     stopped = threading.Event()
@@ -273,15 +282,19 @@ class BackgroundServer:
     """The WSGI app on a loopback port in a thread: for the demo and the end-to-end tests."""
 
     def __init__(self, app: WSGIApplication, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = make_server(host, port, app, server_class=_ThreadingWSGIServer,
-                                   handler_class=_QuietHandler)
+        self._server = make_server(
+            host, port, app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
+        )
         self.host = host
         self.port = int(self._server.server_address[1])
         self.url = f"http://{host}:{self.port}"
         # A short poll interval: stop() waits for the loop to notice, and the tests stop a lot.
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True,
-                                        name=f"wsgi-{self.port}")
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
+            name=f"wsgi-{self.port}",
+        )
 
     def start(self) -> BackgroundServer:
         self._thread.start()

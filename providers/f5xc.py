@@ -79,13 +79,13 @@ class F5XCProvider(HttpProvider[F5XCSettings]):
         call = Call("GET", _USERS_PATH, "read", what="list the tenant's users", target=email)
         entries = self.http.expect_list(call, self.http.send(call), key="items")
         matches = [
-            e for e in entries
+            e
+            for e in entries
             if isinstance(e, dict) and str(e.get("email") or "").strip().lower() == email.lower()
         ]
         if not matches:
             raise NotFound(
-                f"F5 Distributed Cloud has no console user with the e-mail {email} "
-                f"({self.where})."
+                f"F5 Distributed Cloud has no console user with the e-mail {email} ({self.where})."
             )
         # A person's entry wins over a service credential that shares the address.
         matches.sort(key=lambda e: not_resettable_reason(e) is not None)
@@ -118,8 +118,12 @@ class F5XCProvider(HttpProvider[F5XCSettings]):
                 f"{current.not_resettable_reason} ({self.where})."
             )
         call = Call(
-            "POST", _RESET_PATH, "action",
-            what=f"reset the console password of {email}", target=email, json={"email": email},
+            "POST",
+            _RESET_PATH,
+            "action",
+            what=f"reset the console password of {email}",
+            target=email,
+            json={"email": email},
         )
         reply = self.http.send(call)
         # Documented answer: the protobuf Empty message, {}. Anything else is not understood.
@@ -139,8 +143,9 @@ class F5XCProvider(HttpProvider[F5XCSettings]):
     # -- credentials ---------------------------------------------------------------------
 
     def check_credentials(self) -> CredentialCheck:
-        call = Call("GET", "/api/web/custom/namespaces/system/whoami", "read",
-                    what="confirm the API token")
+        call = Call(
+            "GET", "/api/web/custom/namespaces/system/whoami", "read", what="confirm the API token"
+        )
         try:
             me = self.http.expect_object(call, self.http.send(call))
         except (BadCredentials, InsufficientPermission) as exc:

@@ -36,9 +36,7 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # Failures before anything left this machine that a retry would not fix.
 _NEVER_SENT = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.ProxyError)
 _DETAIL_FIELDS = ("message", "Message", "error", "detail", "error_description")
-_QUERY_SECRET = re.compile(
-    r"(?i)\b(token|key|password|secret|code|signature)=[^&\s\"'<>]+"
-)
+_QUERY_SECRET = re.compile(r"(?i)\b(token|key|password|secret|code|signature)=[^&\s\"'<>]+")
 _DETAIL_LIMIT = 160
 # A long run mixing letters and digits is treated as a secret the client does not know of
 # (another user's key, a password the provider echoes): provider text is shown without it.
@@ -212,8 +210,13 @@ class HttpClient:
                 raise error
             log.info(
                 "%s: %s %s got %s; retry %d of %d in %.1f s",
-                self.where, call.method, call.path, error.kind, attempt + 1,
-                self.retry.max_retries, wait,
+                self.where,
+                call.method,
+                call.path,
+                error.kind,
+                attempt + 1,
+                self.retry.max_retries,
+                wait,
             )
             self.retry.sleep(wait)
             attempt += 1
@@ -297,11 +300,15 @@ class HttpClient:
             )
         if 300 <= status < 400:
             return self.unexpected(
-                call, reply, f"redirected the request (HTTP {status}); check `base_url`",
+                call,
+                reply,
+                f"redirected the request (HTTP {status}); check `base_url`",
                 certainly_not_acted=True,
             )
         return self.unexpected(
-            call, reply, f"refused the request with HTTP {status}{self.detail(reply, call)}",
+            call,
+            reply,
+            f"refused the request with HTTP {status}{self.detail(reply, call)}",
             certainly_not_acted=True,
         )
 
@@ -354,8 +361,9 @@ class HttpClient:
 
     def _unexpected_body(self, call: Call, reply: Reply, wanted: str) -> NoReturn:
         raise self.unexpected(
-            call, reply, f"answered HTTP {reply.status_code} with {_kind_of_body(reply)} "
-            f"instead of {wanted}"
+            call,
+            reply,
+            f"answered HTTP {reply.status_code} with {_kind_of_body(reply)} instead of {wanted}",
         )
 
     def detail(self, reply: Reply, call: Call | None = None) -> str:

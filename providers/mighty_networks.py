@@ -60,8 +60,7 @@ class MightyNetworksProvider(HttpProvider[MightyNetworksSettings]):
         if reply.status_code == 401:
             if "expired" in error:
                 return BadCredentials(
-                    f"Mighty Networks says the token has expired: replace `token` for "
-                    f"{self.where}."
+                    f"Mighty Networks says the token has expired: replace `token` for {self.where}."
                 )
             return BadCredentials(
                 f"Mighty Networks refused the token: check `token` for {self.where}."
@@ -94,8 +93,11 @@ class MightyNetworksProvider(HttpProvider[MightyNetworksSettings]):
                 f"(a positive whole number), not '{text[:80]}'."
             )
         call = Call(
-            "GET", f"{self._network}/members/by_email", "read",
-            what="look up the member by e-mail", target=f"the member with e-mail {text}",
+            "GET",
+            f"{self._network}/members/by_email",
+            "read",
+            what="look up the member by e-mail",
+            target=f"the member with e-mail {text}",
             params={"email": text},
         )
         member = self.http.expect_object(call, self.http.send(call))
@@ -141,8 +143,11 @@ class MightyNetworksProvider(HttpProvider[MightyNetworksSettings]):
             )
         who = account.label if account.email or account.display_name else f"member {member_id}"
         call = Call(
-            "POST", f"{self._network}/members/{member_id}/password_resets", "action",
-            what=f"send {who} a password-reset e-mail", target=f"member {member_id}",
+            "POST",
+            f"{self._network}/members/{member_id}/password_resets",
+            "action",
+            what=f"send {who} a password-reset e-mail",
+            target=f"member {member_id}",
         )
         reply = self.http.send(call)
         # Documented: 204 without a body. Any body (a proxy's page, a changed API) leaves it

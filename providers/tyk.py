@@ -82,8 +82,10 @@ class TykProvider(HttpProvider[TykSettings]):
         message = reply.field("Message", "message") or ""
         if status == 404:
             return NotFound(f"Tyk Dashboard has no user {call.target} ({self.where}).")
-        if call.credential == "admin_secret" and status == 403 and "failed to update" in (
-            message.lower()
+        if (
+            call.credential == "admin_secret"
+            and status == 403
+            and "failed to update" in (message.lower())
         ):
             # Documented 403 of the permission calls: the change was not saved.
             return Unavailable(
@@ -92,13 +94,11 @@ class TykProvider(HttpProvider[TykSettings]):
             )
         if call.credential == "admin_secret" and status in (401, 403):
             return BadCredentials(
-                f"Tyk Dashboard refused the admin secret: check `admin_secret` for "
-                f"{self.where}."
+                f"Tyk Dashboard refused the admin secret: check `admin_secret` for {self.where}."
             )
         if call.credential == "dashboard_key" and status == 401:
             return BadCredentials(
-                f"Tyk Dashboard refused the dashboard key: check `dashboard_key` for "
-                f"{self.where}."
+                f"Tyk Dashboard refused the dashboard key: check `dashboard_key` for {self.where}."
             )
         if call.credential == "dashboard_key" and status == 403:
             return InsufficientPermission(
@@ -122,14 +122,16 @@ class TykProvider(HttpProvider[TykSettings]):
             return self._by_email(text)
         if _USER_ID.match(text):
             return self._by_id(text)
-        raise BadInput(
-            f"'{text[:80]}' is neither an e-mail address nor a Tyk Dashboard user id."
-        )
+        raise BadInput(f"'{text[:80]}' is neither an e-mail address nor a Tyk Dashboard user id.")
 
     def _by_email(self, email: str) -> Account:
         call = Call(
-            "POST", "/api/users/search", "read", what="look up the user by e-mail",
-            target=f"with the e-mail {email}", credential="dashboard_key",
+            "POST",
+            "/api/users/search",
+            "read",
+            what="look up the user by e-mail",
+            target=f"with the e-mail {email}",
+            credential="dashboard_key",
             json={"filters": {"query": email}},
         )
         reply = self.http.send(call)
@@ -149,8 +151,12 @@ class TykProvider(HttpProvider[TykSettings]):
 
     def _by_id(self, user_id: str) -> Account:
         call = Call(
-            "GET", f"/admin/users/{user_id}", "read", what="look up the user",
-            target=f"with id {user_id}", credential="admin_secret",
+            "GET",
+            f"/admin/users/{user_id}",
+            "read",
+            what="look up the user",
+            target=f"with id {user_id}",
+            credential="admin_secret",
         )
         body = self.http.expect_object(call, self.http.send(call))
         # Some Tyk answers wrap the object as {"Status", "Message", "Meta"}.
@@ -197,20 +203,20 @@ class TykProvider(HttpProvider[TykSettings]):
         if action == "reset":
             return self._reset(user_id, account)
         call = Call(
-            "PUT", f"/admin/users/{user_id}/actions/{_PERMISSION_PATHS[action]}", "action",
+            "PUT",
+            f"/admin/users/{user_id}/actions/{_PERMISSION_PATHS[action]}",
+            "action",
             what=(
-                f"{'allow' if action == 'allow' else 'revoke'} password resets for "
-                f"{account.label}"
+                f"{'allow' if action == 'allow' else 'revoke'} password resets for {account.label}"
             ),
-            target=f"with id {user_id}", credential="admin_secret",
+            target=f"with id {user_id}",
+            credential="admin_secret",
         )
         self._expect_ok(call, self.http.send(call))
         if action == "allow":
             summary = f"Tyk Dashboard now lets {account.label} reset other users' passwords."
         else:
-            summary = (
-                f"Tyk Dashboard no longer lets {account.label} reset other users' passwords."
-            )
+            summary = f"Tyk Dashboard no longer lets {account.label} reset other users' passwords."
         return ActionResult(summary=summary, details={"user_id": user_id, "permission": action})
 
     def _reset(self, user_id: str, account: Account) -> ActionResult:
@@ -221,9 +227,14 @@ class TykProvider(HttpProvider[TykSettings]):
             )
         password = temporary_password()
         call = Call(
-            "POST", f"/api/users/{user_id}/actions/reset", "action",
-            what=f"set a temporary password for {account.label}", target=f"with id {user_id}",
-            credential="dashboard_key", json={"new_password": password}, secrets=(password,),
+            "POST",
+            f"/api/users/{user_id}/actions/reset",
+            "action",
+            what=f"set a temporary password for {account.label}",
+            target=f"with id {user_id}",
+            credential="dashboard_key",
+            json={"new_password": password},
+            secrets=(password,),
         )
         self._expect_ok(call, self.http.send(call))
         return ActionResult(
@@ -246,8 +257,13 @@ class TykProvider(HttpProvider[TykSettings]):
     # -- credentials ---------------------------------------------------------------------
 
     def check_credentials(self) -> CredentialCheck:
-        admin = Call("GET", "/admin/organisations", "read", what="confirm the admin secret",
-                     credential="admin_secret")
+        admin = Call(
+            "GET",
+            "/admin/organisations",
+            "read",
+            what="confirm the admin secret",
+            credential="admin_secret",
+        )
         try:
             self.http.expect_object(admin, self.http.send(admin))
         except (BadCredentials, InsufficientPermission) as exc:
@@ -258,8 +274,14 @@ class TykProvider(HttpProvider[TykSettings]):
                 detail="ok: admin secret accepted (allow/revoke); no `dashboard_key`, so no "
                 "e-mail look-up or full reset",
             )
-        dashboard = Call("GET", "/api/users", "read", what="confirm the dashboard key",
-                         credential="dashboard_key", params={"p": "1"})
+        dashboard = Call(
+            "GET",
+            "/api/users",
+            "read",
+            what="confirm the dashboard key",
+            credential="dashboard_key",
+            params={"p": "1"},
+        )
         try:
             # The body lists users with their access keys: checked for shape, then dropped.
             self.http.expect_object(dashboard, self.http.send(dashboard))

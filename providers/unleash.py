@@ -86,8 +86,12 @@ class UnleashProvider(HttpProvider[UnleashSettings]):
     def resolve(self, user: str) -> Account:
         email = self._email(clean_input(user))
         call = Call(
-            "GET", "/api/admin/user-admin/search", "read",
-            what="look up the user", target=email, params={"q": email},
+            "GET",
+            "/api/admin/user-admin/search",
+            "read",
+            what="look up the user",
+            target=email,
+            params={"q": email},
         )
         users = self.http.expect_list(call, self.http.send(call))
         for entry in users:
@@ -122,8 +126,12 @@ class UnleashProvider(HttpProvider[UnleashSettings]):
         self._check_action(action)
         email = self._email((account.email or account.id).strip())
         call = Call(
-            "POST", _RESET_PATH, "action",
-            what=f"issue a password-reset link for {email}", target=email, json={"id": email},
+            "POST",
+            _RESET_PATH,
+            "action",
+            what=f"issue a password-reset link for {email}",
+            target=email,
+            json={"id": email},
         )
         reply = self.http.send(call)
         body = self.http.expect_object(call, reply)
@@ -144,8 +152,9 @@ class UnleashProvider(HttpProvider[UnleashSettings]):
         details["link_verified"] = verified
         details["link_check"] = "verified" if verified else note
         if verified:
-            return self._issued(f"{summary}; Unleash confirmed the link is for {email}.", link,
-                                details)
+            return self._issued(
+                f"{summary}; Unleash confirmed the link is for {email}.", link, details
+            )
         return self._issued(f"{summary}, but {note}.", link, details)
 
     @staticmethod
@@ -160,8 +169,13 @@ class UnleashProvider(HttpProvider[UnleashSettings]):
     def _verify(self, token: str, email: str) -> tuple[bool, str]:
         """Ask Unleash who the link is for. (True, "") or (False, why it is unconfirmed)."""
         call = Call(
-            "GET", "/auth/reset/validate", "read", what="check the reset link",
-            target="the reset link", credential=None, params={"token": token},
+            "GET",
+            "/auth/reset/validate",
+            "read",
+            what="check the reset link",
+            target="the reset link",
+            credential=None,
+            params={"token": token},
             secrets=(token,),
         )
         try:
@@ -189,9 +203,7 @@ class UnleashProvider(HttpProvider[UnleashSettings]):
 
     def check_credentials(self) -> CredentialCheck:
         # Any token may search users; only ADMIN may count admins, so this proves the right.
-        call = Call(
-            "GET", "/api/admin/user-admin/admin-count", "read", what="confirm admin rights"
-        )
+        call = Call("GET", "/api/admin/user-admin/admin-count", "read", what="confirm admin rights")
         try:
             self.http.expect_object(call, self.http.send(call))
         except (BadCredentials, InsufficientPermission) as exc:

@@ -34,7 +34,8 @@ def pool() -> Any:
 
 class TestJobs:
     def test_a_closure_is_refused_where_the_worker_process_would_refuse_it(
-            self, pool: ThreadBackground) -> None:
+        self, pool: ThreadBackground
+    ) -> None:
         """What `resetbot serve` could not send to its worker process fails in the tests."""
         with pytest.raises((pickle.PicklingError, AttributeError)):
             pool.accept(Job(lambda rt: None))

@@ -35,21 +35,31 @@ def resetbot() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "bot"]
 
 
-def resetbot_run(env: dict[str, str], *args: str,
-                 timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+def resetbot_run(
+    env: dict[str, str], *args: str, timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 (our own console script)
-        [*resetbot(), *args], env=env, capture_output=True, text=True, timeout=timeout,
-        stdin=subprocess.DEVNULL, check=False)
+        [*resetbot(), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
 
 
 def demo_env(home: Path) -> dict[str, str]:
     """A clean environment: temp files, the state file and $HOME all under ``home``."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.upper().startswith(("RESETBOT_", "SLACK_"))}
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(("RESETBOT_", "SLACK_"))}
     for name in ("tmp", "run", "home"):
         (home / name).mkdir(exist_ok=True)
-    env.update(TMPDIR=str(home / "tmp"), XDG_RUNTIME_DIR=str(home / "run"),
-               HOME=str(home / "home"), PYTHONUNBUFFERED="1")
+    env.update(
+        TMPDIR=str(home / "tmp"),
+        XDG_RUNTIME_DIR=str(home / "run"),
+        HOME=str(home / "home"),
+        PYTHONUNBUFFERED="1",
+    )
     return env
 
 
@@ -108,8 +118,15 @@ class TestScriptedDemo:
 
     def test_progress_goes_to_stderr(self, demo: Finished) -> None:
         """While it starts, stderr says what it is starting; stdout holds only the report."""
-        for step in ("loading the bot", "the Slack stand-in", "the Mighty Networks sandbox",
-                     "the F5 XC sandbox", "the store", "the bot", "scene 7 of 7: Expired"):
+        for step in (
+            "loading the bot",
+            "the Slack stand-in",
+            "the Mighty Networks sandbox",
+            "the F5 XC sandbox",
+            "the store",
+            "the bot",
+            "scene 7 of 7: Expired",
+        ):
             assert step in demo.err
         assert "starting" not in demo.out
 
@@ -117,16 +134,23 @@ class TestScriptedDemo:
         """The scene list names all seven scenes and their outcomes, none unexpected."""
         scenes = demo.part("Scenes", "Transcript")
         assert "UNEXPECTED" not in scenes
-        for outcome in ("1. Mighty Networks reset, approved [R", "]: succeeded",
-                        "2. Unleash reset: the link goes only to the requester's DM",
-                        "3. Tyk permission grant", "4. F5 XC reset for an SSO user, refused: "
-                        "nothing filed", "5. Self-approval refused", "6. Denied, with a reason",
-                        "]: denied", "7. Expired", "]: expired"):
+        for outcome in (
+            "1. Mighty Networks reset, approved [R",
+            "]: succeeded",
+            "2. Unleash reset: the link goes only to the requester's DM",
+            "3. Tyk permission grant",
+            "4. F5 XC reset for an SSO user, refused: nothing filed",
+            "5. Self-approval refused",
+            "6. Denied, with a reason",
+            "]: denied",
+            "7. Expired",
+            "]: expired",
+        ):
             assert outcome in scenes
 
     def test_mighty_networks_reset_approved(self, demo: Finished) -> None:
         channel = sections(demo.part("Transcript", "Audit trail"))["#it-support"]
-        assert 'Alice Archer typed /reset-password community tom@example.com' in channel
+        assert "Alice Archer typed /reset-password community tom@example.com" in channel
         assert "approved by @bob (“called Tom back on his desk phone”)" in channel
         assert "Done: Mighty Networks sent a password-reset e-mail to Tom Taylor" in channel
 
@@ -139,33 +163,46 @@ class TestScriptedDemo:
         assert links[0] in parts["Direct messages with @alice"]
         assert links[0] not in parts["#it-support"]
         assert "token=" not in demo.part("Audit trail")
-        assert "The reset link goes only to the requester, by direct message." in (
-            parts["#it-support"])
+        assert (
+            "The reset link goes only to the requester, by direct message."
+            in (parts["#it-support"])
+        )
 
     def test_tyk_permission_grant(self, demo: Finished) -> None:
         channel = sections(demo.part("Transcript", "Audit trail"))["#it-support"]
         assert "typed /reset-password gateway allow tom@example.com new team lead" in channel
-        assert "Tyk Dashboard now lets Tom Taylor <tom@example.com> reset other users' " \
-               "passwords." in channel
+        assert (
+            "Tyk Dashboard now lets Tom Taylor <tom@example.com> reset other users' "
+            "passwords." in channel
+        )
 
     def test_f5_sso_user_refused_with_the_reason(self, demo: Finished) -> None:
         """Sam signs in through SSO: alice is told why, privately, and nothing is filed."""
         channel = sections(demo.part("Transcript", "Audit trail"))["#it-support"]
         # The "Looking up…" ack, edited into the answer, which only alice sees.
-        assert re.search(r"  resetbot  (\(edited\) )?\(only visible to @alice\)\n      :warning: "
-                         r"Sam Sso <sam@example.com> can't be reset here: they sign in through "
-                         r"the tenant's single sign-on identity provider", channel)
+        assert re.search(
+            r"  resetbot  (\(edited\) )?\(only visible to @alice\)\n      :warning: "
+            r"Sam Sso <sam@example.com> can't be reset here: they sign in through "
+            r"the tenant's single sign-on identity provider",
+            channel,
+        )
         assert "reset it at the identity provider. Nothing was filed." in channel
         assert "Sam Sso · sam@example.com" not in channel  # no approval message for Sam
-        assert re.search(r"@alice\s+request\.rejected\s+edge\s+sam@example\.com\s+"
-                         r"not_resettable", demo.part("Audit trail"))
+        assert re.search(
+            r"@alice\s+request\.rejected\s+edge\s+sam@example\.com\s+"
+            r"not_resettable",
+            demo.part("Audit trail"),
+        )
 
     def test_self_approval_refused(self, demo: Finished) -> None:
         """bob files, bob's own Approve is refused (only he sees why), carol approves."""
         channel = sections(demo.part("Transcript", "Audit trail"))["#it-support"]
         assert "Bob Baker typed /reset-password community uma@example.com" in channel
-        assert re.search(r"  resetbot  (\(edited\) )?\(only visible to @bob\)\n      :no_entry: "
-                         r"You can't decide your own request; another approver must\.", channel)
+        assert re.search(
+            r"  resetbot  (\(edited\) )?\(only visible to @bob\)\n      :no_entry: "
+            r"You can't decide your own request; another approver must\.",
+            channel,
+        )
         assert "*Requested by*\n      @bob\n" in channel
         assert "approved by @carol" in channel
 
@@ -185,17 +222,32 @@ class TestScriptedDemo:
         """The audit trail ends the output: a header, a rule, one row per event, oldest first."""
         audit = demo.part("Audit trail").splitlines()
         assert audit[0].startswith("Audit trail (")
-        assert audit[1].split() == ["#", "time", "actor", "action", "request", "provider",
-                                    "target", "outcome"]
+        assert audit[1].split() == [
+            "#",
+            "time",
+            "actor",
+            "action",
+            "request",
+            "provider",
+            "target",
+            "outcome",
+        ]
         assert set(audit[2].replace(" ", "")) == {"-"}
         rows = audit[3:]
         count = int(re.search(r"\((\d+) events", demo.out)[1])  # type: ignore[index]
         assert len(rows) == count
         assert [int(r.split()[0]) for r in rows] == list(range(1, count + 1))
         actions = [r.split()[3] for r in rows]
-        for action in ("role.granted", "request.filed", "request.approved", "request.succeeded",
-                       "secret.delivered", "request.rejected", "request.denied",
-                       "request.expired"):
+        for action in (
+            "role.granted",
+            "request.filed",
+            "request.approved",
+            "request.succeeded",
+            "secret.delivered",
+            "request.rejected",
+            "request.denied",
+            "request.expired",
+        ):
             assert action in actions
 
     def test_leaves_no_port_listening(self, demo: Finished) -> None:
@@ -224,8 +276,10 @@ class TestPortTaken:
             done = run_demo(tmp_path, "--port", str(port))
         assert done.status == 1
         assert done.out == ""
-        assert done.err == (f"resetbot: port {port} on 127.0.0.1 is already in use; choose "
-                            "another with --port, or leave it out for a free one\n")
+        assert done.err == (
+            f"resetbot: port {port} on 127.0.0.1 is already in use; choose "
+            "another with --port, or leave it out for a free one\n"
+        )
         assert list((tmp_path / "tmp").iterdir()) == []
 
     def test_fixed_free_port_is_used(self, tmp_path: Path) -> None:
@@ -251,9 +305,13 @@ class KeptDemo:
         self.home = home
         self.env = demo_env(home)
         self.proc = subprocess.Popen(  # noqa: S603 (our own console script)
-            [*resetbot(), "demo", "--keep-running"], env=self.env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     stdin=subprocess.DEVNULL)
+            [*resetbot(), "demo", "--keep-running"],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
         self.lines: queue.Queue[str] = queue.Queue()
         self.out: list[str] = []
         assert self.proc.stdout is not None
@@ -350,17 +408,17 @@ class TestKeepRunning:
         kept.wait_ready()
         cases = {
             ("say", "@zed", "help"): "resetbot: nobody called @zed in the demo; people: "
-                                     "@alice, @bob, @carol, @dan, @erin, @ada\n",
+            "@alice, @bob, @carol, @dan, @erin, @ada\n",
             ("say", "@alice", "/remind me"): "resetbot: only /reset-password exists here, "
-                                             "not /remind\n",
+            "not /remind\n",
             ("say", "@alice", "/reset-password"): "resetbot: /reset-password alone opens a form,"
-                                                 " which cannot be filled in from here; type "
-                                                 "the whole request, e.g. \"/reset-password "
-                                                 "community uma@example.com locked out\"\n",
-            ("click", "@bob", "deny", "RNOPE"): "resetbot: deny needs a reason: --reason \"…\" "
-                                                "(the Deny form requires one)\n",
+            " which cannot be filled in from here; type "
+            'the whole request, e.g. "/reset-password '
+            'community uma@example.com locked out"\n',
+            ("click", "@bob", "deny", "RNOPE"): 'resetbot: deny needs a reason: --reason "…" '
+            "(the Deny form requires one)\n",
             ("click", "@bob", "approve", "RNOPE"): "resetbot: no request RNOPE; the ids are in "
-                                                   "the transcript\n",
+            "the transcript\n",
         }
         for args, expected in cases.items():
             done = kept.command(*args)
@@ -382,14 +440,16 @@ class TestKeepRunning:
         assert not kept.state_file.exists()
         assert list((kept.home / "tmp").iterdir()) == []
         assert kept.command("say", "@alice", "help").stderr == (
-            "resetbot: no demo is running; start one with `resetbot demo --keep-running`\n")
+            "resetbot: no demo is running; start one with `resetbot demo --keep-running`\n"
+        )
 
 
 def test_say_without_a_running_demo(tmp_path: Path) -> None:
     done = resetbot_run(demo_env(tmp_path), "demo", "say", "@alice", "help")
     assert (done.returncode, done.stdout) == (1, "")
-    assert done.stderr == ("resetbot: no demo is running; start one with "
-                           "`resetbot demo --keep-running`\n")
+    assert done.stderr == (
+        "resetbot: no demo is running; start one with `resetbot demo --keep-running`\n"
+    )
 
 
 class TestStateFile:
@@ -401,8 +461,12 @@ class TestStateFile:
         return tmp_path
 
     def state(self, pid: int, token: str = "t0ken") -> DemoState:  # noqa: S107
-        return DemoState(pid=pid, url="http://127.0.0.1:9", token=token,
-                         bot_url="http://127.0.0.1:9/slack/events")
+        return DemoState(
+            pid=pid,
+            url="http://127.0.0.1:9",
+            token=token,
+            bot_url="http://127.0.0.1:9/slack/events",
+        )
 
     def test_private_to_the_user(self, runtime_dir: Path) -> None:
         path = write_state(self.state(os.getpid()))
@@ -426,8 +490,9 @@ class TestStateFile:
         assert not path.exists() and not path.parent.exists()
 
 
-def test_in_process_run_leaves_no_thread_or_port(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_in_process_run_leaves_no_thread_or_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Run in this process, the demo returns with every server thread joined and port closed."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     before = set(threading.enumerate())
@@ -438,7 +503,8 @@ def test_in_process_run_leaves_no_thread_or_port(tmp_path: Path,
     assert not [p for p in ports if listening(p)]
     deadline = time.monotonic() + 5
     while (left := [t for t in set(threading.enumerate()) - before if t.is_alive()]) and (
-            time.monotonic() < deadline):
+        time.monotonic() < deadline
+    ):
         time.sleep(0.05)
     assert left == []
     assert list(tmp_path.iterdir()) == []

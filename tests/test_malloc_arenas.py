@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-PROBE = textwrap.dedent('''
+PROBE = textwrap.dedent("""
     import ctypes, os, sqlite3, sys, tempfile, threading
     if sys.argv[1] == "capped":
         from bot.server import limit_malloc_arenas
@@ -37,13 +37,19 @@ PROBE = textwrap.dedent('''
     libc.malloc_info(0, fp)
     libc.fclose(fp)
     print(open(out).read().count("<heap nr="))
-''')
+""")
 
 
 def arenas(mode: str) -> int:
     env = {"PATH": "/usr/bin:/bin"}  # no MALLOC_ARENA_MAX from the caller
-    done = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True,  # noqa: S603
-                          env=env, timeout=120, check=True)
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", PROBE, mode],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
     return int(done.stdout.strip())
 
 

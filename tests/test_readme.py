@@ -95,8 +95,7 @@ def console_blocks(text: str = README) -> list[Block]:
                 if word != AND:
                     chain.append(word)
                 elif chain:
-                    current.commands.append(Command(section, current.index, line[2:],
-                                                    tuple(chain)))
+                    current.commands.append(Command(section, current.index, line[2:], tuple(chain)))
                     chain = []
         elif line.strip():
             current.output.append(line)
@@ -119,14 +118,20 @@ def check_for(command: Command) -> str:
     if command.block in {b.index for b in output_blocks()}:
         return "test_config_problems_example"
     if program == "python":
-        return ("test_test_command_is_what_ci_runs" if args == ["-m", "pytest"]
-                else "test_other_python_commands")
+        return (
+            "test_test_command_is_what_ci_runs"
+            if args == ["-m", "pytest"]
+            else "test_other_python_commands"
+        )
     if program == "resetbot":
         if args[:1] == ["serve"]:
             return "test_parses_only"  # needs Slack; its parsing and variables are checked
         if args[:1] == ["demo"]:
-            return ("test_demo_keep_running" if args[1:2] != [] and args[1] in (
-                "--keep-running", "say", "click", "transcript") else "test_quick_start_demo")
+            return (
+                "test_demo_keep_running"
+                if args[1:2] != [] and args[1] in ("--keep-running", "say", "click", "transcript")
+                else "test_quick_start_demo"
+            )
         return "test_operator_walkthrough"
     checks = {
         "python3": "test_install_commands",
@@ -171,23 +176,36 @@ def clone(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items()
-             if not k.upper().startswith(("RESETBOT_", "SLACK_"))}
+    clean = {
+        k: v for k, v in os.environ.items() if not k.upper().startswith(("RESETBOT_", "SLACK_"))
+    }
     for name in ("home", "run", "tmp"):
         (tmp_path / name).mkdir()
-    clean.update(HOME=str(tmp_path / "home"), XDG_RUNTIME_DIR=str(tmp_path / "run"),
-                 TMPDIR=str(tmp_path / "tmp"), PATH=f"{BIN}{os.pathsep}{clean.get('PATH', '')}")
+    clean.update(
+        HOME=str(tmp_path / "home"),
+        XDG_RUNTIME_DIR=str(tmp_path / "run"),
+        TMPDIR=str(tmp_path / "tmp"),
+        PATH=f"{BIN}{os.pathsep}{clean.get('PATH', '')}",
+    )
     return clean
 
 
-def run(argv: list[str] | tuple[str, ...], cwd: Path, env: dict[str, str],
-        timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: list[str] | tuple[str, ...], cwd: Path, env: dict[str, str], timeout: float = 120.0
+) -> subprocess.CompletedProcess[str]:
     program = argv[0].removeprefix(".venv/bin/")
     exe = BIN / program if (BIN / program).exists() else shutil.which(program, path=env["PATH"])
     assert exe is not None, f"{program} is not installed"
     return subprocess.run(  # noqa: S603 (commands from our own README)
-        [str(exe), *argv[1:]], cwd=cwd, env=env, capture_output=True, text=True,
-        timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+        [str(exe), *argv[1:]],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
 
 
 class TestEveryCommand:
@@ -212,8 +230,9 @@ class TestEveryCommand:
         """``resetbot serve`` needs Slack: it parses, and the variables set for it are real."""
         for command in covered_by("test_parses_only"):
             assert parse_error(command.args) is None
-        exported = [name.split("=")[0] for c in commands() if c.program == "export"
-                    for name in c.args]
+        exported = [
+            name.split("=")[0] for c in commands() if c.program == "export" for name in c.args
+        ]
         assert set(exported) <= SLACK_VARIABLES
         assert {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"} <= set(exported)
 
@@ -231,8 +250,12 @@ def _options(parser: object) -> set[str]:
 
 
 def _choices(parser: object) -> set[str]:
-    return {str(c) for a in getattr(parser, "_actions", [])
-            if isinstance(a.choices, list | tuple) for c in a.choices}
+    return {
+        str(c)
+        for a in getattr(parser, "_actions", [])
+        if isinstance(a.choices, list | tuple)
+        for c in a.choices
+    }
 
 
 def _all_options(parser: object) -> set[str]:
@@ -282,17 +305,22 @@ class TestProse:
         assert len(texts) > 5
         for text in texts:
             # Slack turns a typed @name into a mention before the bot sees it.
-            typed = re.sub(r"@(\w+)", lambda m: f"<@U0{m[1].upper()}>",
-                           text.removeprefix("/reset-password").strip())
+            typed = re.sub(
+                r"@(\w+)",
+                lambda m: f"<@U0{m[1].upper()}>",
+                text.removeprefix("/reset-password").strip(),
+            )
             command = parsing.parse(typed, actions)
             assert not (isinstance(command, parsing.Help) and command.unknown), text
 
     def test_environment_variables_exist(self, clone: Path, env: dict[str, str]) -> None:
         """Every RESETBOT_* variable named is read; the Procfile paragraph's examples work."""
         names = set(re.findall(r"\bRESETBOT_[A-Z0-9_]*[A-Z0-9]\b", README))
-        read_elsewhere = {"RESETBOT_CONFIG": ROOT / "bot" / "config.py",
-                          "RESETBOT_THREADS": ROOT / "bot" / "server.py",
-                          "RESETBOT_TEST_PG_URL": ROOT / "tests" / "conftest.py"}
+        read_elsewhere = {
+            "RESETBOT_CONFIG": ROOT / "bot" / "config.py",
+            "RESETBOT_THREADS": ROOT / "bot" / "server.py",
+            "RESETBOT_TEST_PG_URL": ROOT / "tests" / "conftest.py",
+        }
         for name in sorted(names):
             if name in read_elsewhere:
                 assert name in read_elsewhere[name].read_text(encoding="utf-8"), name
@@ -304,8 +332,11 @@ class TestProse:
         examples = dict(re.findall(r"`(RESETBOT_PROVIDERS__[A-Z0-9_]+)=([^`]*)`", README))
         assert len(examples) >= 3
         for name, value in examples.items():
-            env[name] = "https://flags.example.com" if name.endswith("_URL") else (
-                value.replace("…", "") or "x")
+            env[name] = (
+                "https://flags.example.com"
+                if name.endswith("_URL")
+                else (value.replace("…", "") or "x")
+            )
         done = run(["resetbot", "config", "check"], clone, env)
         assert done.returncode == 0, done.stderr
         assert '"kind": "unleash"' in done.stdout
@@ -355,8 +386,12 @@ class TestQuickStart:
                 extras = set((match[1] or "").split(",")) - {""}
                 assert extras <= set(project["optional-dependencies"])
         first = commands()[0]
-        assert first.section == "Quick start" and first.argv[:4] == ("python3", "-m", "venv",
-                                                                     ".venv")
+        assert first.section == "Quick start" and first.argv[:4] == (
+            "python3",
+            "-m",
+            "venv",
+            ".venv",
+        )
 
     def test_two_commands_to_the_demo(self) -> None:
         """From a fresh clone: exactly two command lines, the second starts the demo."""
@@ -390,8 +425,11 @@ class TestQuickStart:
         assert lines == {".venv/bin/python -m pytest"}
         (line,) = lines
         ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-        runs = [line.split("<")[0].split("||")[0].strip() for line in ci.splitlines()
-                if "-m pytest" in line and not line.lstrip().startswith(("#", "say", "echo"))]
+        runs = [
+            line.split("<")[0].split("||")[0].strip()
+            for line in ci.splitlines()
+            if "-m pytest" in line and not line.lstrip().startswith(("#", "say", "echo"))
+        ]
         assert runs == [line]
         assert "pip install --quiet -e '.[test]'" in ci
         assert "pip install -e '.[test]'" in README
@@ -401,8 +439,14 @@ class KeptDemo:
     def __init__(self, argv: tuple[str, ...], cwd: Path, env: dict[str, str]) -> None:
         exe = BIN / argv[0].removeprefix(".venv/bin/")
         self.proc = subprocess.Popen(  # noqa: S603 (a command from our own README)
-            [str(exe), *argv[1:]], cwd=cwd, env=env, text=True, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            [str(exe), *argv[1:]],
+            cwd=cwd,
+            env=env,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -431,8 +475,9 @@ class KeptDemo:
 
 @pytest.fixture
 def kept(clone: Path, env: dict[str, str]) -> Iterator[KeptDemo]:
-    (start,) = [c for c in covered_by("test_demo_keep_running") if c.args == ["demo",
-                                                                               "--keep-running"]]
+    (start,) = [
+        c for c in covered_by("test_demo_keep_running") if c.args == ["demo", "--keep-running"]
+    ]
     demo = KeptDemo(start.argv, clone, env)
     try:
         yield demo
@@ -488,8 +533,11 @@ def test_operator_walkthrough(clone: Path, env: dict[str, str]) -> None:
     listed = next(d for c, d in ran if c.args == ["roles", "list"])
     for user in ("U0123ABCD", "U0456EFGH", "U0789IJKL"):
         assert user in listed.stdout
-    assert (clone / "audit.csv").read_text(encoding="utf-8").startswith(
-        "id,at,actor,action,request_id,provider,target,outcome,details\n")
+    assert (
+        (clone / "audit.csv")
+        .read_text(encoding="utf-8")
+        .startswith("id,at,actor,action,request_id,provider,target,outcome,details\n")
+    )
     with contextlib.closing(sqlite3.connect(clone / "resetbot-backup.db")) as backup:
         grants = backup.execute("SELECT count(*) FROM role_grants").fetchone()[0]
     assert grants == 3
@@ -505,7 +553,8 @@ def test_config_problems_example(clone: Path, env: dict[str, str]) -> None:
         'token = "x"\n\n[providers.flags]\nkind = "unleash"\n'
         'base_url = "https://unleash.example.com"\n\n[providers.community]\n'
         'kind = "mighty_networks"\nnetwork_id = "acme"\ntoken = "x"\nbase_url = "not a url"\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     done = run(command.argv, clone, env)
     assert done.returncode == 2
     assert done.stderr.splitlines() == block.output
@@ -518,8 +567,11 @@ def test_healthz_example(clone: Path, env: dict[str, str]) -> None:
     assert url.endswith("/healthz")
     with BackgroundServer(make_wsgi_app(None, health=lambda: True)) as server:
         local = re.sub(r"^https://[^/]+", server.url, url)
-        done = run(["curl", "--silent", "--show-error", *[local if a == url else a
-                                                          for a in command.args]], clone, env)
+        done = run(
+            ["curl", "--silent", "--show-error", *[local if a == url else a for a in command.args]],
+            clone,
+            env,
+        )
     assert done.returncode == 0, done.stderr
     assert done.stdout == '{"ok": true}'
 
@@ -528,8 +580,10 @@ def test_healthz_example(clone: Path, env: dict[str, str]) -> None:
 def test_postgres_backup(clone: Path, env: dict[str, str], pg_url: str) -> None:
     """pg_dump and pg_restore as written, against a real database resetbot migrated."""
     env["RESETBOT_DATABASE_URL"] = pg_url
-    for argv in (["resetbot", "db", "upgrade"], ["resetbot", "roles", "grant", "U0123ABCD",
-                                                 "approver"]):
+    for argv in (
+        ["resetbot", "db", "upgrade"],
+        ["resetbot", "roles", "grant", "U0123ABCD", "approver"],
+    ):
         done = run(argv, clone, env)
         assert done.returncode == 0, done.stderr
     libpq = pg_url.replace("postgresql+psycopg://", "postgresql://", 1)
@@ -560,7 +614,8 @@ def test_other_python_commands() -> None:
         rest = args[2:] if args[:1] == ["-m"] else args[1:]
         for arg in rest:
             if arg.startswith("-"):
-                assert re.search(rf"(^|[\s,]){re.escape(arg.split('=')[0])}\b",
-                                 helped.stdout, re.M), f"{command.line}: no option {arg}"
+                assert re.search(
+                    rf"(^|[\s,]){re.escape(arg.split('=')[0])}\b", helped.stdout, re.M
+                ), f"{command.line}: no option {arg}"
             elif args[:2] == ["-m", "pytest"]:
                 assert (ROOT / arg.split("::")[0]).exists(), f"{command.line}: no {arg}"

@@ -37,8 +37,9 @@ class DemoState:
     bot_url: str
 
     def as_json(self) -> str:
-        return json.dumps({"pid": self.pid, "url": self.url, "token": self.token,
-                           "bot_url": self.bot_url})
+        return json.dumps(
+            {"pid": self.pid, "url": self.url, "token": self.token, "bot_url": self.bot_url}
+        )
 
 
 def read_state(path: Path | None = None) -> DemoState | None:
@@ -46,8 +47,12 @@ def read_state(path: Path | None = None) -> DemoState | None:
     path = path or state_path()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        state = DemoState(pid=int(data["pid"]), url=str(data["url"]), token=str(data["token"]),
-                          bot_url=str(data["bot_url"]))
+        state = DemoState(
+            pid=int(data["pid"]),
+            url=str(data["url"]),
+            token=str(data["token"]),
+            bot_url=str(data["bot_url"]),
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return state if _alive(state.pid) else None
@@ -88,19 +93,26 @@ def remove_state(state: DemoState, path: Path | None = None) -> None:
             path.parent.rmdir()
 
 
-def send(method: str, path: str, body: dict[str, Any] | None = None, *,
-         timeout: float = 60.0) -> str:
+def send(
+    method: str, path: str, body: dict[str, Any] | None = None, *, timeout: float = 60.0
+) -> str:
     """Ask the running demo to act; what changed in its channels (or the transcript)."""
     state = read_state()
     if state is None:
         raise DemoError("no demo is running; start one with `resetbot demo --keep-running`")
     try:
-        response = httpx.request(method, state.url + path, json=body, timeout=timeout,
-                                 headers={"Authorization": f"Bearer {state.token}"})
+        response = httpx.request(
+            method,
+            state.url + path,
+            json=body,
+            timeout=timeout,
+            headers={"Authorization": f"Bearer {state.token}"},
+        )
         answer = response.json()
     except httpx.HTTPError as exc:
-        raise DemoError(f"the demo (pid {state.pid}) does not answer at {state.url}: "
-                        f"{type(exc).__name__}") from None
+        raise DemoError(
+            f"the demo (pid {state.pid}) does not answer at {state.url}: {type(exc).__name__}"
+        ) from None
     except ValueError:
         raise DemoError(f"the demo answered {response.status_code} without JSON") from None
     if not answer.get("ok"):

@@ -38,18 +38,21 @@ class Controller:
                 raise DemoError(f"only {COMMAND} exists here, not {command}")
         uid = self._person(user)
         if not words.strip():
-            raise DemoError(f"{COMMAND} alone opens a form, which cannot be filled in from here; "
-                            f"type the whole request, e.g. \"{COMMAND} community "
-                            "uma@example.com locked out\"")
+            raise DemoError(
+                f"{COMMAND} alone opens a form, which cannot be filled in from here; "
+                f'type the whole request, e.g. "{COMMAND} community '
+                'uma@example.com locked out"'
+            )
         return self._acting(lambda: self.rig.say(uid, words.strip()))
 
-    def click(self, user: str, button: str, request_id: str, *, note: str = "",
-              reason: str = "") -> str:
+    def click(
+        self, user: str, button: str, request_id: str, *, note: str = "", reason: str = ""
+    ) -> str:
         uid = self._person(user)
         if button not in ("approve", "deny"):
             raise DemoError(f"the buttons are approve and deny, not {button!r}")
         if button == "deny" and not reason.strip():
-            raise DemoError("deny needs a reason: --reason \"…\" (the Deny form requires one)")
+            raise DemoError('deny needs a reason: --reason "…" (the Deny form requires one)')
         request_id = request_id.strip().upper()
         try:
             state = self.rig.request(request_id).state
@@ -63,19 +66,31 @@ class Controller:
             views, notes = len(standin.views_for(uid)), len(standin.ephemerals(user=uid))
             self.rig.click(uid, request_id, button)
             # The bot answers a click with a form (allowed) or an ephemeral (refused).
-            self.rig.wait(lambda: len(standin.views_for(uid)) > views
-                          or len(standin.ephemerals(user=uid)) > notes, 10.0,
-                          what=f"the bot's answer to {user}'s click")
+            self.rig.wait(
+                lambda: (
+                    len(standin.views_for(uid)) > views or len(standin.ephemerals(user=uid)) > notes
+                ),
+                10.0,
+                what=f"the bot's answer to {user}'s click",
+            )
             if len(standin.views_for(uid)) == views:
                 return
             form = standin.views_for(uid)[-1]
-            self.rig.driver.submit_view(uid, form, {"note": note} if button == "approve" and note
-                                        else {"reason": reason} if button == "deny" else {})
+            self.rig.driver.submit_view(
+                uid,
+                form,
+                {"note": note}
+                if button == "approve" and note
+                else {"reason": reason}
+                if button == "deny"
+                else {},
+            )
             # An accepted form moves the request on; an approval's provider call then runs in
             # the background until the request reaches a final state.
             with contextlib.suppress(AssertionError):
-                self.rig.wait(lambda: self.rig.request(request_id).state
-                              is not RequestState.PENDING, 5.0)
+                self.rig.wait(
+                    lambda: self.rig.request(request_id).state is not RequestState.PENDING, 5.0
+                )
                 self.rig.wait_state(request_id, *FINAL_STATES, timeout=15.0)
 
         return self._acting(act)
@@ -101,8 +116,9 @@ class Controller:
 
 def _reply(start_response: StartResponse, status: str, body: dict[str, Any]) -> list[bytes]:
     data = json.dumps(body).encode()
-    start_response(status, [("Content-Type", "application/json"),
-                            ("Content-Length", str(len(data)))])
+    start_response(
+        status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+    )
     return [data]
 
 
@@ -111,8 +127,7 @@ def control_app(controller: Controller, token: str) -> Callable[..., Iterable[by
 
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if not secrets.compare_digest(environ.get("HTTP_AUTHORIZATION", ""), f"Bearer {token}"):
-            return _reply(start_response, "401 Unauthorized", {"ok": False,
-                                                               "error": "wrong token"})
+            return _reply(start_response, "401 Unauthorized", {"ok": False, "error": "wrong token"})
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -123,22 +138,29 @@ def control_app(controller: Controller, token: str) -> Callable[..., Iterable[by
             if (method, path) == ("POST", "/say"):
                 output = controller.say(str(body["user"]), str(body["text"]))
             elif (method, path) == ("POST", "/click"):
-                output = controller.click(str(body["user"]), str(body["button"]),
-                                          str(body["request_id"]), note=str(body.get("note", "")),
-                                          reason=str(body.get("reason", "")))
+                output = controller.click(
+                    str(body["user"]),
+                    str(body["button"]),
+                    str(body["request_id"]),
+                    note=str(body.get("note", "")),
+                    reason=str(body.get("reason", "")),
+                )
             elif (method, path) == ("GET", "/transcript"):
                 output = controller.transcript()
             else:
-                return _reply(start_response, "404 Not Found", {"ok": False,
-                                                                "error": "no such endpoint"})
+                return _reply(
+                    start_response, "404 Not Found", {"ok": False, "error": "no such endpoint"}
+                )
         except DemoError as exc:
             return _reply(start_response, "400 Bad Request", {"ok": False, "error": str(exc)})
         except (KeyError, ValueError) as exc:
-            return _reply(start_response, "400 Bad Request",
-                          {"ok": False, "error": f"bad request: {exc}"})
+            return _reply(
+                start_response, "400 Bad Request", {"ok": False, "error": f"bad request: {exc}"}
+            )
         except AssertionError as exc:  # the rig timed out waiting for the bot
-            return _reply(start_response, "500 Internal Server Error",
-                          {"ok": False, "error": str(exc)})
+            return _reply(
+                start_response, "500 Internal Server Error", {"ok": False, "error": str(exc)}
+            )
         return _reply(start_response, "200 OK", {"ok": True, "output": output})
 
     return app
@@ -147,5 +169,4 @@ def control_app(controller: Controller, token: str) -> Callable[..., Iterable[by
 def start_control(rig: Rig) -> tuple[BackgroundServer, DemoState]:
     token = secrets.token_urlsafe(24)
     server = BackgroundServer(control_app(Controller(rig), token)).start()
-    return server, DemoState(pid=os.getpid(), url=server.url, token=token,
-                             bot_url=rig.events_url)
+    return server, DemoState(pid=os.getpid(), url=server.url, token=token, bot_url=rig.events_url)

@@ -25,15 +25,18 @@ def header(rig: Rig) -> str:
     width = max(len(name) for name, _ in rows)
     people = ", ".join(
         f"@{p.handle} ({_role_text(p.role.value if p.role else None, p.provider)})"
-        if p.id not in rig.admins else f"@{p.handle} (admin)"
+        if p.id not in rig.admins
+        else f"@{p.handle} (admin)"
         for p in rig.people
     )
-    return "\n".join([
-        "resetbot demo: the real bot, a Slack stand-in and four provider sandboxes, all on "
-        "127.0.0.1",
-        *(f"  {name.ljust(width)}  {where}" for name, where in rows),
-        f"People: {people}",
-    ])
+    return "\n".join(
+        [
+            "resetbot demo: the real bot, a Slack stand-in and four provider sandboxes, all on "
+            "127.0.0.1",
+            *(f"  {name.ljust(width)}  {where}" for name, where in rows),
+            f"People: {people}",
+        ]
+    )
 
 
 def _role_text(role: str | None, provider: str | None) -> str:
@@ -62,9 +65,12 @@ def changes(before: Workspace, after: Workspace) -> str:
     changed = {id(m) for m in after.messages if old.get((m.channel, m.ts, m.ephemeral_to)) != m}
     # A changed thread reply reads better under its message, so show the parent too.
     parents = {(m.channel, m.thread_ts) for m in after.messages if id(m) in changed and m.is_reply}
-    shown = [m for m in after.messages
-             if id(m) in changed or ((m.channel, m.ts) in parents and not m.is_ephemeral)]
-    new_commands = after.commands[len(before.commands):]
+    shown = [
+        m
+        for m in after.messages
+        if id(m) in changed or ((m.channel, m.ts) in parents and not m.is_ephemeral)
+    ]
+    new_commands = after.commands[len(before.commands) :]
     view = dataclasses.replace(after, messages=shown, commands=new_commands)
     return render(view, **TRANSCRIPT_OPTIONS).rstrip("\n")
 
@@ -92,9 +98,11 @@ def audit_table(rig: Rig) -> str:
     def line(row: Sequence[str]) -> str:
         return "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
 
-    return "\n".join([
-        f"Audit trail ({len(rows)} events, oldest first, UTC)",
-        "  " + line(head),
-        "  " + line(["-" * w for w in widths]),
-        *("  " + line(row) for row in rows),
-    ])
+    return "\n".join(
+        [
+            f"Audit trail ({len(rows)} events, oldest first, UTC)",
+            "  " + line(head),
+            "  " + line(["-" * w for w in widths]),
+            *("  " + line(row) for row in rows),
+        ]
+    )

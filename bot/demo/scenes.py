@@ -58,25 +58,37 @@ def mighty_networks_approved(rig: Rig) -> Ran:
     """Mighty Networks reset, approved"""
     rid = rig.file("alice", 'community tom@example.com "locked out after the SSO change"')
     rig.approve("bob", rid, note="called Tom back on his desk phone")
-    return Ran("@alice asks to reset tom@example.com on community; @bob approves with a note",
-               rid, _final(rig, rid), RequestState.SUCCEEDED.value)
+    return Ran(
+        "@alice asks to reset tom@example.com on community; @bob approves with a note",
+        rid,
+        _final(rig, rid),
+        RequestState.SUCCEEDED.value,
+    )
 
 
 def unleash_link_by_dm(rig: Rig) -> Ran:
     """Unleash reset: the link goes only to the requester's DM"""
     rid = rig.file("alice", "flags tom@example.com new laptop, cannot sign in")
     rig.approve("erin", rid)
-    return Ran("@alice asks for an Unleash reset link for tom@example.com; @erin (approver "
-               "for flags only) approves; the link is in @alice's DM, not in the channel",
-               rid, _final(rig, rid), RequestState.SUCCEEDED.value)
+    return Ran(
+        "@alice asks for an Unleash reset link for tom@example.com; @erin (approver "
+        "for flags only) approves; the link is in @alice's DM, not in the channel",
+        rid,
+        _final(rig, rid),
+        RequestState.SUCCEEDED.value,
+    )
 
 
 def tyk_permission_granted(rig: Rig) -> Ran:
     """Tyk permission grant"""
     rid = rig.file("alice", "gateway allow tom@example.com new team lead")
     rig.approve("carol", rid)
-    return Ran("@alice asks to let tom@example.com reset other users' Tyk passwords; "
-               "@carol approves", rid, _final(rig, rid), RequestState.SUCCEEDED.value)
+    return Ran(
+        "@alice asks to let tom@example.com reset other users' Tyk passwords; @carol approves",
+        rid,
+        _final(rig, rid),
+        RequestState.SUCCEEDED.value,
+    )
 
 
 def f5_sso_user_refused(rig: Rig) -> Ran:
@@ -86,9 +98,13 @@ def f5_sso_user_refused(rig: Rig) -> Ran:
     rig.settle()
     filed = rig.request_ids() - before
     outcome = "nothing filed" if not filed else f"filed {', '.join(sorted(filed))}"
-    return Ran("@alice asks to reset sam@example.com on edge; Sam signs in through SSO, so "
-               "the bot explains why a console reset cannot help and files nothing",
-               None, outcome, "nothing filed")
+    return Ran(
+        "@alice asks to reset sam@example.com on edge; Sam signs in through SSO, so "
+        "the bot explains why a console reset cannot help and files nothing",
+        None,
+        outcome,
+        "nothing filed",
+    )
 
 
 def self_approval_refused(rig: Rig) -> Ran:
@@ -98,23 +114,33 @@ def self_approval_refused(rig: Rig) -> Ran:
     seen = len(rig.standin.ephemerals(user=bob))
     rig.click("bob", rid, "approve")
     rig.settle()
-    refused = any("your own request" in m.all_text()
-                  for m in rig.standin.ephemerals(user=bob)[seen:])
+    refused = any(
+        "your own request" in m.all_text() for m in rig.standin.ephemerals(user=bob)[seen:]
+    )
     still = rig.request(rid).state
     rig.approve("carol", rid)
     outcome = _final(rig, rid)
     if not refused or still is not RequestState.PENDING:
         outcome = f"@bob's own click was not refused ({still.value})"
-    return Ran("@bob (an approver) files a request and clicks Approve on it himself: refused; "
-               "@carol approves it instead", rid, outcome, RequestState.SUCCEEDED.value)
+    return Ran(
+        "@bob (an approver) files a request and clicks Approve on it himself: refused; "
+        "@carol approves it instead",
+        rid,
+        outcome,
+        RequestState.SUCCEEDED.value,
+    )
 
 
 def denied_with_reason(rig: Rig) -> Ran:
     """Denied, with a reason"""
     rid = rig.file("alice", "gateway reset uma@example.com she asked in the hallway")
     rig.deny("bob", rid, "Uma is on leave this week; her manager must ask")
-    return Ran("@alice asks for a full Tyk reset of uma@example.com; @bob denies it and says "
-               "why", rid, _final(rig, rid), RequestState.DENIED.value)
+    return Ran(
+        "@alice asks for a full Tyk reset of uma@example.com; @bob denies it and says why",
+        rid,
+        _final(rig, rid),
+        RequestState.DENIED.value,
+    )
 
 
 def expired(rig: Rig) -> Ran:
@@ -123,9 +149,13 @@ def expired(rig: Rig) -> Ran:
     minutes = rig.settings.request_ttl_minutes + 1
     rig.clock.advance(minutes=minutes)
     rig.sweep()
-    return Ran(f"@alice asks for an Unleash reset of uma@example.com; nobody decides, and "
-               f"{minutes} minutes later (the demo's clock jumps) the request expires",
-               rid, _final(rig, rid), RequestState.EXPIRED.value)
+    return Ran(
+        f"@alice asks for an Unleash reset of uma@example.com; nobody decides, and "
+        f"{minutes} minutes later (the demo's clock jumps) the request expires",
+        rid,
+        _final(rig, rid),
+        RequestState.EXPIRED.value,
+    )
 
 
 SCENES: tuple[Scene, ...] = (

@@ -93,8 +93,9 @@ def _signals_set(stop: threading.Event) -> Iterator[None]:
     def request_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    previous = {signum: signal.signal(signum, request_stop)
-                for signum in (signal.SIGINT, signal.SIGTERM)}
+    previous = {
+        signum: signal.signal(signum, request_stop) for signum in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         yield
     finally:
@@ -124,14 +125,16 @@ def run(options: DemoOptions) -> int:
             status = _run(options, workdir, progress)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    played = "" if options.keep_running else (
-        f"played {len(scenes.SCENES)} scenes in {time.monotonic() - options.started:.1f} s; ")
+    played = (
+        ""
+        if options.keep_running
+        else (f"played {len(scenes.SCENES)} scenes in {time.monotonic() - options.started:.1f} s; ")
+    )
     progress.say(f"{played}stopped everything and removed its files")
     return status
 
 
-_KINDS = {"mighty_networks": "Mighty Networks", "unleash": "Unleash", "f5xc": "F5 XC",
-          "tyk": "Tyk"}
+_KINDS = {"mighty_networks": "Mighty Networks", "unleash": "Unleash", "f5xc": "F5 XC", "tyk": "Tyk"}
 
 
 def _readable(step: str) -> str:
@@ -143,8 +146,12 @@ def _readable(step: str) -> str:
 def _run(options: DemoOptions, workdir: Path, progress: Progress) -> int:
     out = options.out
     clock = WallClock()
-    rig = Rig(workdir, clock=clock, bot_port=options.port,
-              progress=lambda what: progress.step(f"starting the {_readable(what)}"))
+    rig = Rig(
+        workdir,
+        clock=clock,
+        bot_port=options.port,
+        progress=lambda what: progress.step(f"starting the {_readable(what)}"),
+    )
     try:
         rig.start()
     except OSError as exc:
@@ -181,11 +188,16 @@ def _keep_running(rig: Rig, out: TextIO, progress: Progress) -> None:
             try:
                 client.write_state(state)
             except OSError as exc:
-                raise DemoError(f"cannot write {client.state_path()}: {exc.strerror or exc}"
-                                " (set XDG_RUNTIME_DIR to a writable directory)") from None
+                raise DemoError(
+                    f"cannot write {client.state_path()}: {exc.strerror or exc}"
+                    " (set XDG_RUNTIME_DIR to a writable directory)"
+                ) from None
             prog = _program()
-            print(f"\nThe demo keeps running (pid {os.getpid()}); Ctrl-C here stops it. "
-                  "From another terminal:", file=out)
+            print(
+                f"\nThe demo keeps running (pid {os.getpid()}); Ctrl-C here stops it. "
+                "From another terminal:",
+                file=out,
+            )
             for example in (
                 f'{prog} demo say @alice "/reset-password community uma@example.com locked out"',
                 f"{prog} demo click @bob approve <id>",

@@ -22,7 +22,7 @@ class Progress:
         text = f"resetbot demo: {what}…"
         if self.tty:
             # A wrapped line could not be rewritten in place.
-            text = text[:max(20, shutil.get_terminal_size().columns - 1)]
+            text = text[: max(20, shutil.get_terminal_size().columns - 1)]
             self.err.write("\r" + text.ljust(self._width))
             self._width = len(text)
         else:
@@ -42,8 +42,10 @@ class Progress:
 
 
 def port_taken(port: int) -> DemoError:
-    return DemoError(f"port {port} on 127.0.0.1 is already in use; choose another with --port, "
-                     "or leave it out for a free one")
+    return DemoError(
+        f"port {port} on 127.0.0.1 is already in use; choose another with --port, "
+        "or leave it out for a free one"
+    )
 
 
 def check_port(port: int) -> None:

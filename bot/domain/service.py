@@ -61,16 +61,32 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 # The lists people ask for with a command, built once (see Store.read): what a line shows.
 RECENT_LIMIT = 10
 PENDING_LIMIT = 20
-_LINE = (ResetRequest.id, ResetRequest.provider, ResetRequest.action, ResetRequest.target_id,
-         ResetRequest.target_email, ResetRequest.target_name, ResetRequest.state,
-         ResetRequest.approval_channel)
-_RECENT = (select(*_LINE).where(ResetRequest.requester_id == bindparam("requester_id"))
-           .order_by(ResetRequest.created_at.desc()).limit(RECENT_LIMIT))
-_PENDING = (select(*_LINE).where(ResetRequest.state == RequestState.PENDING,
-                                  ResetRequest.expires_at > bindparam("now"),
-                                  ResetRequest.provider.in_(bindparam("providers",
-                                                                      expanding=True)))
-            .order_by(ResetRequest.created_at).limit(PENDING_LIMIT))
+_LINE = (
+    ResetRequest.id,
+    ResetRequest.provider,
+    ResetRequest.action,
+    ResetRequest.target_id,
+    ResetRequest.target_email,
+    ResetRequest.target_name,
+    ResetRequest.state,
+    ResetRequest.approval_channel,
+)
+_RECENT = (
+    select(*_LINE)
+    .where(ResetRequest.requester_id == bindparam("requester_id"))
+    .order_by(ResetRequest.created_at.desc())
+    .limit(RECENT_LIMIT)
+)
+_PENDING = (
+    select(*_LINE)
+    .where(
+        ResetRequest.state == RequestState.PENDING,
+        ResetRequest.expires_at > bindparam("now"),
+        ResetRequest.provider.in_(bindparam("providers", expanding=True)),
+    )
+    .order_by(ResetRequest.created_at)
+    .limit(PENDING_LIMIT)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,9 +206,7 @@ class ResetService:
     # -- roles ---------------------------------------------------------------------------
 
     def roles(self, session: Session, user_id: str, provider: str | None) -> set[Role]:
-        return role_store.roles_for(
-            session, user_id, provider, config_admins=self.settings.admins
-        )
+        return role_store.roles_for(session, user_id, provider, config_admins=self.settings.admins)
 
     def is_admin(self, user_id: str) -> bool:
         with self.store.reading() as s:
@@ -257,9 +271,7 @@ class ResetService:
         if not user_text:
             raise InvalidInput("Say whose password to reset (e-mail or id).", field="user")
         if len(user_text) > MAX_USER_TEXT or any(c.isspace() for c in user_text):
-            raise InvalidInput(
-                "The user must be one e-mail address or provider id.", field="user"
-            )
+            raise InvalidInput("The user must be one e-mail address or provider id.", field="user")
         if "@" in user_text and not _EMAIL.match(user_text):
             raise InvalidInput(f"'{user_text}' is not a valid e-mail address.", field="user")
         reason = clean_text(reason, limit=MAX_REASON + 1)
@@ -271,8 +283,9 @@ class ResetService:
 
     def require_may_file(self, draft: Draft) -> None:
         """Refuse before the provider is asked anything; ``file`` checks again as it writes."""
-        held = role_store.read_roles(self.store, draft.requester_id, draft.provider,
-                                     config_admins=self.settings.admins)
+        held = role_store.read_roles(
+            self.store, draft.requester_id, draft.provider, config_admins=self.settings.admins
+        )
         if not policy.may_file(held):
             raise NotAllowed(
                 "You don't have the requester role for "
@@ -300,9 +313,15 @@ class ResetService:
         """A request naming no configured provider: nothing is filed, but the attempt is kept."""
         name = clean_text(provider, limit=40)
         with self.store.session() as s:
-            record(s, actor=requester_id, action="request.rejected", outcome="unknown_provider",
-                   provider=name, target=clean_text(user_text, limit=MAX_USER_TEXT),
-                   message=f"there is no provider called '{name}'")
+            record(
+                s,
+                actor=requester_id,
+                action="request.rejected",
+                outcome="unknown_provider",
+                provider=name,
+                target=clean_text(user_text, limit=MAX_USER_TEXT),
+                message=f"there is no provider called '{name}'",
+            )
 
     def _audit_rejected(self, draft: Draft, kind: str, message: str) -> None:
         with self.store.session() as s:
@@ -316,9 +335,7 @@ class ResetService:
                 message=message,
             )
 
-    def file(
-        self, draft: Draft, account: Account, *, origin_channel: str | None
-    ) -> RequestView:
+    def file(self, draft: Draft, account: Account, *, origin_channel: str | None) -> RequestView:
         instance_settings = self.settings.providers[draft.provider]
         now = self.clock()
         with self.store.session() as s:
@@ -348,9 +365,15 @@ class ResetService:
             )
             s.add(request)
             s.flush()
-            record(s, actor=draft.requester_id, action="request.filed", request=request,
-                   outcome=RequestState.PENDING.value, action_name=draft.action,
-                   reason=draft.reason)
+            record(
+                s,
+                actor=draft.requester_id,
+                action="request.filed",
+                request=request,
+                outcome=RequestState.PENDING.value,
+                action_name=draft.action,
+                reason=draft.reason,
+            )
             return self._view(request)
 
     def _check_limits(self, s: Session, draft: Draft, account: Account) -> None:
@@ -362,11 +385,14 @@ class ResetService:
         def pending_where(*criteria: ColumnElement[bool]) -> ScalarSelect[int]:
             return select(func.count()).where(pending, *criteria).scalar_subquery()
 
-        mine, same_target = s.execute(select(
-            pending_where(ResetRequest.requester_id == draft.requester_id),
-            pending_where(ResetRequest.provider == draft.provider,
-                          ResetRequest.target_id == account.id),
-        )).one()
+        mine, same_target = s.execute(
+            select(
+                pending_where(ResetRequest.requester_id == draft.requester_id),
+                pending_where(
+                    ResetRequest.provider == draft.provider, ResetRequest.target_id == account.id
+                ),
+            )
+        ).one()
         if (mine or 0) >= self.settings.max_pending_per_requester:
             raise LimitReached(
                 f"You already have {mine} pending requests (the limit is "
@@ -380,20 +406,34 @@ class ResetService:
 
     def attach_message(self, request_id: str, channel: str, ts: str) -> None:
         with self.store.session() as s:
-            s.execute(update(ResetRequest).where(ResetRequest.id == request_id)
-                      .values(approval_channel=channel, approval_ts=ts))
+            s.execute(
+                update(ResetRequest)
+                .where(ResetRequest.id == request_id)
+                .values(approval_channel=channel, approval_ts=ts)
+            )
 
     def abandon(self, request_id: str, why: str) -> RequestView | None:
         """Cancel a request nobody can decide (its approval message could not be posted)."""
         with self.store.session() as s:
             if not transition(
-                s, request_id, RequestState.PENDING, RequestState.CANCELLED,
-                finished_at=self.clock(), outcome_kind="not_posted", outcome_message=why,
+                s,
+                request_id,
+                RequestState.PENDING,
+                RequestState.CANCELLED,
+                finished_at=self.clock(),
+                outcome_kind="not_posted",
+                outcome_message=why,
             ):
                 return None
             request = self._load(s, request_id)
-            record(s, actor=SYSTEM, action="request.cancelled", request=request,
-                   outcome="not_posted", message=why)
+            record(
+                s,
+                actor=SYSTEM,
+                action="request.cancelled",
+                request=request,
+                outcome="not_posted",
+                message=why,
+            )
             return self._view(request)
 
     # -- deciding ------------------------------------------------------------------------
@@ -419,10 +459,21 @@ class ResetService:
         with self.store.session() as s:
             request = self._load(s, request_id)
             if request.state is RequestState.PENDING and request.expires_at <= self.clock():
-                if transition(s, request.id, RequestState.PENDING, RequestState.EXPIRED,
-                              finished_at=self.clock(), message_stale=True):
-                    record(s, actor=SYSTEM, action="request.expired", request=request,
-                           outcome=RequestState.EXPIRED.value)
+                if transition(
+                    s,
+                    request.id,
+                    RequestState.PENDING,
+                    RequestState.EXPIRED,
+                    finished_at=self.clock(),
+                    message_stale=True,
+                ):
+                    record(
+                        s,
+                        actor=SYSTEM,
+                        action="request.expired",
+                        request=request,
+                        outcome=RequestState.EXPIRED.value,
+                    )
 
     def _check_decider(self, s: Session, request: ResetRequest, actor: str) -> None:
         if request.state is RequestState.PENDING and request.expires_at <= self.clock():
@@ -459,22 +510,40 @@ class ResetService:
                 # The row lock makes concurrent approvals by different people count each other.
                 request = self._load(s, request_id, lock=True)
                 self._check_decider(s, request, actor)
-                s.add(Approval(request_id=request.id, approver_id=actor, note=note,
-                               created_at=self.clock()))
+                s.add(
+                    Approval(
+                        request_id=request.id, approver_id=actor, note=note, created_at=self.clock()
+                    )
+                )
                 s.flush()
-                count = s.scalar(
-                    select(func.count()).where(Approval.request_id == request.id)
-                ) or 0
-                record(s, actor=actor, action="request.approval_added", request=request,
-                       outcome=f"{count}/{request.approvals_required}", note=note)
+                count = s.scalar(select(func.count()).where(Approval.request_id == request.id)) or 0
+                record(
+                    s,
+                    actor=actor,
+                    action="request.approval_added",
+                    request=request,
+                    outcome=f"{count}/{request.approvals_required}",
+                    note=note,
+                )
                 quorum = count >= request.approvals_required
                 if quorum:
-                    if not transition(s, request.id, RequestState.PENDING,
-                                      RequestState.APPROVED, decided_by=actor,
-                                      decided_at=self.clock(), decision_note=note):
+                    if not transition(
+                        s,
+                        request.id,
+                        RequestState.PENDING,
+                        RequestState.APPROVED,
+                        decided_by=actor,
+                        decided_at=self.clock(),
+                        decision_note=note,
+                    ):
                         raise WrongState(f"Request {request.id} was decided meanwhile.")
-                    record(s, actor=actor, action="request.approved", request=request,
-                           outcome=RequestState.APPROVED.value)
+                    record(
+                        s,
+                        actor=actor,
+                        action="request.approved",
+                        request=request,
+                        outcome=RequestState.APPROVED.value,
+                    )
                 s.refresh(request)
                 return Decision(self._view(request), quorum)
         except IntegrityError as exc:
@@ -497,12 +566,25 @@ class ResetService:
         with self.store.session() as s:
             request = self._load(s, request_id, lock=True)
             self._check_decider(s, request, actor)
-            if not transition(s, request.id, RequestState.PENDING, RequestState.DENIED,
-                              decided_by=actor, decided_at=self.clock(), decision_note=reason,
-                              finished_at=self.clock()):
+            if not transition(
+                s,
+                request.id,
+                RequestState.PENDING,
+                RequestState.DENIED,
+                decided_by=actor,
+                decided_at=self.clock(),
+                decision_note=reason,
+                finished_at=self.clock(),
+            ):
                 raise WrongState(f"Request {request.id} was decided meanwhile.")
-            record(s, actor=actor, action="request.denied", request=request,
-                   outcome=RequestState.DENIED.value, reason=reason)
+            record(
+                s,
+                actor=actor,
+                action="request.denied",
+                request=request,
+                outcome=RequestState.DENIED.value,
+                reason=reason,
+            )
             s.refresh(request)
             return self._view(request)
 
@@ -511,20 +593,32 @@ class ResetService:
         with self.store.session() as s:
             request = self._load(s, request_id, lock=True)
             is_requester = request.requester_id == actor
-            if not policy.may_cancel(self.roles(s, actor, request.provider),
-                                     is_requester=is_requester):
+            if not policy.may_cancel(
+                self.roles(s, actor, request.provider), is_requester=is_requester
+            ):
                 raise NotAllowed("Only the requester or an admin can cancel a request.")
             if request.state is not RequestState.PENDING or request.expires_at <= self.clock():
                 raise WrongState(
                     f"Request {request.id} is {request.state.value}; only pending requests "
                     "can be cancelled."
                 )
-            if not transition(s, request.id, RequestState.PENDING, RequestState.CANCELLED,
-                              decided_by=actor, decided_at=self.clock(),
-                              finished_at=self.clock()):
+            if not transition(
+                s,
+                request.id,
+                RequestState.PENDING,
+                RequestState.CANCELLED,
+                decided_by=actor,
+                decided_at=self.clock(),
+                finished_at=self.clock(),
+            ):
                 raise WrongState(f"Request {request.id} was decided meanwhile.")
-            record(s, actor=actor, action="request.cancelled", request=request,
-                   outcome=RequestState.CANCELLED.value)
+            record(
+                s,
+                actor=actor,
+                action="request.cancelled",
+                request=request,
+                outcome=RequestState.CANCELLED.value,
+            )
             s.refresh(request)
             return self._view(request)
 
@@ -534,13 +628,24 @@ class ResetService:
         """Call the provider for an approved request; None if someone else already did."""
         with self.store.session() as s:
             now = self.clock()
-            if not transition(s, request_id, RequestState.APPROVED, RequestState.DISPATCHING,
-                              dispatch_started_at=now, dispatch_owner=self.owner,
-                              dispatch_heartbeat_at=now):
+            if not transition(
+                s,
+                request_id,
+                RequestState.APPROVED,
+                RequestState.DISPATCHING,
+                dispatch_started_at=now,
+                dispatch_owner=self.owner,
+                dispatch_heartbeat_at=now,
+            ):
                 return None
             request = self._load(s, request_id)
-            record(s, actor=SYSTEM, action="request.dispatching", request=request,
-                   outcome=RequestState.DISPATCHING.value)
+            record(
+                s,
+                actor=SYSTEM,
+                action="request.dispatching",
+                request=request,
+                outcome=RequestState.DISPATCHING.value,
+            )
             account = Account(request.target_id, request.target_email, request.target_name)
             provider_name, action = request.provider, request.action
 
@@ -572,8 +677,14 @@ class ResetService:
                     label = secret_label or "secret"
                     message += f" The {label} goes only to the requester, by direct message."
         return DispatchOutcome(
-            self._finish(request_id, state, kind, message, details,
-                         secret_delivered_privately=secret is not None),
+            self._finish(
+                request_id,
+                state,
+                kind,
+                message,
+                details,
+                secret_delivered_privately=secret is not None,
+            ),
             secret,
             secret_label,
         )
@@ -589,14 +700,27 @@ class ResetService:
         secret_delivered_privately: bool = False,
     ) -> RequestView:
         with self.store.session() as s:
-            moved = transition(s, request_id, RequestState.DISPATCHING, state,
-                               finished_at=self.clock(), outcome_kind=kind,
-                               outcome_message=message)
+            moved = transition(
+                s,
+                request_id,
+                RequestState.DISPATCHING,
+                state,
+                finished_at=self.clock(),
+                outcome_kind=kind,
+                outcome_message=message,
+            )
             request = self._load(s, request_id)
             if moved:
-                record(s, actor=SYSTEM, action=f"request.{state.value}", request=request,
-                       outcome=kind, message=message, secret_issued=secret_delivered_privately,
-                       **{k: v for k, v in details.items() if k not in {"secret", "message"}})
+                record(
+                    s,
+                    actor=SYSTEM,
+                    action=f"request.{state.value}",
+                    request=request,
+                    outcome=kind,
+                    message=message,
+                    secret_issued=secret_delivered_privately,
+                    **{k: v for k, v in details.items() if k not in {"secret", "message"}},
+                )
             return self._view(request)
 
     def record_secret_delivery(self, request_id: str, *, delivered: bool, why: str = "") -> None:
@@ -607,9 +731,14 @@ class ResetService:
                     f"{request.outcome_message or ''} It could not be delivered ({why}); "
                     "file a new request to issue a fresh one."
                 ).strip()
-            record(s, actor=SYSTEM,
-                   action="secret.delivered" if delivered else "secret.delivery_failed",
-                   request=request, outcome="ok" if delivered else "failed", message=why)
+            record(
+                s,
+                actor=SYSTEM,
+                action="secret.delivered" if delivered else "secret.delivery_failed",
+                request=request,
+                outcome="ok" if delivered else "failed",
+                message=why,
+            )
 
     # -- housekeeping --------------------------------------------------------------------
 
@@ -624,11 +753,22 @@ class ResetService:
             ).all()
         for rid in due:
             with self.store.session() as s:
-                if transition(s, rid, RequestState.PENDING, RequestState.EXPIRED,
-                              finished_at=now, message_stale=True):
+                if transition(
+                    s,
+                    rid,
+                    RequestState.PENDING,
+                    RequestState.EXPIRED,
+                    finished_at=now,
+                    message_stale=True,
+                ):
                     request = self._load(s, rid)
-                    record(s, actor=SYSTEM, action="request.expired", request=request,
-                           outcome=RequestState.EXPIRED.value)
+                    record(
+                        s,
+                        actor=SYSTEM,
+                        action="request.expired",
+                        request=request,
+                        outcome=RequestState.EXPIRED.value,
+                    )
                     expired.append(self._view(request))
         return expired
 
@@ -637,8 +777,10 @@ class ResetService:
         with self.store.session() as s:
             result = s.execute(
                 update(ResetRequest)
-                .where(ResetRequest.dispatch_owner == self.owner,
-                       ResetRequest.state == RequestState.DISPATCHING)
+                .where(
+                    ResetRequest.dispatch_owner == self.owner,
+                    ResetRequest.state == RequestState.DISPATCHING,
+                )
                 .values(dispatch_heartbeat_at=self.clock())
                 .execution_options(synchronize_session=False)
             )
@@ -668,11 +810,14 @@ class ResetService:
         unknown: list[RequestView] = []
         with self.store.session() as s:
             rows = s.execute(
-                select(ResetRequest.id, ResetRequest.provider, ResetRequest.dispatch_started_at,
-                       ResetRequest.dispatch_heartbeat_at, ResetRequest.state,
-                       ResetRequest.decided_at).where(
-                    ResetRequest.state.in_([RequestState.DISPATCHING, RequestState.APPROVED])
-                )
+                select(
+                    ResetRequest.id,
+                    ResetRequest.provider,
+                    ResetRequest.dispatch_started_at,
+                    ResetRequest.dispatch_heartbeat_at,
+                    ResetRequest.state,
+                    ResetRequest.decided_at,
+                ).where(ResetRequest.state.in_([RequestState.DISPATCHING, RequestState.APPROVED]))
             ).all()
         redispatch = []
         for rid, provider, started, beat, state, decided in rows:
@@ -690,14 +835,27 @@ class ResetService:
             else:
                 guard = ResetRequest.dispatch_heartbeat_at.is_(None)
             with self.store.session() as s:
-                if transition(s, rid, RequestState.DISPATCHING, RequestState.UNKNOWN,
-                              guard=guard, finished_at=now, outcome_kind="outcome_unknown",
-                              outcome_message="The bot stopped while calling the provider; "
-                              "verify at the provider whether the reset happened.",
-                              message_stale=True):
+                if transition(
+                    s,
+                    rid,
+                    RequestState.DISPATCHING,
+                    RequestState.UNKNOWN,
+                    guard=guard,
+                    finished_at=now,
+                    outcome_kind="outcome_unknown",
+                    outcome_message="The bot stopped while calling the provider; "
+                    "verify at the provider whether the reset happened.",
+                    message_stale=True,
+                ):
                     request = self._load(s, rid)
-                    record(s, actor=SYSTEM, action="request.unknown", request=request,
-                           outcome="outcome_unknown", message="interrupted mid-call")
+                    record(
+                        s,
+                        actor=SYSTEM,
+                        action="request.unknown",
+                        request=request,
+                        outcome="outcome_unknown",
+                        message="interrupted mid-call",
+                    )
                     unknown.append(self._view(request))
         return unknown, redispatch
 
@@ -727,8 +885,9 @@ class ResetService:
         self._expire_if_due(request_id)
         with self.store.reading() as s:
             request = self._load(s, request_id)
-            if not policy.may_see(self.roles(s, actor, request.provider),
-                                  is_requester=request.requester_id == actor):
+            if not policy.may_see(
+                self.roles(s, actor, request.provider), is_requester=request.requester_id == actor
+            ):
                 raise RequestNotFound(f"There is no request `{request_id[:20]}` you can see.")
             return self._view(request)
 
@@ -739,8 +898,9 @@ class ResetService:
 
     def pending_for(self, actor: str) -> list[RequestLine]:
         """Pending requests ``actor`` could decide now, oldest first."""
-        roles = role_store.read_roles_by_provider(self.store, actor, self.providers,
-                                                  config_admins=self.settings.admins)
+        roles = role_store.read_roles_by_provider(
+            self.store, actor, self.providers, config_admins=self.settings.admins
+        )
         deciding = sorted(name for name, held in roles.items() if policy.may_decide(held))
         if not deciding:
             return []
@@ -749,8 +909,9 @@ class ResetService:
 
     def _line(self, r: Row[Any]) -> RequestLine:
         account = Account(r.target_id, r.target_email, r.target_name)
-        return RequestLine(r.id, self._describe(r.provider, r.action, account), r.state,
-                           r.approval_channel)
+        return RequestLine(
+            r.id, self._describe(r.provider, r.action, account), r.state, r.approval_channel
+        )
 
     def _describe(self, provider: str, action: str, account: Account) -> str:
         instance = self.providers.get(provider)
@@ -769,8 +930,9 @@ class ResetService:
                 check = instance.check_credentials()
             except ProviderError as exc:
                 check = CredentialCheck(ok=False, detail=str(exc))
-            out.append(ProviderStatus(name, instance.title,
-                                      tuple(a.name for a in instance.actions), check))
+            out.append(
+                ProviderStatus(name, instance.title, tuple(a.name for a in instance.actions), check)
+            )
         return out
 
     def _view(self, r: ResetRequest) -> RequestView:
@@ -792,8 +954,7 @@ class ResetService:
             reason=r.reason,
             state=r.state,
             approvals_required=r.approvals_required,
-            approvals=tuple(ApprovalView(a.approver_id, a.note, a.created_at)
-                            for a in r.approvals),
+            approvals=tuple(ApprovalView(a.approver_id, a.note, a.created_at) for a in r.approvals),
             created_at=r.created_at,
             expires_at=r.expires_at,
             decided_by=r.decided_by,

@@ -39,7 +39,9 @@ def make_web_client(settings: Settings, *, in_listener: bool = False) -> WebClie
         base_url=str(settings.slack.api_url),
         timeout=2 if in_listener else 10,
         logger=api_log,
-        retry_handlers=[] if in_listener else [
+        retry_handlers=[]
+        if in_listener
+        else [
             ConnectionErrorRetryHandler(max_retry_count=2),
             RateLimitErrorRetryHandler(max_retry_count=3),
             ServerErrorRetryHandler(max_retry_count=2),
@@ -53,13 +55,17 @@ class _DropRetries(Middleware):
     A ``Middleware`` subclass rather than a function: Bolt inspects a function middleware's
     signature on every request, which cost more than this check."""
 
-    def process(self, *, req: BoltRequest, resp: BoltResponse,
-                next: Callable[[], BoltResponse]) -> BoltResponse | None:
+    def process(
+        self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
+    ) -> BoltResponse | None:
         attempt = _first(req.headers.get("x-slack-retry-num"))
         # Socket Mode puts every envelope's retry_attempt here, so a first delivery reads "0".
         if attempt not in ("", "0"):
-            log.info("ignoring Slack retry %s (%s)", attempt,
-                     _first(req.headers.get("x-slack-retry-reason")))
+            log.info(
+                "ignoring Slack retry %s (%s)",
+                attempt,
+                _first(req.headers.get("x-slack-retry-reason")),
+            )
             return BoltResponse(status=200, body="", headers={"x-slack-no-retry": "1"})
         return next()
 

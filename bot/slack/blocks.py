@@ -98,9 +98,11 @@ def reason_block(r: RequestView) -> RichTextBlock:
     return RichTextBlock(
         block_id="reason",
         elements=[
-            RichTextSectionElement(elements=[
-                RichTextElementParts.Text(text="Reason", style={"bold": True}),
-            ]),
+            RichTextSectionElement(
+                elements=[
+                    RichTextElementParts.Text(text="Reason", style={"bold": True}),
+                ]
+            ),
             RichTextQuoteElement(elements=[RichTextElementParts.Text(text=r.reason)]),
         ],
     )
@@ -143,10 +145,15 @@ def approval_message(r: RequestView, *, secret_note: str | None = None) -> dict[
             ActionsBlock(
                 block_id="decision",
                 elements=[
-                    ButtonElement(text=_plain("Approve"), action_id=APPROVE_ACTION,
-                                  value=r.id, style="primary"),
-                    ButtonElement(text=_plain("Deny"), action_id=DENY_ACTION,
-                                  value=r.id, style="danger"),
+                    ButtonElement(
+                        text=_plain("Approve"),
+                        action_id=APPROVE_ACTION,
+                        value=r.id,
+                        style="primary",
+                    ),
+                    ButtonElement(
+                        text=_plain("Deny"), action_id=DENY_ACTION, value=r.id, style="danger"
+                    ),
                 ],
             )
         )
@@ -169,9 +176,7 @@ def thread_outcome(r: RequestView, *, secret_note: str | None = None) -> str:
 
 
 def requester_update(r: RequestView) -> str:
-    return (
-        f"Your request {md.code(r.id)} — {md.escape(r.description)}\n{outcome_line(r)}"
-    )
+    return f"Your request {md.code(r.id)} — {md.escape(r.description)}\n{outcome_line(r)}"
 
 
 def secret_dm(r: RequestView, label: str, secret: str) -> dict[str, Any]:
@@ -223,14 +228,16 @@ def request_modal(
     actions = next((acts for name, _, acts in providers if name == selected), ())
     if len(actions) > 1:
         action_options = [Option(value=a, text=_plain(label)) for a, label in actions]
-        chosen = next((o for o in action_options if o.value == values.get("action")),
-                      action_options[0])
+        chosen = next(
+            (o for o in action_options if o.value == values.get("action")), action_options[0]
+        )
         blocks.append(
             InputBlock(
                 block_id="action",
                 label=_plain("Action"),
-                element=StaticSelectElement(action_id="action", options=action_options,
-                                            initial_option=chosen),
+                element=StaticSelectElement(
+                    action_id="action", options=action_options, initial_option=chosen
+                ),
             )
         )
     blocks.append(
@@ -238,9 +245,12 @@ def request_modal(
             block_id="user",
             label=_plain("User"),
             hint=_plain("Their e-mail, or the provider's own user id", 150),
-            element=PlainTextInputElement(action_id="user", max_length=254,
-                                          initial_value=values.get("user") or None,
-                                          placeholder=_plain("ann@example.com")),
+            element=PlainTextInputElement(
+                action_id="user",
+                max_length=254,
+                initial_value=values.get("user") or None,
+                placeholder=_plain("ann@example.com"),
+            ),
         )
     )
     blocks.append(
@@ -248,8 +258,12 @@ def request_modal(
             block_id="reason",
             label=_plain("Reason"),
             hint=_plain("Shown to the approver and kept in the audit log", 150),
-            element=PlainTextInputElement(action_id="reason", multiline=True, max_length=500,
-                                          initial_value=values.get("reason") or None),
+            element=PlainTextInputElement(
+                action_id="reason",
+                multiline=True,
+                max_length=500,
+                initial_value=values.get("reason") or None,
+            ),
         )
     )
     view = View(
@@ -287,9 +301,17 @@ def approve_modal(r: RequestView) -> dict[str, Any]:
             element=PlainTextInputElement(action_id="note", multiline=True, max_length=500),
         ),
     ]
-    return view_json(View(type="modal", callback_id=APPROVE_MODAL,
-                          title=_plain(f"Approve {r.id}", 24), submit=_plain("Approve", 24),
-                          close=_plain("Cancel", 24), private_metadata=r.id, blocks=blocks))
+    return view_json(
+        View(
+            type="modal",
+            callback_id=APPROVE_MODAL,
+            title=_plain(f"Approve {r.id}", 24),
+            submit=_plain("Approve", 24),
+            close=_plain("Cancel", 24),
+            private_metadata=r.id,
+            blocks=blocks,
+        )
+    )
 
 
 def deny_modal(r: RequestView) -> dict[str, Any]:
@@ -300,13 +322,22 @@ def deny_modal(r: RequestView) -> dict[str, Any]:
             block_id="reason",
             label=_plain("Why deny it?"),
             hint=_plain("The requester sees this", 150),
-            element=PlainTextInputElement(action_id="reason", multiline=True, min_length=3,
-                                          max_length=500),
+            element=PlainTextInputElement(
+                action_id="reason", multiline=True, min_length=3, max_length=500
+            ),
         ),
     ]
-    return view_json(View(type="modal", callback_id=DENY_MODAL,
-                          title=_plain(f"Deny {r.id}", 24), submit=_plain("Deny", 24),
-                          close=_plain("Cancel", 24), private_metadata=r.id, blocks=blocks))
+    return view_json(
+        View(
+            type="modal",
+            callback_id=DENY_MODAL,
+            title=_plain(f"Deny {r.id}", 24),
+            submit=_plain("Deny", 24),
+            close=_plain("Cancel", 24),
+            private_metadata=r.id,
+            blocks=blocks,
+        )
+    )
 
 
 # -- ephemeral answers -----------------------------------------------------------------
@@ -330,9 +361,7 @@ def request_list(title: str, rows: Sequence[RequestLine], empty: str) -> str:
     lines = [f"*{title}*"]
     for r in rows:
         where = f" in {md.channel(r.approval_channel)}" if r.approval_channel else ""
-        lines.append(
-            f"• {md.code(r.id)} {md.escape(r.description)} — {r.state.value}{where}"
-        )
+        lines.append(f"• {md.code(r.id)} {md.escape(r.description)} — {r.state.value}{where}")
     return "\n".join(lines)
 
 

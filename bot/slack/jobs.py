@@ -26,10 +26,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SOMETHING_WRONG = (":x: Something went wrong; it is logged. `/reset-password status` shows "
-                   "whether a request was filed.")
-NO_DATABASE = (":x: resetbot cannot reach its database just now; please try again in a minute "
-               "(`/reset-password status` then shows whether anything was filed or changed).")
+SOMETHING_WRONG = (
+    ":x: Something went wrong; it is logged. `/reset-password status` shows "
+    "whether a request was filed."
+)
+NO_DATABASE = (
+    ":x: resetbot cannot reach its database just now; please try again in a minute "
+    "(`/reset-password status` then shows whether anything was filed or changed)."
+)
 
 
 def answer(rt: Runtime, response_url: str, work: Callable[..., str], *args: Any) -> None:
@@ -59,8 +63,9 @@ def provider_checks(rt: Runtime) -> str:
 
 
 def recent_requests(rt: Runtime, user_id: str) -> str:
-    return blocks.request_list("Your recent requests", rt.service.recent_for(user_id),
-                               "You have filed no requests.")
+    return blocks.request_list(
+        "Your recent requests", rt.service.recent_for(user_id), "You have filed no requests."
+    )
 
 
 def one_request(rt: Runtime, user_id: str, request_id: str) -> str:
@@ -68,8 +73,11 @@ def one_request(rt: Runtime, user_id: str, request_id: str) -> str:
 
 
 def pending_requests(rt: Runtime, user_id: str) -> str:
-    return blocks.request_list("Pending requests you can decide",
-                               rt.service.pending_for(user_id), "Nothing is waiting for you.")
+    return blocks.request_list(
+        "Pending requests you can decide",
+        rt.service.pending_for(user_id),
+        "Nothing is waiting for you.",
+    )
 
 
 def cancel(rt: Runtime, user_id: str, request_id: str) -> str:
@@ -84,8 +92,9 @@ def roles_list(rt: Runtime, user_id: str, who: str | None) -> str:
     return blocks.grants_text(grants, admins)
 
 
-def roles_change(rt: Runtime, user_id: str, grant: bool, who: str, role: Role,
-                 provider: str | None) -> str:
+def roles_change(
+    rt: Runtime, user_id: str, grant: bool, who: str, role: Role, provider: str | None
+) -> str:
     scope = md.code(provider) if provider else "all providers"
     if grant:
         changed = rt.service.grant(user_id, who, role, provider)
@@ -101,16 +110,22 @@ def reject_unknown_provider(rt: Runtime, user_id: str, provider: str, user_text:
 
 
 @calls_provider
-def form_filing(rt: Runtime, view_id: str, draft: Draft, channel: str | None,
-                values: dict[str, str]) -> None:
+def form_filing(
+    rt: Runtime, view_id: str, draft: Draft, channel: str | None, values: dict[str, str]
+) -> None:
     """Replace the form's "Looking up…" page with the outcome (the form again on trouble)."""
     try:
         filed, message = rt.workflows.file_and_answer(draft, channel)
         if filed is not None:
             page = blocks.notice_modal("Request filed", message)
         else:
-            page = blocks.request_modal(rt.provider_menu(), channel=channel,
-                                        selected=draft.provider, values=values, error=message)
+            page = blocks.request_modal(
+                rt.provider_menu(),
+                channel=channel,
+                selected=draft.provider,
+                values=values,
+                error=message,
+            )
     except Exception:  # a bug: logged; the person must not be left looking at "Looking up…"
         log.exception("filing from the form failed")
         page = blocks.notice_modal("Password reset", SOMETHING_WRONG)
@@ -142,8 +157,7 @@ def deny(rt: Runtime, request_id: str, actor: str, reason: str) -> None:
     rt.submit(after_decision, denied.id, actor, quorum_met=False)
 
 
-def _not_recorded(rt: Runtime, request_id: str, actor: str, what: str,
-                  exc: DomainError) -> None:
+def _not_recorded(rt: Runtime, request_id: str, actor: str, what: str, exc: DomainError) -> None:
     """Tell the approver beside the approval message (a DM if there is none to go beside)."""
     text = f":no_entry: Your {what} was not recorded: {md.escape(str(exc))}"
     if isinstance(exc, WrongState):

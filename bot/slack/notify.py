@@ -42,7 +42,9 @@ class SlackNotifier:
             if not channel:
                 raise PostFailed("no channel to post to")
             response = self.client.chat_postMessage(
-                channel=channel, unfurl_links=False, unfurl_media=False,
+                channel=channel,
+                unfurl_links=False,
+                unfurl_media=False,
                 **blocks.approval_message(view),
             )
         except (SlackApiError, PostFailed) as exc:
@@ -70,7 +72,8 @@ class SlackNotifier:
             return True
         try:
             self.client.chat_update(
-                channel=view.approval_channel, ts=view.approval_ts,
+                channel=view.approval_channel,
+                ts=view.approval_ts,
                 **blocks.approval_message(view),
             )
         except SlackApiError as exc:

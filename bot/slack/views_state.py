@@ -80,12 +80,14 @@ def well_formed(raw: bytes, content_type: str) -> bool:
 
 def _strings(node: Any, *keys: str) -> bool:
     return isinstance(node, dict) and all(
-        node.get(k) is None or isinstance(node[k], str) for k in keys)
+        node.get(k) is None or isinstance(node[k], str) for k in keys
+    )
 
 
 def _shaped(payload: Any) -> bool:
-    if not _strings(payload, "type", "response_url", "trigger_id", "api_app_id", "token",
-                    "callback_id"):
+    if not _strings(
+        payload, "type", "response_url", "trigger_id", "api_app_id", "token", "callback_id"
+    ):
         return False
     for key in ("user", "team", "enterprise", "channel", "container", "view", "message"):
         if payload.get(key) is not None and not isinstance(payload[key], dict):
@@ -96,7 +98,13 @@ def _shaped(payload: Any) -> bool:
     return (
         _strings(payload.get("user") or {}, "id")
         and _strings(view, "id", "hash", "private_metadata", "callback_id")
-        and isinstance(state, dict) and isinstance(state.get("values") or {}, dict)
-        and (actions is None or (isinstance(actions, list) and all(
-            _strings(a, "action_id", "block_id", "value") for a in actions)))
+        and isinstance(state, dict)
+        and isinstance(state.get("values") or {}, dict)
+        and (
+            actions is None
+            or (
+                isinstance(actions, list)
+                and all(_strings(a, "action_id", "block_id", "value") for a in actions)
+            )
+        )
     )

@@ -30,8 +30,9 @@ class Workflows:
         view = self.service.file(draft, account, origin_channel=origin_channel)
         return self.notifier.post_approval(view)
 
-    def file_and_answer(self, draft: Draft,
-                        origin_channel: str | None) -> tuple[RequestView | None, str]:
+    def file_and_answer(
+        self, draft: Draft, origin_channel: str | None
+    ) -> tuple[RequestView | None, str]:
         """File as ``file`` does; the request (None if nothing was filed) and what to tell the
         requester, whatever happened."""
         try:
@@ -63,9 +64,11 @@ class Workflows:
         view = outcome.request
         if outcome.secret is not None:
             delivered = self.notifier.tell(
-                view.requester_id, "Your reset succeeded; the secret is in this message.",
-                **secret_payload(view, outcome.secret_label or "secret",
-                                 outcome.secret.get_secret_value()),
+                view.requester_id,
+                "Your reset succeeded; the secret is in this message.",
+                **secret_payload(
+                    view, outcome.secret_label or "secret", outcome.secret.get_secret_value()
+                ),
             )
             self.service.record_secret_delivery(
                 view.id, delivered=delivered, why="" if delivered else "the DM failed"

@@ -16,8 +16,9 @@ MESSAGE_TEXT_LIMIT = 40_000
 VIEW_TYPES = ("modal", "home")
 
 
-def check_blocks(blocks: Any, *, where: str = "/blocks",
-                 limit: int = MESSAGE_BLOCK_LIMIT) -> list[str]:
+def check_blocks(
+    blocks: Any, *, where: str = "/blocks", limit: int = MESSAGE_BLOCK_LIMIT
+) -> list[str]:
     """Problems with a message's ``blocks``, each with a JSON pointer like Slack's messages."""
     if not isinstance(blocks, list):
         return [f"must be an array [json-pointer:{where}]"]
@@ -57,9 +58,11 @@ def check_view(view: Any, *, where: str = "/view") -> list[str]:
     if not isinstance(blocks, list):
         return [*problems, f"must be an array [json-pointer:{where}/blocks]"]
     problems.extend(check_blocks(blocks, where=f"{where}/blocks", limit=MODAL_BLOCK_LIMIT))
-    if view["type"] == "modal" and any(
-        isinstance(b, dict) and b.get("type") == "input" for b in blocks
-    ) and not view.get("submit"):
+    if (
+        view["type"] == "modal"
+        and any(isinstance(b, dict) and b.get("type") == "input" for b in blocks)
+        and not view.get("submit")
+    ):
         problems.append(f"a modal with inputs needs submit [json-pointer:{where}/submit]")
     if problems:
         return problems

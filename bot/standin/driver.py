@@ -25,9 +25,12 @@ VERIFICATION_TOKEN = "legacy-token"  # noqa: S105
 TEXT_INPUTS = ("plain_text_input", "email_text_input", "url_text_input", "number_input")
 # state key for the single-choice element types, and the multi-choice ones.
 SINGLE = {
-    "users_select": "selected_user", "conversations_select": "selected_conversation",
-    "channels_select": "selected_channel", "datepicker": "selected_date",
-    "timepicker": "selected_time", "datetimepicker": "selected_date_time",
+    "users_select": "selected_user",
+    "conversations_select": "selected_conversation",
+    "channels_select": "selected_channel",
+    "datepicker": "selected_date",
+    "timepicker": "selected_time",
+    "datetimepicker": "selected_date_time",
 }
 MULTI = {
     "multi_users_select": "selected_users",
@@ -74,31 +77,52 @@ def ack_body(response: httpx.Response) -> dict[str, Any]:
 class _SlackSide(ABC, Generic[R]):
     """Builds the payloads Slack sends; subclasses deliver them over HTTP or Socket Mode."""
 
-    def __init__(self, standin: SlackStandIn, *, verification_token: str = VERIFICATION_TOKEN,
-                 ack_deadline: float = ACK_DEADLINE) -> None:
+    def __init__(
+        self,
+        standin: SlackStandIn,
+        *,
+        verification_token: str = VERIFICATION_TOKEN,
+        ack_deadline: float = ACK_DEADLINE,
+    ) -> None:
         self.standin = standin
         self.verification_token = verification_token
         self.ack_deadline = ack_deadline
         self._last_trigger: dict[str, str] = {}
 
     @abstractmethod
-    def _deliver(self, kind: str, payload: dict[str, Any], delivery: Delivery
-                 ) -> tuple[R, dict[str, Any] | None]:
+    def _deliver(
+        self, kind: str, payload: dict[str, Any], delivery: Delivery
+    ) -> tuple[R, dict[str, Any] | None]:
         """Send one request; the result to return and the ack body (None if not acked)."""
 
     # -- what people do ---------------------------------------------------------------------
 
-    def command(self, user_id: str, text: str = "", *, command: str = "/reset-password",
-                channel_id: str = "C0SUPPORT", delivery: Delivery | None = None) -> R:
+    def command(
+        self,
+        user_id: str,
+        text: str = "",
+        *,
+        command: str = "/reset-password",
+        channel_id: str = "C0SUPPORT",
+        delivery: Delivery | None = None,
+    ) -> R:
         """Run a slash command; the ack's text shows up as an ephemeral like in Slack."""
         self.standin.record_command(channel_id, user_id, command, text)
         response_url = self.standin.new_response_url(channel_id, user_id, awaits_ack=True)
         fields = {
-            "token": self.verification_token, "team_id": TEAM_ID, "team_domain": TEAM_DOMAIN,
-            "channel_id": channel_id, "channel_name": self._channel_name(channel_id),
-            "user_id": user_id, "user_name": self._user_name(user_id), "command": command,
-            "text": text, "api_app_id": APP_ID, "is_enterprise_install": "false",
-            "response_url": response_url, "trigger_id": self._trigger(user_id),
+            "token": self.verification_token,
+            "team_id": TEAM_ID,
+            "team_domain": TEAM_DOMAIN,
+            "channel_id": channel_id,
+            "channel_name": self._channel_name(channel_id),
+            "user_id": user_id,
+            "user_name": self._user_name(user_id),
+            "command": command,
+            "text": text,
+            "api_app_id": APP_ID,
+            "is_enterprise_install": "false",
+            "response_url": response_url,
+            "trigger_id": self._trigger(user_id),
         }
         try:
             result, ack = self._deliver("slash_commands", fields, delivery or Delivery())
@@ -108,8 +132,16 @@ class _SlackSide(ABC, Generic[R]):
             self.standin.release_response_url(response_url)
         return result
 
-    def click(self, user_id: str, message: Message, action_id: str, *, value: str | None = None,
-              allow_stale: bool = False, delivery: Delivery | None = None) -> R:
+    def click(
+        self,
+        user_id: str,
+        message: Message,
+        action_id: str,
+        *,
+        value: str | None = None,
+        allow_stale: bool = False,
+        delivery: Delivery | None = None,
+    ) -> R:
         """Click a button (or pick ``value`` in a select) in a message the stand-in holds.
 
         Clicking an element the message no longer shows needs ``allow_stale`` (a client that
@@ -117,19 +149,24 @@ class _SlackSide(ABC, Generic[R]):
         """
         current = self.standin.message(message.channel, message.ts) or message
         block_id, element = _find_element(current, action_id, allow_stale=allow_stale)
-        container: dict[str, Any] = {"type": "message", "message_ts": current.ts,
-                                     "channel_id": current.channel,
-                                     "is_ephemeral": current.is_ephemeral}
+        container: dict[str, Any] = {
+            "type": "message",
+            "message_ts": current.ts,
+            "channel_id": current.channel,
+            "is_ephemeral": current.is_ephemeral,
+        }
         if current.is_reply:
             container["thread_ts"] = current.thread_ts
         payload: dict[str, Any] = {
-            "type": "block_actions", **self._who(user_id), "container": container,
+            "type": "block_actions",
+            **self._who(user_id),
+            "container": container,
             "trigger_id": self._trigger(user_id),
-            "channel": {"id": current.channel,
-                        "name": self._channel_name(current.channel)},
+            "channel": {"id": current.channel, "name": self._channel_name(current.channel)},
             "state": {"values": {}},
-            "response_url": self.standin.new_response_url(current.channel, user_id,
-                                                          message=current),
+            "response_url": self.standin.new_response_url(
+                current.channel, user_id, message=current
+            ),
             "actions": [_action(block_id, element, value)],
         }
         if not current.is_ephemeral:
@@ -137,9 +174,16 @@ class _SlackSide(ABC, Generic[R]):
         result, _ = self._deliver("interactive", payload, delivery or Delivery())
         return result
 
-    def view_action(self, user_id: str, view: ModalView | str, action_id: str,
-                    value: str | Sequence[str] | None = None, *, values: Values | None = None,
-                    delivery: Delivery | None = None) -> R:
+    def view_action(
+        self,
+        user_id: str,
+        view: ModalView | str,
+        action_id: str,
+        value: str | Sequence[str] | None = None,
+        *,
+        values: Values | None = None,
+        delivery: Delivery | None = None,
+    ) -> R:
         """Interact with an element in an open modal (a select with ``dispatch_action``...)."""
         modal = self._modal(view)
         current = copy.deepcopy(modal.current)
@@ -150,16 +194,24 @@ class _SlackSide(ABC, Generic[R]):
         action = _action(block_id, element, value)
         action.update(current["state"]["values"].get(block_id, {}).get(action_id, {}))
         payload: dict[str, Any] = {
-            "type": "block_actions", **self._who(user_id),
+            "type": "block_actions",
+            **self._who(user_id),
             "container": {"type": "view", "view_id": modal.id},
-            "trigger_id": self._trigger(user_id), "view": current,
+            "trigger_id": self._trigger(user_id),
+            "view": current,
             "actions": [action],
         }
         result, _ = self._deliver("interactive", payload, delivery or Delivery())
         return result
 
-    def submit_view(self, user_id: str, view: ModalView | str, values: Values | None = None, *,
-                    delivery: Delivery | None = None) -> R:
+    def submit_view(
+        self,
+        user_id: str,
+        view: ModalView | str,
+        values: Values | None = None,
+        *,
+        delivery: Delivery | None = None,
+    ) -> R:
         """Submit a modal; ``values`` maps block_id (or action_id) to what the person entered.
 
         Strings for text inputs and single selects (the option *value*), lists for
@@ -171,8 +223,11 @@ class _SlackSide(ABC, Generic[R]):
         current = copy.deepcopy(modal.current)
         current["state"] = {"values": _state_values(current, dict(values or {}), require=True)}
         payload: dict[str, Any] = {
-            "type": "view_submission", **self._who(user_id),
-            "trigger_id": self._trigger(user_id), "view": current, "response_urls": [],
+            "type": "view_submission",
+            **self._who(user_id),
+            "trigger_id": self._trigger(user_id),
+            "view": current,
+            "response_urls": [],
         }
         self.standin.begin_view_submission(modal.id)
         try:
@@ -186,15 +241,20 @@ class _SlackSide(ABC, Generic[R]):
             self.standin.end_view_submission(modal.id)
         return result
 
-    def view_closed(self, user_id: str, view: ModalView | str, *,
-                    delivery: Delivery | None = None) -> R | None:
+    def view_closed(
+        self, user_id: str, view: ModalView | str, *, delivery: Delivery | None = None
+    ) -> R | None:
         """Close a modal with its ✕; the bot hears of it only if it asked (notify_on_close)."""
         modal = self._modal(view)
         self.standin.apply_view_closed(modal.id)
         if not modal.current.get("notify_on_close"):
             return None
-        payload = {"type": "view_closed", **self._who(user_id),
-                   "view": copy.deepcopy(modal.current), "is_cleared": False}
+        payload = {
+            "type": "view_closed",
+            **self._who(user_id),
+            "view": copy.deepcopy(modal.current),
+            "is_cleared": False,
+        }
         result, _ = self._deliver("interactive", payload, delivery or Delivery())
         return result
 
@@ -208,15 +268,28 @@ class _SlackSide(ABC, Generic[R]):
         trigger = self._last_trigger.get(user_id)
         if trigger is None:
             raise AssertionError(f"{user_id} has done nothing that gives a trigger_id")
-        return self.standin.wait_until(lambda: self.standin.view_for_trigger(trigger), timeout,
-                                       what=f"a modal opened for {user_id}")
+        return self.standin.wait_until(
+            lambda: self.standin.view_for_trigger(trigger),
+            timeout,
+            what=f"a modal opened for {user_id}",
+        )
 
-    def latest_message(self, channel: str | None = None, *, containing: str | None = None,
-                       with_buttons: bool = False, ephemeral_to: str | None = None,
-                       timeout: float = 5.0) -> Message:
-        return self.standin.wait_for_message(channel, containing=containing,
-                                             with_buttons=with_buttons,
-                                             ephemeral_to=ephemeral_to, timeout=timeout)
+    def latest_message(
+        self,
+        channel: str | None = None,
+        *,
+        containing: str | None = None,
+        with_buttons: bool = False,
+        ephemeral_to: str | None = None,
+        timeout: float = 5.0,
+    ) -> Message:
+        return self.standin.wait_for_message(
+            channel,
+            containing=containing,
+            with_buttons=with_buttons,
+            ephemeral_to=ephemeral_to,
+            timeout=timeout,
+        )
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -229,8 +302,10 @@ class _SlackSide(ABC, Generic[R]):
         name = self._user_name(user_id)
         return {
             "user": {"id": user_id, "username": name, "name": name, "team_id": TEAM_ID},
-            "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN}, "api_app_id": APP_ID,
-            "token": self.verification_token, "enterprise": None,
+            "team": {"id": TEAM_ID, "domain": TEAM_DOMAIN},
+            "api_app_id": APP_ID,
+            "token": self.verification_token,
+            "enterprise": None,
             "is_enterprise_install": False,
         }
 
@@ -255,19 +330,29 @@ class _SlackSide(ABC, Generic[R]):
     def _check_ack_time(self, kind: str, elapsed: float) -> None:
         if elapsed > self.ack_deadline:
             self.standin.add_violation(
-                "ack", [f"{kind} acked after {elapsed:.2f}s (Slack gives up after "
-                        f"{self.ack_deadline:.0f}s and shows the person an error)"])
+                "ack",
+                [
+                    f"{kind} acked after {elapsed:.2f}s (Slack gives up after "
+                    f"{self.ack_deadline:.0f}s and shows the person an error)"
+                ],
+            )
 
 
 class SlackDriver(_SlackSide[httpx.Response]):
     """Posts signed requests to the bot's ``events_url`` like Slack; returns the httpx.Response."""
 
-    def __init__(self, standin: SlackStandIn, events_url: str, signing_secret: str, *,
-                 client: httpx.Client | None = None, timeout: float = 10.0,
-                 verification_token: str = VERIFICATION_TOKEN,
-                 ack_deadline: float = ACK_DEADLINE) -> None:
-        super().__init__(standin, verification_token=verification_token,
-                         ack_deadline=ack_deadline)
+    def __init__(
+        self,
+        standin: SlackStandIn,
+        events_url: str,
+        signing_secret: str,
+        *,
+        client: httpx.Client | None = None,
+        timeout: float = 10.0,
+        verification_token: str = VERIFICATION_TOKEN,
+        ack_deadline: float = ACK_DEADLINE,
+    ) -> None:
+        super().__init__(standin, verification_token=verification_token, ack_deadline=ack_deadline)
         self.events_url = events_url
         self.signing_secret = signing_secret
         self._own_client = client is None
@@ -299,11 +384,15 @@ class SlackDriver(_SlackSide[httpx.Response]):
 
     def post(self, body: str, delivery: Delivery = Delivery()) -> httpx.Response:
         """Post a raw form body to the bot, signed per ``delivery``."""
-        return self.http.post(self.events_url, content=body.encode("utf-8"),
-                              headers=self.signed_headers(body, delivery))
+        return self.http.post(
+            self.events_url,
+            content=body.encode("utf-8"),
+            headers=self.signed_headers(body, delivery),
+        )
 
-    def _deliver(self, kind: str, payload: dict[str, Any], delivery: Delivery
-                 ) -> tuple[httpx.Response, dict[str, Any] | None]:
+    def _deliver(
+        self, kind: str, payload: dict[str, Any], delivery: Delivery
+    ) -> tuple[httpx.Response, dict[str, Any] | None]:
         if kind == "slash_commands":
             body = urlencode(payload)
         else:
@@ -317,23 +406,29 @@ class SlackDriver(_SlackSide[httpx.Response]):
 class SocketModeDriver(_SlackSide[dict[str, Any]]):
     """Delivers the same payloads as Socket Mode envelopes; returns the ack's payload."""
 
-    def __init__(self, standin: SlackStandIn, *, timeout: float = 5.0,
-                 verification_token: str = VERIFICATION_TOKEN,
-                 ack_deadline: float = ACK_DEADLINE) -> None:
-        super().__init__(standin, verification_token=verification_token,
-                         ack_deadline=ack_deadline)
+    def __init__(
+        self,
+        standin: SlackStandIn,
+        *,
+        timeout: float = 5.0,
+        verification_token: str = VERIFICATION_TOKEN,
+        ack_deadline: float = ACK_DEADLINE,
+    ) -> None:
+        super().__init__(standin, verification_token=verification_token, ack_deadline=ack_deadline)
         self.timeout = timeout
 
-    def _deliver(self, kind: str, payload: dict[str, Any], delivery: Delivery
-                 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    def _deliver(
+        self, kind: str, payload: dict[str, Any], delivery: Delivery
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         started = time.monotonic()
         ack = self.standin.socket_mode.deliver(kind, payload, timeout=self.timeout)
         self._check_ack_time(kind, time.monotonic() - started)
         return ack, ack
 
 
-def _find_element(message: Message, action_id: str, *, allow_stale: bool
-                  ) -> tuple[str, dict[str, Any]]:
+def _find_element(
+    message: Message, action_id: str, *, allow_stale: bool
+) -> tuple[str, dict[str, Any]]:
     for block_id, element in message.elements():
         if element.get("action_id") == action_id:
             return block_id, element
@@ -343,8 +438,10 @@ def _find_element(message: Message, action_id: str, *, allow_stale: bool
                 return _find_in_blocks(version.blocks, action_id)
             except LookupError:
                 continue
-    raise LookupError(f"message {message.ts} in {message.channel} shows no {action_id!r} "
-                      f"(it has {message.action_ids()}); pass allow_stale=True for a late click")
+    raise LookupError(
+        f"message {message.ts} in {message.channel} shows no {action_id!r} "
+        f"(it has {message.action_ids()}); pass allow_stale=True for a late click"
+    )
 
 
 def _find_in_blocks(blocks: list[dict[str, Any]], action_id: str) -> tuple[str, dict[str, Any]]:
@@ -358,8 +455,11 @@ def _find_in_blocks(blocks: list[dict[str, Any]], action_id: str) -> tuple[str, 
 
 
 def _elements(block: dict[str, Any]) -> list[dict[str, Any]]:
-    out = [e for e in block.get("elements") or [] if isinstance(e, dict)] \
-        if block.get("type") == "actions" else []
+    out = (
+        [e for e in block.get("elements") or [] if isinstance(e, dict)]
+        if block.get("type") == "actions"
+        else []
+    )
     for key in ("element", "accessory"):
         if isinstance(block.get(key), dict) and "action_id" in block[key]:
             out.append(block[key])
@@ -367,8 +467,12 @@ def _elements(block: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _action(block_id: str, element: dict[str, Any], value: Any) -> dict[str, Any]:
-    action: dict[str, Any] = {"action_id": element.get("action_id"), "block_id": block_id,
-                              "type": element.get("type"), "action_ts": f"{time.time():.6f}"}
+    action: dict[str, Any] = {
+        "action_id": element.get("action_id"),
+        "block_id": block_id,
+        "type": element.get("type"),
+        "action_ts": f"{time.time():.6f}",
+    }
     if element.get("type") == "button":
         action["text"] = element.get("text")
         action["value"] = value if value is not None else element.get("value")
@@ -417,9 +521,19 @@ def _element_state(element: dict[str, Any], value: Any, *, where: str) -> dict[s
     elif kind in MULTI:
         state[MULTI[kind]] = many
     elif kind == "rich_text_input":
-        state["rich_text_value"] = None if value is None else {
-            "type": "rich_text", "elements": [{"type": "rich_text_section", "elements": [
-                {"type": "text", "text": str(value)}]}]}
+        state["rich_text_value"] = (
+            None
+            if value is None
+            else {
+                "type": "rich_text",
+                "elements": [
+                    {
+                        "type": "rich_text_section",
+                        "elements": [{"type": "text", "text": str(value)}],
+                    }
+                ],
+            }
+        )
     else:
         state["value"] = value
     return state
@@ -432,9 +546,18 @@ def _initial(element: dict[str, Any]) -> Any:
         return option.get("value") if isinstance(option, dict) else None
     if kind in OPTIONS_ELEMENTS:
         return [o.get("value") for o in element.get("initial_options") or []] or None
-    for key in ("initial_value", "initial_user", "initial_conversation", "initial_channel",
-                "initial_date", "initial_time", "initial_date_time", "initial_users",
-                "initial_conversations", "initial_channels"):
+    for key in (
+        "initial_value",
+        "initial_user",
+        "initial_conversation",
+        "initial_channel",
+        "initial_date",
+        "initial_time",
+        "initial_date_time",
+        "initial_users",
+        "initial_conversations",
+        "initial_channels",
+    ):
         if element.get(key) is not None:
             return element[key]
     return None
@@ -444,8 +567,9 @@ def _empty(value: Any) -> bool:
     return value is None or value == "" or value == []
 
 
-def _state_values(view: dict[str, Any], values: dict[str, Any], *, require: bool
-                  ) -> dict[str, dict[str, Any]]:
+def _state_values(
+    view: dict[str, Any], values: dict[str, Any], *, require: bool
+) -> dict[str, dict[str, Any]]:
     """``view.state.values`` as Slack builds it: block_id → action_id → element state."""
     out: dict[str, dict[str, Any]] = {}
     used: set[str] = set()
@@ -461,11 +585,16 @@ def _state_values(view: dict[str, Any], values: dict[str, Any], *, require: bool
                 value = values[key]
             else:
                 value = _initial(element)
-            if (require and block.get("type") == "input" and not block.get("optional")
-                    and _empty(value)):
+            if (
+                require
+                and block.get("type") == "input"
+                and not block.get("optional")
+                and _empty(value)
+            ):
                 raise ValueError(f"{block_id} is required; Slack would not submit the form")
             out.setdefault(block_id, {})[action_id] = _element_state(
-                element, None if _empty(value) else value, where=block_id)
+                element, None if _empty(value) else value, where=block_id
+            )
     unknown = set(values) - used
     if unknown:
         raise KeyError(f"no input with block_id or action_id {sorted(unknown)} in the view")

@@ -152,8 +152,12 @@ class SlackStandIn:
         server = _Server((self._host, self._port), _Handler)
         server.standin = self
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="slack-standin", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="slack-standin",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -176,8 +180,12 @@ class SlackStandIn:
     def __enter__(self) -> SlackStandIn:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     @property
@@ -206,15 +214,23 @@ class SlackStandIn:
 
     # -- the directory ----------------------------------------------------------------------
 
-    def add_user(self, id: str, name: str, real_name: str | None = None, tz: str = "UTC",
-                 is_bot: bool = False, email: str | None = None) -> User:
+    def add_user(
+        self,
+        id: str,
+        name: str,
+        real_name: str | None = None,
+        tz: str = "UTC",
+        is_bot: bool = False,
+        email: str | None = None,
+    ) -> User:
         user = User(id=id, name=name, real_name=real_name, tz=tz, is_bot=is_bot, email=email)
         with self._lock:
             self._state.users[id] = user
         return user
 
-    def add_channel(self, id: str, name: str, *, members: set[str] | None = None,
-                    bot_member: bool = True) -> Channel:
+    def add_channel(
+        self, id: str, name: str, *, members: set[str] | None = None, bot_member: bool = True
+    ) -> Channel:
         channel = Channel(id=id, name=name, members=members, bot_member=bot_member)
         with self._lock:
             self._state.channels[id] = channel
@@ -236,8 +252,14 @@ class SlackStandIn:
             self._triggers[trigger_id] = _Trigger(user_id=user_id, created=time.monotonic())
         return trigger_id
 
-    def new_response_url(self, channel: str, user_id: str, *,
-                         message: Message | None = None, awaits_ack: bool = False) -> str:
+    def new_response_url(
+        self,
+        channel: str,
+        user_id: str,
+        *,
+        message: Message | None = None,
+        awaits_ack: bool = False,
+    ) -> str:
         """A ``response_url``; ``message`` is what ``replace_original`` replaces (if any).
 
         With ``awaits_ack`` (a slash command's), posts to it wait until ``release_response_url``
@@ -246,8 +268,12 @@ class SlackStandIn:
         token = secrets.token_urlsafe(12)
         with self._lock:
             self._responses[token] = _ResponseTarget(
-                channel=channel, user_id=user_id, original=message, awaiting_ack=awaits_ack,
-                ack_ts=self._next_ts() if awaits_ack else None)
+                channel=channel,
+                user_id=user_id,
+                original=message,
+                awaiting_ack=awaits_ack,
+                ack_ts=self._next_ts() if awaits_ack else None,
+            )
         return f"{self.url}/response/{token}"
 
     def release_response_url(self, response_url: str) -> None:
@@ -260,8 +286,15 @@ class SlackStandIn:
 
     # -- failure injection ------------------------------------------------------------------
 
-    def fail_next(self, method: str, error: str = "ratelimited", *, status: int | None = None,
-                  retry_after: int | None = 1, times: int = 1) -> None:
+    def fail_next(
+        self,
+        method: str,
+        error: str = "ratelimited",
+        *,
+        status: int | None = None,
+        retry_after: int | None = 1,
+        times: int = 1,
+    ) -> None:
         """Answer the next ``times`` calls of ``method`` with ``error`` (or a plain 5xx).
 
         ``ratelimited`` defaults to HTTP 429 with ``Retry-After`` like Slack; ``status=503``
@@ -272,7 +305,8 @@ class SlackStandIn:
             status = 429 if error == "ratelimited" else 200
         with self._lock:
             self._failures.setdefault(method, deque()).append(
-                _Failure(error=error, status=status, retry_after=retry_after, times=times))
+                _Failure(error=error, status=status, retry_after=retry_after, times=times)
+            )
 
     # -- reading the state ------------------------------------------------------------------
 
@@ -304,20 +338,29 @@ class SlackStandIn:
 
         return render(self.snapshot(), **options)
 
-    def messages(self, channel: str | None = None, *, ephemeral: bool = False,
-                 deleted: bool = False) -> list[Message]:
+    def messages(
+        self, channel: str | None = None, *, ephemeral: bool = False, deleted: bool = False
+    ) -> list[Message]:
         """Messages in posting order (thread replies included); ephemerals only if asked."""
         with self._lock:
-            return [m for m in self._state.messages
-                    if (channel is None or m.channel == channel)
-                    and (ephemeral or not m.is_ephemeral) and (deleted or not m.deleted)]
+            return [
+                m
+                for m in self._state.messages
+                if (channel is None or m.channel == channel)
+                and (ephemeral or not m.is_ephemeral)
+                and (deleted or not m.deleted)
+            ]
 
     def ephemerals(self, channel: str | None = None, user: str | None = None) -> list[Message]:
         with self._lock:
-            return [m for m in self._state.messages
-                    if m.is_ephemeral and not m.deleted
-                    and (channel is None or m.channel == channel)
-                    and (user is None or m.ephemeral_to == user)]
+            return [
+                m
+                for m in self._state.messages
+                if m.is_ephemeral
+                and not m.deleted
+                and (channel is None or m.channel == channel)
+                and (user is None or m.ephemeral_to == user)
+            ]
 
     def thread(self, channel: str, ts: str) -> list[Message]:
         """The replies under the message ``ts``."""
@@ -337,9 +380,15 @@ class SlackStandIn:
         with self._lock:
             return self._state.find(channel, ts)
 
-    def latest_message(self, channel: str | None = None, *, containing: str | None = None,
-                       with_buttons: bool = False, ephemeral_to: str | None = None,
-                       top_level: bool = False) -> Message | None:
+    def latest_message(
+        self,
+        channel: str | None = None,
+        *,
+        containing: str | None = None,
+        with_buttons: bool = False,
+        ephemeral_to: str | None = None,
+        top_level: bool = False,
+    ) -> Message | None:
         with self._lock:
             for m in reversed(self._state.messages):
                 if m.deleted or (channel is not None and m.channel != channel):
@@ -361,8 +410,11 @@ class SlackStandIn:
 
     def views_for(self, user_id: str, *, open_only: bool = False) -> list[ModalView]:
         with self._lock:
-            return [v for v in self._state.views.values()
-                    if v.user_id == user_id and (v.open or not open_only)]
+            return [
+                v
+                for v in self._state.views.values()
+                if v.user_id == user_id and (v.open or not open_only)
+            ]
 
     def view_for_trigger(self, trigger_id: str) -> ModalView | None:
         with self._lock:
@@ -373,15 +425,26 @@ class SlackStandIn:
 
     # -- waiting without sleeping -----------------------------------------------------------
 
-    def wait_for(self, match: str | Callable[[Call], bool], timeout: float = 5.0, *,
-                 count: int = 1, since: int = 0, **params: Any) -> Call:
+    def wait_for(
+        self,
+        match: str | Callable[[Call], bool],
+        timeout: float = 5.0,
+        *,
+        count: int = 1,
+        since: int = 0,
+        **params: Any,
+    ) -> Call:
         """The ``count``-th call (from index ``since``) of a method or matching a predicate.
 
         ``params`` must be equal in the call's parameters (``wait_for("chat.update", ts=ts)``).
         """
+
         def found() -> Call | None:
-            hits = [c for c in self._calls[since:]
-                    if (match(c) if callable(match) else _matches(c, match, params))]
+            hits = [
+                c
+                for c in self._calls[since:]
+                if (match(c) if callable(match) else _matches(c, match, params))
+            ]
             return hits[count - 1] if len(hits) >= count else None
 
         what = f"to {match}" if isinstance(match, str) else "matching the predicate"
@@ -389,8 +452,9 @@ class SlackStandIn:
         nth = f" #{count}" if count > 1 else ""
         return self.wait_until(found, timeout, what=f"call{nth} {what}{where}")
 
-    def wait_until(self, condition: Callable[[], T | None], timeout: float = 5.0, *,
-                   what: str = "condition") -> T:
+    def wait_until(
+        self, condition: Callable[[], T | None], timeout: float = 5.0, *, what: str = "condition"
+    ) -> T:
         """Re-check ``condition`` (under the lock) on every change until it is truthy."""
         deadline = time.monotonic() + timeout
         with self._changed:
@@ -402,16 +466,26 @@ class SlackStandIn:
                 if remaining <= 0:
                     raise AssertionError(
                         f"timed out after {timeout}s waiting for {what}; recent calls:\n"
-                        + self._describe_recent())
+                        + self._describe_recent()
+                    )
                 self._changed.wait(remaining)
 
-    def wait_for_message(self, channel: str | None = None, *, containing: str | None = None,
-                         with_buttons: bool = False, ephemeral_to: str | None = None,
-                         timeout: float = 5.0) -> Message:
+    def wait_for_message(
+        self,
+        channel: str | None = None,
+        *,
+        containing: str | None = None,
+        with_buttons: bool = False,
+        ephemeral_to: str | None = None,
+        timeout: float = 5.0,
+    ) -> Message:
         return self.wait_until(
-            lambda: self.latest_message(channel, containing=containing,
-                                        with_buttons=with_buttons, ephemeral_to=ephemeral_to),
-            timeout, what=f"a message in {channel or 'any channel'} containing {containing!r}")
+            lambda: self.latest_message(
+                channel, containing=containing, with_buttons=with_buttons, ephemeral_to=ephemeral_to
+            ),
+            timeout,
+            what=f"a message in {channel or 'any channel'} containing {containing!r}",
+        )
 
     def _describe_recent(self) -> str:
         lines = []
@@ -426,8 +500,11 @@ class SlackStandIn:
     def record_command(self, channel: str, user_id: str, command: str, text: str) -> None:
         with self._changed:
             self._ensure_channel(channel)
-            self._state.commands.append(Command(channel=channel, user=user_id, command=command,
-                                                text=text, ts=self._next_ts()))
+            self._state.commands.append(
+                Command(
+                    channel=channel, user=user_id, command=command, text=text, ts=self._next_ts()
+                )
+            )
             self._changed.notify_all()
 
     def apply_command_ack(self, response_url: str, body: Mapping[str, Any] | None) -> None:
@@ -463,8 +540,12 @@ class SlackStandIn:
     def apply_view_ack(self, view_id: str, body: Mapping[str, Any] | None) -> None:
         """What Slack does with a view_submission ack: close, show errors, update, push, clear."""
         with self._changed:
-            self._record("ack", {"type": "view_submission", "view_id": view_id, "body": body},
-                         200, {"ok": True})
+            self._record(
+                "ack",
+                {"type": "view_submission", "view_id": view_id, "body": body},
+                200,
+                {"ok": True},
+            )
             modal = self._state.views.get(view_id)
             if modal is None:
                 return
@@ -478,8 +559,11 @@ class SlackStandIn:
                 inputs = {str(b.get("block_id")) for b in modal.blocks if b.get("type") == "input"}
                 unknown = sorted(set(errors) - inputs)
                 if unknown:
-                    self._violations.append(Violation(
-                        "ack", [f"errors for blocks that are not inputs: {unknown}"], body))
+                    self._violations.append(
+                        Violation(
+                            "ack", [f"errors for blocks that are not inputs: {unknown}"], body
+                        )
+                    )
                 modal.errors = {str(k): str(v) for k, v in errors.items()}
             elif action in ("update", "push"):
                 new_view = copy.deepcopy((body or {}).get("view"))
@@ -493,8 +577,9 @@ class SlackStandIn:
             elif action == "clear":
                 self._close(modal, "clear", whole_stack=True)
             else:
-                self._violations.append(Violation("ack", [f"unknown response_action {action!r}"],
-                                                  body))
+                self._violations.append(
+                    Violation("ack", [f"unknown response_action {action!r}"], body)
+                )
             self._changed.notify_all()
 
     def apply_view_closed(self, view_id: str) -> None:
@@ -536,8 +621,7 @@ class SlackStandIn:
                 self._changed.wait_for(lambda: not target.awaiting_ack, timeout=ACK_WAIT)
             injected = self._pop_failure("response_url")
             if injected is not None:
-                self._record("response_url", payload, injected.status, injected.body,
-                             injected=True)
+                self._record("response_url", payload, injected.status, injected.body, injected=True)
                 return injected
             if token not in self._responses:
                 reply = _Reply(404, {"ok": False, "error": "expired_url"})
@@ -545,8 +629,14 @@ class SlackStandIn:
                 problems = blockkit.check_message(payload.get("text"), payload.get("blocks"))
                 if problems:
                     self._violations.append(Violation("response_url", problems, payload))
-                    reply = _Reply(400, {"ok": False, "error": "invalid_blocks",
-                                         "response_metadata": {"messages": problems}})
+                    reply = _Reply(
+                        400,
+                        {
+                            "ok": False,
+                            "error": "invalid_blocks",
+                            "response_metadata": {"messages": problems},
+                        },
+                    )
                 else:
                     self._respond(token, payload, via="response_url")
                     reply = _Reply(200, {"ok": True})
@@ -578,10 +668,25 @@ class SlackStandIn:
         if (token == self.app_token) != wants_app_token:
             raise ApiError("not_allowed_token_type")
 
-    def _record(self, method: str, params: dict[str, Any], status: int, response: Any, *,
-                injected: bool = False) -> None:
-        self._calls.append(Call(method=method, params=params, time=time.time(), status=status,
-                                response=copy.deepcopy(response), injected=injected))
+    def _record(
+        self,
+        method: str,
+        params: dict[str, Any],
+        status: int,
+        response: Any,
+        *,
+        injected: bool = False,
+    ) -> None:
+        self._calls.append(
+            Call(
+                method=method,
+                params=params,
+                time=time.time(),
+                status=status,
+                response=copy.deepcopy(response),
+                injected=injected,
+            )
+        )
         self._changed.notify_all()
 
     # -- state changes (lock held) ----------------------------------------------------------
@@ -626,7 +731,8 @@ class SlackStandIn:
             channel_id = f"D0{len(self._dms) + 1:07d}"
             self._dms[user_id] = channel_id
             self._state.channels[channel_id] = Channel(
-                id=channel_id, name=f"dm-{self._state.user_name(user_id)}", dm_user=user_id)
+                id=channel_id, name=f"dm-{self._state.user_name(user_id)}", dm_user=user_id
+            )
         return channel_id
 
     def _check_blocks(self, method: str, params: dict[str, Any]) -> None:
@@ -637,21 +743,39 @@ class SlackStandIn:
                 raise ApiError("msg_too_long")
             raise ApiError("invalid_blocks", response_metadata={"messages": problems})
 
-    def _post(self, *, channel: str, text: str, blocks: list[dict[str, Any]] | None,
-              thread_ts: str | None = None, ephemeral_to: str | None = None,
-              via: str, metadata: dict[str, Any] | None = None, ts: str | None = None
-              ) -> Message:
-        message = Message(channel=channel, ts=ts or self._next_ts(), user=BOT_USER_ID, text=text,
-                          blocks=self._ids.fill(copy.deepcopy(blocks or [])),
-                          thread_ts=thread_ts or None, bot_id=BOT_ID, ephemeral_to=ephemeral_to,
-                          via=via, metadata=metadata)
+    def _post(
+        self,
+        *,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None,
+        thread_ts: str | None = None,
+        ephemeral_to: str | None = None,
+        via: str,
+        metadata: dict[str, Any] | None = None,
+        ts: str | None = None,
+    ) -> Message:
+        message = Message(
+            channel=channel,
+            ts=ts or self._next_ts(),
+            user=BOT_USER_ID,
+            text=text,
+            blocks=self._ids.fill(copy.deepcopy(blocks or [])),
+            thread_ts=thread_ts or None,
+            bot_id=BOT_ID,
+            ephemeral_to=ephemeral_to,
+            via=via,
+            metadata=metadata,
+        )
         self._state.messages.append(message)
         return message
 
-    def _edit(self, message: Message, text: str | None, blocks: list[dict[str, Any]] | None
-              ) -> None:
-        message.history.append(Version(text=message.text, blocks=message.blocks,
-                                       edited_at=self._next_ts()))
+    def _edit(
+        self, message: Message, text: str | None, blocks: list[dict[str, Any]] | None
+    ) -> None:
+        message.history.append(
+            Version(text=message.text, blocks=message.blocks, edited_at=self._next_ts())
+        )
         if text is not None:
             message.text = text
         if blocks is not None:
@@ -672,15 +796,21 @@ class SlackStandIn:
             self._edit(original, str(text or ""), blocks if blocks is not None else [])
             return
         in_channel = payload.get("response_type") == "in_channel"
-        message = self._post(channel=target.channel, text=str(text or ""), blocks=blocks,
-                             thread_ts=payload.get("thread_ts"),
-                             ephemeral_to=None if in_channel else target.user_id, via=via,
-                             ts=target.ack_ts if via == "ack" else None)
+        message = self._post(
+            channel=target.channel,
+            text=str(text or ""),
+            blocks=blocks,
+            thread_ts=payload.get("thread_ts"),
+            ephemeral_to=None if in_channel else target.user_id,
+            via=via,
+            ts=target.ack_ts if via == "ack" else None,
+        )
         if original is None:
             target.original = message
 
-    def _full_view(self, view: dict[str, Any], view_id: str, modal: ModalView | None
-                   ) -> dict[str, Any]:
+    def _full_view(
+        self, view: dict[str, Any], view_id: str, modal: ModalView | None
+    ) -> dict[str, Any]:
         """The view object Slack answers with: ids, hash, state and defaults added."""
         full = copy.deepcopy(view)
         self._ids.fill(full.setdefault("blocks", []))
@@ -689,23 +819,44 @@ class SlackStandIn:
         if modal is not None and modal.previous_view_id:
             previous = modal.previous_view_id
             root = str(self._state.views[previous].current.get("root_view_id", previous))
-        full.update({
-            "id": view_id, "team_id": TEAM_ID, "app_id": APP_ID, "bot_id": BOT_ID,
-            "app_installed_team_id": TEAM_ID, "state": {"values": {}},
-            "hash": f"{int(time.time())}.{secrets.token_hex(4)}",
-            "root_view_id": root, "previous_view_id": previous,
-        })
-        for key, default in (("private_metadata", ""), ("callback_id", ""),
-                             ("external_id", ""), ("clear_on_close", False),
-                             ("notify_on_close", False)):
+        full.update(
+            {
+                "id": view_id,
+                "team_id": TEAM_ID,
+                "app_id": APP_ID,
+                "bot_id": BOT_ID,
+                "app_installed_team_id": TEAM_ID,
+                "state": {"values": {}},
+                "hash": f"{int(time.time())}.{secrets.token_hex(4)}",
+                "root_view_id": root,
+                "previous_view_id": previous,
+            }
+        )
+        for key, default in (
+            ("private_metadata", ""),
+            ("callback_id", ""),
+            ("external_id", ""),
+            ("clear_on_close", False),
+            ("notify_on_close", False),
+        ):
             full.setdefault(key, default)
         return full
 
-    def _new_modal(self, view: dict[str, Any], user_id: str, trigger_id: str | None, *,
-                   previous: ModalView | None = None) -> ModalView:
+    def _new_modal(
+        self,
+        view: dict[str, Any],
+        user_id: str,
+        trigger_id: str | None,
+        *,
+        previous: ModalView | None = None,
+    ) -> ModalView:
         view_id = f"V0{next(self._counter):08d}"
-        modal = ModalView(id=view_id, user_id=user_id, trigger_id=trigger_id,
-                          previous_view_id=previous.id if previous else None)
+        modal = ModalView(
+            id=view_id,
+            user_id=user_id,
+            trigger_id=trigger_id,
+            previous_view_id=previous.id if previous else None,
+        )
         modal.versions.append(self._full_view(view, view_id, modal))
         self._state.views[view_id] = modal
         return modal
@@ -742,9 +893,16 @@ class SlackStandIn:
     # -- Web API methods (lock held) --------------------------------------------------------
 
     def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "url": f"https://{TEAM_DOMAIN}.slack.com/", "team": "Stand-in",
-                "user": self.bot_name, "team_id": TEAM_ID, "user_id": BOT_USER_ID,
-                "bot_id": BOT_ID, "is_enterprise_install": False}
+        return {
+            "ok": True,
+            "url": f"https://{TEAM_DOMAIN}.slack.com/",
+            "team": "Stand-in",
+            "user": self.bot_name,
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
 
     def _chat_post_message(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._resolve_channel(params.get("channel"))
@@ -754,13 +912,22 @@ class SlackStandIn:
         thread_ts = params.get("thread_ts") or None
         if thread_ts and self._state.find(channel, str(thread_ts)) is None:
             # Slack would post it anyway, but a reply to nothing is always a bug in the bot.
-            self._violations.append(Violation(
-                "chat.postMessage", [f"thread_ts {thread_ts} is no message in {channel}"], params))
-        message = self._post(channel=channel, text=str(params.get("text") or ""),
-                             blocks=params.get("blocks"), thread_ts=thread_ts,
-                             via="chat.postMessage", metadata=params.get("metadata"))
-        return {"ok": True, "channel": channel, "ts": message.ts,
-                "message": message.as_payload()}
+            self._violations.append(
+                Violation(
+                    "chat.postMessage",
+                    [f"thread_ts {thread_ts} is no message in {channel}"],
+                    params,
+                )
+            )
+        message = self._post(
+            channel=channel,
+            text=str(params.get("text") or ""),
+            blocks=params.get("blocks"),
+            thread_ts=thread_ts,
+            via="chat.postMessage",
+            metadata=params.get("metadata"),
+        )
+        return {"ok": True, "channel": channel, "ts": message.ts, "message": message.as_payload()}
 
     def _chat_post_ephemeral(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._resolve_channel(params.get("channel"))
@@ -770,9 +937,14 @@ class SlackStandIn:
         if not (params.get("text") or params.get("blocks") or params.get("attachments")):
             raise ApiError("no_text")
         self._check_blocks("chat.postEphemeral", params)
-        message = self._post(channel=channel, text=str(params.get("text") or ""),
-                             blocks=params.get("blocks"), thread_ts=params.get("thread_ts"),
-                             ephemeral_to=str(user), via="chat.postEphemeral")
+        message = self._post(
+            channel=channel,
+            text=str(params.get("text") or ""),
+            blocks=params.get("blocks"),
+            thread_ts=params.get("thread_ts"),
+            ephemeral_to=str(user),
+            via="chat.postEphemeral",
+        )
         return {"ok": True, "message_ts": message.ts}
 
     def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -785,8 +957,13 @@ class SlackStandIn:
         self._check_blocks("chat.update", params)
         text = params.get("text")
         self._edit(message, None if text is None else str(text), params.get("blocks"))
-        return {"ok": True, "channel": channel, "ts": message.ts, "text": message.text,
-                "message": message.as_payload()}
+        return {
+            "ok": True,
+            "channel": channel,
+            "ts": message.ts,
+            "text": message.text,
+            "message": message.as_payload(),
+        }
 
     def _chat_delete(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._resolve_channel(params.get("channel"))
@@ -801,8 +978,11 @@ class SlackStandIn:
         ts = str(params.get("message_ts") or "")
         if self._state.find(channel, ts) is None:
             raise ApiError("message_not_found")
-        return {"ok": True, "channel": channel,
-                "permalink": f"{self.url}/archives/{channel}/p{ts.replace('.', '')}"}
+        return {
+            "ok": True,
+            "channel": channel,
+            "permalink": f"{self.url}/archives/{channel}/p{ts.replace('.', '')}",
+        }
 
     def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
         trigger = self._use_trigger(params.get("trigger_id") or params.get("interactivity_pointer"))
@@ -817,8 +997,9 @@ class SlackStandIn:
         stack = [v for v in self._state.views.values() if v.user_id == trigger.user_id and v.open]
         if len(stack) >= 3:
             raise ApiError("push_limit_reached")
-        modal = self._new_modal(view, trigger.user_id, trigger_id,
-                                previous=stack[-1] if stack else None)
+        modal = self._new_modal(
+            view, trigger.user_id, trigger_id, previous=stack[-1] if stack else None
+        )
         return {"ok": True, "view": copy.deepcopy(modal.current)}
 
     def _views_update(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -828,8 +1009,10 @@ class SlackStandIn:
         if view_id:
             modal = self._state.views.get(str(view_id))
         elif external_id:
-            modal = next((v for v in self._state.views.values()
-                          if v.open and v.external_id == external_id), None)
+            modal = next(
+                (v for v in self._state.views.values() if v.open and v.external_id == external_id),
+                None,
+            )
         else:
             raise ApiError("invalid_arguments")
         if modal is None or not modal.open:
@@ -855,8 +1038,10 @@ class SlackStandIn:
             raise ApiError("not_supported", detail="the stand-in models 1:1 DMs only")
         already = users[0] in self._dms
         channel = self._open_dm(users[0])
-        out: dict[str, Any] = {"ok": True, "channel": {"id": channel, "is_im": True,
-                                                        "user": users[0]}}
+        out: dict[str, Any] = {
+            "ok": True,
+            "channel": {"id": channel, "is_im": True, "user": users[0]},
+        }
         if already:
             out.update(no_op=True, already_open=True)
         return out
@@ -960,11 +1145,11 @@ class _Handler(BaseHTTPRequestHandler):
             if auth.lower().startswith("bearer "):
                 token = auth[7:].strip()
             token = params.pop("token", None) or token
-            self._send(standin._serve_api(parts.path[len("/api/"):], params, token))
+            self._send(standin._serve_api(parts.path[len("/api/") :], params, token))
         elif parts.path.startswith("/response/"):
             if isinstance(params.get("payload"), str):
                 params = parse_body("application/json", params["payload"].encode())
-            self._send(standin._serve_response_url(parts.path[len("/response/"):], params))
+            self._send(standin._serve_response_url(parts.path[len("/response/") :], params))
         else:
             self._send(_Reply(404, "not found"))
 

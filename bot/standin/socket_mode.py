@@ -48,10 +48,17 @@ class SocketModeServer:
         if self._server is None:
             # No compression and no server pings: slack_sdk's builtin client speaks plain RFC 6455
             # and pings on its own schedule.
-            self._server = serve(self._handle, self._host, self._port, compression=None,
-                                 process_request=self._check_ticket, ping_interval=None)
-            self._thread = threading.Thread(target=self._server.serve_forever,
-                                            name="slack-standin-ws", daemon=True)
+            self._server = serve(
+                self._handle,
+                self._host,
+                self._port,
+                compression=None,
+                process_request=self._check_ticket,
+                ping_interval=None,
+            )
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, name="slack-standin-ws", daemon=True
+            )
             self._thread.start()
         return self
 
@@ -101,25 +108,35 @@ class SocketModeServer:
                     raise AssertionError(f"no Socket Mode client connected within {timeout}s")
                 self._changed.wait(remaining)
 
-    def deliver(self, type: str, payload: dict[str, Any], *, timeout: float = 5.0
-                ) -> dict[str, Any]:
+    def deliver(
+        self, type: str, payload: dict[str, Any], *, timeout: float = 5.0
+    ) -> dict[str, Any]:
         """Send an envelope to the newest connection; the ack's ``payload`` (``{}`` if none)."""
         self.wait_connected(timeout)
         envelope = Envelope(envelope_id=str(uuid.uuid4()), type=type, payload=payload)
         with self._lock:
             connection = self._connections[-1]
             self._envelopes[envelope.envelope_id] = envelope
-        connection.send(json.dumps({
-            "envelope_id": envelope.envelope_id, "type": type, "payload": payload,
-            "accepts_response_payload": True, "retry_attempt": 0, "retry_reason": "",
-        }))
+        connection.send(
+            json.dumps(
+                {
+                    "envelope_id": envelope.envelope_id,
+                    "type": type,
+                    "payload": payload,
+                    "accepts_response_payload": True,
+                    "retry_attempt": 0,
+                    "retry_reason": "",
+                }
+            )
+        )
         deadline = time.monotonic() + timeout
         with self._changed:
             while envelope.ack is None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise AssertionError(
-                        f"no ack for {type} envelope {envelope.envelope_id} within {timeout}s")
+                        f"no ack for {type} envelope {envelope.envelope_id} within {timeout}s"
+                    )
                 self._changed.wait(remaining)
         return dict(envelope.ack.get("payload") or {})
 
@@ -128,8 +145,15 @@ class SocketModeServer:
         with self._lock:
             connections = list(self._connections)
         for connection in connections:
-            connection.send(json.dumps({"type": "disconnect", "reason": "refresh_requested",
-                                        "debug_info": {"host": "standin"}}))
+            connection.send(
+                json.dumps(
+                    {
+                        "type": "disconnect",
+                        "reason": "refresh_requested",
+                        "debug_info": {"host": "standin"},
+                    }
+                )
+            )
 
     def _check_ticket(self, connection: ServerConnection, request: Request) -> Response | None:
         parts = urlsplit(request.path)
@@ -147,12 +171,20 @@ class SocketModeServer:
             self._connections.append(connection)
             self._changed.notify_all()
         try:
-            connection.send(json.dumps({
-                "type": "hello", "num_connections": len(self._connections),
-                "debug_info": {"host": "standin", "build_number": 1,
-                               "approximate_connection_time": 3600},
-                "connection_info": {"app_id": APP_ID},
-            }))
+            connection.send(
+                json.dumps(
+                    {
+                        "type": "hello",
+                        "num_connections": len(self._connections),
+                        "debug_info": {
+                            "host": "standin",
+                            "build_number": 1,
+                            "approximate_connection_time": 3600,
+                        },
+                        "connection_info": {"app_id": APP_ID},
+                    }
+                )
+            )
             for raw in connection:
                 self._receive(raw)
         except ConnectionClosed:

@@ -27,8 +27,8 @@ class Call:
 
     @property
     def ok(self) -> bool:
-        return self.status == 200 and isinstance(self.response, dict) and bool(
-            self.response.get("ok")
+        return (
+            self.status == 200 and isinstance(self.response, dict) and bool(self.response.get("ok"))
         )
 
     @property
@@ -102,8 +102,13 @@ class Message:
 
     def as_payload(self) -> dict[str, Any]:
         """The message object as Slack puts it in payloads and API answers."""
-        out: dict[str, Any] = {"type": "message", "ts": self.ts, "text": self.text,
-                               "user": self.user, "team": TEAM_ID}
+        out: dict[str, Any] = {
+            "type": "message",
+            "ts": self.ts,
+            "text": self.text,
+            "user": self.user,
+            "team": TEAM_ID,
+        }
         if self.bot_id:
             out["bot_id"] = self.bot_id
             out["app_id"] = APP_ID
@@ -193,15 +198,30 @@ class User:
     def as_payload(self) -> dict[str, Any]:
         """The user object of ``users.info``."""
         real = self.real_name or self.name
-        profile: dict[str, Any] = {"real_name": real, "display_name": self.name,
-                                   "real_name_normalized": real,
-                                   "display_name_normalized": self.name, "team": TEAM_ID}
+        profile: dict[str, Any] = {
+            "real_name": real,
+            "display_name": self.name,
+            "real_name_normalized": real,
+            "display_name_normalized": self.name,
+            "team": TEAM_ID,
+        }
         if self.email:
             profile["email"] = self.email
-        return {"id": self.id, "team_id": TEAM_ID, "name": self.name, "deleted": False,
-                "real_name": real, "tz": self.tz, "tz_label": self.tz, "tz_offset": 0,
-                "is_bot": self.is_bot, "is_admin": False, "is_owner": False,
-                "is_app_user": False, "profile": profile}
+        return {
+            "id": self.id,
+            "team_id": TEAM_ID,
+            "name": self.name,
+            "deleted": False,
+            "real_name": real,
+            "tz": self.tz,
+            "tz_label": self.tz,
+            "tz_offset": 0,
+            "is_bot": self.is_bot,
+            "is_admin": False,
+            "is_owner": False,
+            "is_app_user": False,
+            "profile": profile,
+        }
 
 
 @dataclass

@@ -14,12 +14,14 @@ BODY = " " * 4
 _LINK = re.compile(r"<([^<>]+)>")
 
 
-def render(ws: Workspace, *, times: bool = True, ephemerals: bool = True,
-           commands: bool = True) -> str:
+def render(
+    ws: Workspace, *, times: bool = True, ephemerals: bool = True, commands: bool = True
+) -> str:
     """Every channel, then every DM: messages in order, edits, threads, ephemerals marked."""
     first: dict[str, tuple[int, int]] = {}
     for channel, ts in [(c.channel, c.ts) for c in ws.commands] + [
-            (m.channel, m.ts) for m in ws.messages]:
+        (m.channel, m.ts) for m in ws.messages
+    ]:
         first[channel] = min(first.get(channel, _ts_key(ts)), _ts_key(ts))
     order = sorted(first, key=first.__getitem__)
     rooms = [c for c in order if not _is_dm(ws, c)] + [c for c in order if _is_dm(ws, c)]
@@ -43,10 +45,14 @@ def _heading(ws: Workspace, channel: str) -> str:
     return f"#{ws.channel_name(channel)}"
 
 
-def _channel(ws: Workspace, channel: str, *, times: bool, ephemerals: bool,
-             commands: bool) -> list[str]:
-    messages = [m for m in ws.messages
-                if m.channel == channel and not m.deleted and (ephemerals or not m.is_ephemeral)]
+def _channel(
+    ws: Workspace, channel: str, *, times: bool, ephemerals: bool, commands: bool
+) -> list[str]:
+    messages = [
+        m
+        for m in ws.messages
+        if m.channel == channel and not m.deleted and (ephemerals or not m.is_ephemeral)
+    ]
     parents = {m.ts for m in messages if not m.is_reply}
     replies: dict[str, list[Message]] = {}
     top: list[Message | Command] = []
@@ -61,9 +67,11 @@ def _channel(ws: Workspace, channel: str, *, times: bool, ephemerals: bool,
     lines: list[str] = []
     for item in top:
         if isinstance(item, Command):
-            lines.append(f"{INDENT}{_when(item.ts, times)}{ws.display_name(item.user)} typed "
-                         f"{item.command} {mrkdwn_text(item.text, ws)}".rstrip()
-                         + f"  (only visible to @{ws.user_name(item.user)})")
+            lines.append(
+                f"{INDENT}{_when(item.ts, times)}{ws.display_name(item.user)} typed "
+                f"{item.command} {mrkdwn_text(item.text, ws)}".rstrip()
+                + f"  (only visible to @{ws.user_name(item.user)})"
+            )
             continue
         lines.extend(_message(ws, item, INDENT, times))
         for reply in replies.get(item.ts, []):
@@ -100,6 +108,7 @@ def _ts_key(ts: str) -> tuple[int, int]:
 
 def mrkdwn_text(text: str, ws: Workspace | None = None) -> str:
     """Mentions and links as a reader sees them; the rest of the markup stays as typed."""
+
     def replace(match: re.Match[str]) -> str:
         inner = match.group(1)
         target, _, label = inner.partition("|")
@@ -174,8 +183,11 @@ def blocks_text(blocks: list[dict[str, Any]], ws: Workspace | None = None) -> li
         kind = block.get("type")
         if kind in ("section", "header", "markdown"):
             if block.get("text"):
-                lines.extend(_text(block["text"], ws).splitlines()
-                             if kind != "markdown" else str(block["text"]).splitlines())
+                lines.extend(
+                    _text(block["text"], ws).splitlines()
+                    if kind != "markdown"
+                    else str(block["text"]).splitlines()
+                )
             for field in block.get("fields") or []:
                 lines.extend(_text(field, ws).splitlines())
             accessory = block.get("accessory")

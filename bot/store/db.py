@@ -30,8 +30,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # SQLite page caches), and on PostgreSQL the ones left idle can be timed out.
         kwargs.setdefault("pool_use_lifo", True)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
-                               **kwargs)
+        engine = create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -72,16 +73,22 @@ class Store:
         self.engine = engine or make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock: contextlib.AbstractContextManager[Any] = (
-            threading.RLock() if url.startswith("sqlite") else contextlib.nullcontext())
+            threading.RLock() if url.startswith("sqlite") else contextlib.nullcontext()
+        )
         # Reads take no write lock on SQLite, so they never queue behind a writer.
-        self._readers = sessionmaker(self.engine.execution_options(sqlite_begin="DEFERRED"),
-                                     expire_on_commit=False)
+        self._readers = sessionmaker(
+            self.engine.execution_options(sqlite_begin="DEFERRED"), expire_on_commit=False
+        )
         # One statement, no session and no transaction around it: the reads people wait for
         # (role checks, status, pending). On PostgreSQL AUTOCOMMIT spares the BEGIN and
         # ROLLBACK round trips.
         self._single = self.engine.execution_options(
-            **({"sqlite_begin": "NONE"} if url.startswith("sqlite")
-               else {"isolation_level": "AUTOCOMMIT"}))
+            **(
+                {"sqlite_begin": "NONE"}
+                if url.startswith("sqlite")
+                else {"isolation_level": "AUTOCOMMIT"}
+            )
+        )
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -98,8 +105,11 @@ class Store:
         with self._readers() as session, session.begin():
             yield session
 
-    def read(self, statement: Executable, params: Mapping[str, Any] | None = None,
-             ) -> Sequence[Row[Any]]:
+    def read(
+        self,
+        statement: Executable,
+        params: Mapping[str, Any] | None = None,
+    ) -> Sequence[Row[Any]]:
         """Run one read-only statement and return its rows (Core rows, no ORM objects).
 
         For the reads a person waits for (role checks, ``status``, ``pending``): a single

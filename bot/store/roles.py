@@ -121,7 +121,8 @@ _HELD = select(RoleGrant.role).where(
     RoleGrant.provider_scope.in_([ALL_PROVIDERS, bindparam("scope")]),
 )
 _HELD_ANYWHERE = select(RoleGrant.provider_scope, RoleGrant.role).where(
-    RoleGrant.slack_user_id == bindparam("user_id"))
+    RoleGrant.slack_user_id == bindparam("user_id")
+)
 
 
 def roles_for(
@@ -156,8 +157,7 @@ def read_roles_by_provider(
     rows = store.read(_HELD_ANYWHERE, {"user_id": user_id})
     admin = user_id in set(config_admins)
     return {
-        name: _effective((r.role for r in rows if r.provider_scope in (ALL_PROVIDERS, name)),
-                         admin)
+        name: _effective((r.role for r in rows if r.provider_scope in (ALL_PROVIDERS, name)), admin)
         for name in providers
     }
 

@@ -22,10 +22,10 @@ UTC_DATETIME = sa.DateTime(timezone=True)
 
 def upgrade() -> None:
     # Plain nullable columns: ADD COLUMN on both backends, no table rebuild on SQLite.
-    op.add_column("reset_requests", sa.Column("dispatch_owner", sa.String(length=64),
-                                              nullable=True))
-    op.add_column("reset_requests", sa.Column("dispatch_heartbeat_at", UTC_DATETIME,
-                                              nullable=True))
+    op.add_column(
+        "reset_requests", sa.Column("dispatch_owner", sa.String(length=64), nullable=True)
+    )
+    op.add_column("reset_requests", sa.Column("dispatch_heartbeat_at", UTC_DATETIME, nullable=True))
 
 
 def downgrade() -> None:

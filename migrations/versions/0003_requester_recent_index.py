@@ -19,8 +19,9 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     # Without it the status list sorted all of a requester's requests on every command.
-    op.create_index("ix_reset_requests_requester_created_at", "reset_requests",
-                    ["requester_id", "created_at"])
+    op.create_index(
+        "ix_reset_requests_requester_created_at", "reset_requests", ["requester_id", "created_at"]
+    )
 
 
 def downgrade() -> None:

@@ -54,8 +54,12 @@ class F5XCSandbox(Sandbox):
         return (
             Route("GET", re.compile(f"{_SYSTEM}/user_roles"), "lookup", self._user_roles),
             Route("GET", re.compile(f"{_SYSTEM}/whoami"), "check", self._whoami),
-            Route("POST", re.compile("/api/web/custom/password/admin_reset"), "action",
-                  self._admin_reset),
+            Route(
+                "POST",
+                re.compile("/api/web/custom/password/admin_reset"),
+                "action",
+                self._admin_reset,
+            ),
         )
 
     def _auth(self, request: Request) -> tuple[str | None, Response | None]:
@@ -76,8 +80,9 @@ class F5XCSandbox(Sandbox):
         if denied:
             return denied
         who = "admin@acme.example" if token == self.token else "viewer@acme.example"
-        return Response(200, {"email": who, "name": who, "tenant": self.tenant,
-                              "namespace_access": {}})
+        return Response(
+            200, {"email": who, "name": who, "tenant": self.tenant, "namespace_access": {}}
+        )
 
     def _admin_reset(self, request: Request) -> Response:
         token, denied = self._auth(request)

@@ -52,8 +52,12 @@ class MightyNetworksSandbox(Sandbox):
         return [self.token]
 
     def error_body(self, status: int) -> Any:
-        words = {401: "unauthorized", 403: "forbidden", 404: "Member not found",
-                 429: "rate_limited"}
+        words = {
+            401: "unauthorized",
+            403: "forbidden",
+            404: "Member not found",
+            429: "rate_limited",
+        }
         return {"error": words.get(status, "internal_error")}
 
     def routes(self) -> Iterable[Route]:
@@ -61,8 +65,10 @@ class MightyNetworksSandbox(Sandbox):
             Route("GET", re.compile(f"{_NET}/me"), "check", self._me),
             Route("GET", re.compile(f"{_NET}/members/by_email"), "lookup", self._by_email),
             Route(
-                "POST", re.compile(f"{_NET}/members/(?P<member>[^/]+)/password_resets"),
-                "action", self._reset,
+                "POST",
+                re.compile(f"{_NET}/members/(?P<member>[^/]+)/password_resets"),
+                "action",
+                self._reset,
             ),
         )
 
@@ -79,12 +85,22 @@ class MightyNetworksSandbox(Sandbox):
         denied = self._denied(request)
         if denied:
             return denied
-        return Response(200, {
-            "user": {"id": 1, "email": "owner@acme.example", "first_name": "Sandbox",
-                     "last_name": "Owner"},
-            "network": {"id": int(self.network_number), "subdomain": self.network_subdomain,
-                        "name": "Acme Community"},
-        })
+        return Response(
+            200,
+            {
+                "user": {
+                    "id": 1,
+                    "email": "owner@acme.example",
+                    "first_name": "Sandbox",
+                    "last_name": "Owner",
+                },
+                "network": {
+                    "id": int(self.network_number),
+                    "subdomain": self.network_subdomain,
+                    "name": "Acme Community",
+                },
+            },
+        )
 
     def _by_email(self, request: Request) -> Response:
         denied = self._denied(request)

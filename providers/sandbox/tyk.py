@@ -36,7 +36,9 @@ class TykSandbox(Sandbox):
 
     def settings_dict(self, *, dashboard_key: bool = True) -> dict[str, Any]:
         settings: dict[str, Any] = {
-            "kind": self.kind, "base_url": self.url, "admin_secret": self.admin_secret,
+            "kind": self.kind,
+            "base_url": self.url,
+            "admin_secret": self.admin_secret,
         }
         if dashboard_key:
             settings["dashboard_key"] = self.dashboard_key
@@ -49,10 +51,18 @@ class TykSandbox(Sandbox):
         permissions = {"ResetPassword": "admin"} if options.get("reset_passwords") else {}
         with self._lock:
             self.users[user_id] = {
-                "id": user_id, "org_id": self.org_id, "first_name": first, "last_name": last,
-                "email_address": email, "active": True, "access_key": secrets.token_hex(16),
-                "user_permissions": permissions, "group_id": "", "password_max_days": 0,
-                "PWHistory": [], "created_at": "2024-01-01T00:00:00Z",
+                "id": user_id,
+                "org_id": self.org_id,
+                "first_name": first,
+                "last_name": last,
+                "email_address": email,
+                "active": True,
+                "access_key": secrets.token_hex(16),
+                "user_permissions": permissions,
+                "group_id": "",
+                "password_max_days": 0,
+                "PWHistory": [],
+                "created_at": "2024-01-01T00:00:00Z",
             }
         return user_id
 
@@ -82,15 +92,27 @@ class TykSandbox(Sandbox):
     def routes(self) -> Iterable[Route]:
         return (
             Route("GET", re.compile(_USER), "lookup", self._get_user),
-            Route("PUT", re.compile(f"{_USER}/actions/allow_reset_passwords"), "action",
-                  lambda r: self._permission(r, allow=True)),
-            Route("PUT", re.compile(f"{_USER}/actions/disallow_reset_passwords"), "action",
-                  lambda r: self._permission(r, allow=False)),
+            Route(
+                "PUT",
+                re.compile(f"{_USER}/actions/allow_reset_passwords"),
+                "action",
+                lambda r: self._permission(r, allow=True),
+            ),
+            Route(
+                "PUT",
+                re.compile(f"{_USER}/actions/disallow_reset_passwords"),
+                "action",
+                lambda r: self._permission(r, allow=False),
+            ),
             Route("GET", re.compile("/admin/organisations"), "check", self._organisations),
             Route("POST", re.compile("/api/users/search"), "lookup", self._search),
             Route("GET", re.compile("/api/users"), "check", self._list_users),
-            Route("POST", re.compile("/api/users/(?P<user>[^/]+)/actions/reset"), "action",
-                  self._reset),
+            Route(
+                "POST",
+                re.compile("/api/users/(?P<user>[^/]+)/actions/reset"),
+                "action",
+                self._reset,
+            ),
         )
 
     def _public(self, user: dict[str, Any]) -> dict[str, Any]:
@@ -121,15 +143,17 @@ class TykSandbox(Sandbox):
             user["user_permissions"]["ResetPassword"] = "admin"
         else:
             user["user_permissions"].pop("ResetPassword", None)
-        return Response(200, {"Status": "OK", "Message": "User updated",
-                              "Meta": self._public(user)})
+        return Response(
+            200, {"Status": "OK", "Message": "User updated", "Meta": self._public(user)}
+        )
 
     def _organisations(self, request: Request) -> Response:
         denied = self._admin_denied(request)
         if denied:
             return denied
-        return Response(200, {"organisations": [{"id": self.org_id, "owner_name": "Acme"}],
-                              "pages": 0})
+        return Response(
+            200, {"organisations": [{"id": self.org_id, "owner_name": "Acme"}], "pages": 0}
+        )
 
     # -- Dashboard API -------------------------------------------------------------------
 
@@ -137,8 +161,9 @@ class TykSandbox(Sandbox):
         key = request.headers.get("authorization", "")
         caller = next((u for u in self.users.values() if u["access_key"] == key), None)
         if not key or caller is None:
-            return None, Response(401, {"Status": "Error", "Message": "Not authorised",
-                                        "Meta": None})
+            return None, Response(
+                401, {"Status": "Error", "Message": "Not authorised", "Meta": None}
+            )
         return caller, None
 
     def _search(self, request: Request) -> Response:
@@ -148,34 +173,45 @@ class TykSandbox(Sandbox):
         body = request.json
         filters = body.get("filters") if isinstance(body, dict) else None
         query = str(filters.get("query", "") if isinstance(filters, dict) else "").lower()
-        found = [self._public(u) for u in self.users.values()
-                 if query in u["email_address"].lower()]
+        found = [
+            self._public(u) for u in self.users.values() if query in u["email_address"].lower()
+        ]
         return Response(200, {"users": found, "pages": 0})
 
     def _list_users(self, request: Request) -> Response:
         _, denied = self._caller(request)
         if denied:
             return denied
-        return Response(200, {"users": [self._public(u) for u in self.users.values()],
-                              "pages": 1})
+        return Response(200, {"users": [self._public(u) for u in self.users.values()], "pages": 1})
 
     def _reset(self, request: Request) -> Response:
         caller, denied = self._caller(request)
         if denied or caller is None:
             return denied or Response(401, {})
         if "ResetPassword" not in caller["user_permissions"]:
-            return Response(403, {"Status": "Error",
-                                  "Message": "User does not have permission to reset passwords",
-                                  "Meta": None})
+            return Response(
+                403,
+                {
+                    "Status": "Error",
+                    "Message": "User does not have permission to reset passwords",
+                    "Meta": None,
+                },
+            )
         user = self.users.get(request.params["user"])
         if user is None:
             return Response(404, dict(_NO_USER))
         body = request.json
         password = body.get("new_password") if isinstance(body, dict) else None
         if not isinstance(password, str) or len(password) < self.min_password_length:
-            return Response(400, {"Status": "Error",
-                                  "Message": "Password must be at least "
-                                  f"{self.min_password_length} characters long", "Meta": None})
+            return Response(
+                400,
+                {
+                    "Status": "Error",
+                    "Message": "Password must be at least "
+                    f"{self.min_password_length} characters long",
+                    "Meta": None,
+                },
+            )
         self._passwords[user["id"]] = password
         self._passwords_set.append(password)
         return Response(200, {"Status": "OK", "Message": "User password updated", "Meta": None})

@@ -22,8 +22,7 @@ _NEED_ADMIN = (
     'action, you need the "ADMIN" permission.'
 )
 _RATE_LIMITED = (
-    "You can only send one new reset password email per minute, per user. Please try again "
-    "later."
+    "You can only send one new reset password email per minute, per user. Please try again later."
 )
 
 
@@ -57,8 +56,13 @@ class UnleashSandbox(Sandbox):
         with self._lock:
             user_id = next(self._ids)
             self.users[user_id] = {
-                "accountType": "User", "id": user_id, "name": name, "email": email.lower(),
-                "imageUrl": None, "seenAt": None, "createdAt": "2024-01-01T00:00:00.000Z",
+                "accountType": "User",
+                "id": user_id,
+                "name": name,
+                "email": email.lower(),
+                "imageUrl": None,
+                "seenAt": None,
+                "createdAt": "2024-01-01T00:00:00.000Z",
                 "rootRole": options.get("root_role", 3),
             }
         return email.lower()
@@ -73,8 +77,11 @@ class UnleashSandbox(Sandbox):
         if "?" in link:
             query = urlsplit(link).query
             token = next(
-                (unquote(v) for k, _, v in (p.partition("=") for p in query.split("&"))
-                 if k == "token"),
+                (
+                    unquote(v)
+                    for k, _, v in (p.partition("=") for p in query.split("&"))
+                    if k == "token"
+                ),
                 "",
             )
         with self._lock:
@@ -88,8 +95,13 @@ class UnleashSandbox(Sandbox):
         return [self.admin_token, self.editor_token, self.client_token, *links, *tokens]
 
     def error_body(self, status: int) -> Any:
-        names = {400: "BadDataError", 401: "AuthenticationRequired", 403: "NoAccessError",
-                 404: "NotFoundError", 429: "RateLimitError"}
+        names = {
+            400: "BadDataError",
+            401: "AuthenticationRequired",
+            403: "NoAccessError",
+            404: "NotFoundError",
+            429: "RateLimitError",
+        }
         return {"name": names.get(status, "UnknownError"), "message": f"injected {status}"}
 
     def redact(self, step: str, query: dict[str, str], body: Any) -> tuple[dict[str, str], Any]:
@@ -99,11 +111,13 @@ class UnleashSandbox(Sandbox):
 
     def routes(self) -> Iterable[Route]:
         return (
-            Route("GET", re.compile("/health"), "other",
-                  lambda _r: Response(200, {"health": "GOOD"})),
+            Route(
+                "GET", re.compile("/health"), "other", lambda _r: Response(200, {"health": "GOOD"})
+            ),
             Route("GET", re.compile("/api/admin/user-admin/search"), "lookup", self._search),
-            Route("GET", re.compile("/api/admin/user-admin/admin-count"), "check",
-                  self._admin_count),
+            Route(
+                "GET", re.compile("/api/admin/user-admin/admin-count"), "check", self._admin_count
+            ),
             Route("POST", re.compile(_RESET_PATH), "action", self._reset),
             Route("GET", re.compile("/auth/reset/validate"), "validate", self._validate),
         )
@@ -111,9 +125,12 @@ class UnleashSandbox(Sandbox):
     def _auth(self, request: Request, *, admin: bool) -> Response | None:
         header = request.headers.get("authorization")
         if not header:
-            return _error(401, "AuthenticationRequired",
-                          "You must log in to use Unleash. Your request had no authorization "
-                          "header, so we could not authorize you.")
+            return _error(
+                401,
+                "AuthenticationRequired",
+                "You must log in to use Unleash. Your request had no authorization "
+                "header, so we could not authorize you.",
+            )
         token = header.removeprefix("Bearer ").strip()
         if token == self.client_token:
             return Response(403, dict(_WRONG_TYPE))
@@ -149,17 +166,24 @@ class UnleashSandbox(Sandbox):
         if denied:
             return denied
         if request.content_type != "application/json":
-            return _error(415, "ContentTypeError",
-                          "We do not accept the content-type you provided.")
+            return _error(
+                415, "ContentTypeError", "We do not accept the content-type you provided."
+            )
         body = request.json
         if not isinstance(body, dict) or "id" not in body:
-            return _error(400, "BadDataError",
-                          "Request validation failed: your request body or params contain "
-                          "invalid data.")
+            return _error(
+                400,
+                "BadDataError",
+                "Request validation failed: your request body or params contain invalid data.",
+            )
         wanted = str(body["id"]).strip().lower()
         if not wanted:  # the real server fails this way on an empty id
-            return _error(500, "UnknownError", "Can only find users with id, username or email.",
-                          with_id=False)
+            return _error(
+                500,
+                "UnknownError",
+                "Can only find users with id, username or email.",
+                with_id=False,
+            )
         user = next((u for u in self.users.values() if u["email"] == wanted), None)
         if user is None:
             return _error(404, "NotFoundError", "No user found", with_id=False)
@@ -182,7 +206,14 @@ class UnleashSandbox(Sandbox):
         user = self.users.get(user_id) if user_id is not None else None
         if user is None:
             return _error(401, "InvalidTokenError", "Token was not valid", with_id=False)
-        return Response(200, {
-            "token": token, "createdBy": "admin", "email": user["email"], "name": user["name"],
-            "id": user["id"], "role": {"id": user["rootRole"], "type": "root"},
-        })
+        return Response(
+            200,
+            {
+                "token": token,
+                "createdBy": "admin",
+                "email": user["email"],
+                "name": user["name"],
+                "id": user["id"],
+                "role": {"id": user["rootRole"], "type": "root"},
+            },
+        )

@@ -42,11 +42,18 @@ def environ_for(body: bytes) -> dict[str, Any]:
     base = b"v0:" + timestamp.encode() + b":" + body
     signature = "v0=" + hmac.new(SIGNING_SECRET.encode(), base, hashlib.sha256).hexdigest()
     return {
-        "REQUEST_METHOD": "POST", "PATH_INFO": EVENTS_PATH, "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1",
-        "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
-        "CONTENT_TYPE": "application/x-www-form-urlencoded", "CONTENT_LENGTH": str(len(body)),
-        "HTTP_X_SLACK_REQUEST_TIMESTAMP": timestamp, "HTTP_X_SLACK_SIGNATURE": signature,
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": EVENTS_PATH,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "CONTENT_TYPE": "application/x-www-form-urlencoded",
+        "CONTENT_LENGTH": str(len(body)),
+        "HTTP_X_SLACK_REQUEST_TIMESTAMP": timestamp,
+        "HTTP_X_SLACK_SIGNATURE": signature,
     }
 
 
@@ -85,16 +92,22 @@ def bare_app(rig: Rig) -> WSGIApp:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.benchmarks.ackpath",
-                                     description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.benchmarks.ackpath",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--requests", type=int, default=200, help="filed before measuring")
     parser.add_argument("-n", type=int, default=2000, help="requests per row")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="resetbot-ackpath-") as tmp, \
-            Rig(Path(tmp), settings_options={"max_pending_per_requester": 1000,
-                                             "max_pending_per_target": 100},
-                check_jobs_pickle=False) as rig:  # serve pickles on a feeder thread
+    with (
+        tempfile.TemporaryDirectory(prefix="resetbot-ackpath-") as tmp,
+        Rig(
+            Path(tmp),
+            settings_options={"max_pending_per_requester": 1000, "max_pending_per_target": 100},
+            check_jobs_pickle=False,
+        ) as rig,
+    ):  # serve pickles on a feeder thread
         alice = rig.user_id("alice")
         sandbox = rig.sandbox("community")
         emails = [f"user{i:03d}@example.com" for i in range(400)]
@@ -105,12 +118,19 @@ def main(argv: list[str] | None = None) -> int:
         rig.settle(120)
 
         def command(text: str, user: str = alice) -> bytes:
-            return urlencode({
-                "token": "legacy", "team_id": TEAM_ID, "channel_id": SUPPORT, "user_id": user,
-                "command": "/reset-password", "text": text, "api_app_id": APP_ID,
-                "response_url": rig.standin.new_response_url(SUPPORT, alice),
-                "trigger_id": "1.2.bench",
-            }).encode()
+            return urlencode(
+                {
+                    "token": "legacy",
+                    "team_id": TEAM_ID,
+                    "channel_id": SUPPORT,
+                    "user_id": user,
+                    "command": "/reset-password",
+                    "text": text,
+                    "api_app_id": APP_ID,
+                    "response_url": rig.standin.new_response_url(SUPPORT, alice),
+                    "trigger_id": "1.2.bench",
+                }
+            ).encode()
 
         resetbot = make_wsgi_app(rig.runtime)
         floor = cpu_ms(bare_app(rig), command("help"), args.n)
@@ -118,17 +138,28 @@ def main(argv: list[str] | None = None) -> int:
         bob = rig.user_id("bob")  # an approver: pending lists the oldest 20 he may decide
         for label, body, n in (
             ("help (answered in the ack)", command("help"), args.n),
-            ("status: the ack (the latest 10 are read in the background)", command("status"),
-             args.n),
-            ("pending: the ack (an approver's 20 oldest, in the background)",
-             command("pending", bob), args.n),
-            ("file: the ack (access check, look-up and filing in the background)",
-             command(f"community {emails[0]} phone swap"), args.n // 5),
+            (
+                "status: the ack (the latest 10 are read in the background)",
+                command("status"),
+                args.n,
+            ),
+            (
+                "pending: the ack (an approver's 20 oldest, in the background)",
+                command("pending", bob),
+                args.n,
+            ),
+            (
+                "file: the ack (access check, look-up and filing in the background)",
+                command(f"community {emails[0]} phone swap"),
+                args.n // 5,
+            ),
         ):
             rows.append((f"resetbot {label}", cpu_ms(resetbot, body, n)))
         rig.settle(120)
-        print(f"CPU per acknowledgement, one thread, {args.n} requests a row, "
-              f"{len(rig.request_ids())} requests in the store\n")
+        print(
+            f"CPU per acknowledgement, one thread, {args.n} requests a row, "
+            f"{len(rig.request_ids())} requests in the store\n"
+        )
         print("| request | CPU ms | ÷ bare Bolt |\n|---|---:|---:|")
         for label, ms in rows:
             print(f"| {label} | {ms:.3f} | {ms / floor:.2f}x |")

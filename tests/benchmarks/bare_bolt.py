@@ -29,8 +29,11 @@ def load() -> WSGIApplication:
     from slack_sdk import WebClient
 
     client = WebClient(token=os.environ["SLACK_BOT_TOKEN"], base_url=os.environ["SLACK_API_URL"])
-    app = App(client=client, signing_secret=os.environ["SLACK_SIGNING_SECRET"],
-              process_before_response=os.environ.get("BARE_BOLT_PROCESS_BEFORE_RESPONSE") == "1")
+    app = App(
+        client=client,
+        signing_secret=os.environ["SLACK_SIGNING_SECRET"],
+        process_before_response=os.environ.get("BARE_BOLT_PROCESS_BEFORE_RESPONSE") == "1",
+    )
 
     @app.command("/reset-password")
     def reset_password(ack: Ack) -> None:
@@ -41,8 +44,9 @@ def load() -> WSGIApplication:
     def wsgi(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/healthz":
             body = json.dumps({"ok": True}).encode()
-            start_response("200 OK", [("Content-Type", "application/json"),
-                                      ("Content-Length", str(len(body)))])
+            start_response(
+                "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+            )
             return [body]
         return bolt(environ, start_response)
 

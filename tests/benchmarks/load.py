@@ -26,8 +26,9 @@ def sign(secret: bytes, body: bytes, timestamp: str) -> str:
     return "v0=" + hmac.new(secret, base, hashlib.sha256).hexdigest()
 
 
-def drive(url: str, secret: str, bodies: list[str], concurrency: int,
-          timeout: float = 30.0) -> dict[str, Any]:
+def drive(
+    url: str, secret: str, bodies: list[str], concurrency: int, timeout: float = 30.0
+) -> dict[str, Any]:
     parts = urlsplit(url)
     host, port, path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path or "/"
     key = secret.encode()
@@ -86,8 +87,7 @@ def drive(url: str, secret: str, bodies: list[str], concurrency: int,
     began = time.perf_counter()
     for t in threads:
         t.join()
-    return {"latencies": latencies, "statuses": statuses,
-            "elapsed": time.perf_counter() - began}
+    return {"latencies": latencies, "statuses": statuses, "elapsed": time.perf_counter() - began}
 
 
 def main(argv: list[str]) -> int:

@@ -79,8 +79,9 @@ from providers.sandbox import Sandbox, start_sandbox
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
-PG_ADMIN_URL = os.environ.get("RESETBOT_TEST_PG_URL",
-                              "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "RESETBOT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 PROVIDER = "community"
 APPROVALS = "C0APPROVALS"
 ADMIN = "U0ADA"
@@ -105,14 +106,27 @@ class Plan:
     @classmethod
     def full(cls) -> Plan:
         # 600 a round at one sender: a p99 over 1,800 samples, not the 6th-worst of 600
-        return cls(warmup=1000, levels=((1, 600), (16, 1000), (64, 2000)), rounds=3,
-                   slow_requests=200,
-                   throughput_requests=300, memory_total=10_000, startups=3)
+        return cls(
+            warmup=1000,
+            levels=((1, 600), (16, 1000), (64, 2000)),
+            rounds=3,
+            slow_requests=200,
+            throughput_requests=300,
+            memory_total=10_000,
+            startups=3,
+        )
 
     @classmethod
     def quick(cls) -> Plan:
-        return cls(warmup=20, levels=((1, 10), (16, 32), (64, 64)), rounds=1, slow_requests=8,
-                   throughput_requests=8, memory_total=300, startups=1)
+        return cls(
+            warmup=20,
+            levels=((1, 10), (16, 32), (64, 64)),
+            rounds=1,
+            slow_requests=8,
+            throughput_requests=8,
+            memory_total=300,
+            startups=1,
+        )
 
 
 # -- small helpers ------------------------------------------------------------------------------
@@ -171,9 +185,13 @@ def machine_info() -> dict[str, str]:
     import sqlalchemy
 
     return {
-        "CPUs": str(os.cpu_count()), "CPU model": model, "memory": mem,
-        "Python": platform.python_version(), "OS": platform.platform(terse=True),
-        "slack_bolt": slack_bolt.version.__version__, "gunicorn": gunicorn.__version__,
+        "CPUs": str(os.cpu_count()),
+        "CPU model": model,
+        "memory": mem,
+        "Python": platform.python_version(),
+        "OS": platform.platform(terse=True),
+        "slack_bolt": slack_bolt.version.__version__,
+        "gunicorn": gunicorn.__version__,
         "SQLAlchemy": sqlalchemy.__version__,
     }
 
@@ -215,26 +233,42 @@ class World:
                     os.setpriority(os.PRIO_PROCESS, int(task.name), nice)
 
     def calls(self, method: str, since: int = 0, **match: Any) -> int:
-        return sum(1 for c in self.standin.calls[since:] if c.method == method
-                   and all(c.params.get(k) is not None for k in match))
+        return sum(
+            1
+            for c in self.standin.calls[since:]
+            if c.method == method and all(c.params.get(k) is not None for k in match)
+        )
 
     # Slack's payloads, as the stand-in's driver builds them (see bot/standin/driver.py).
 
     def command(self, user: str, text: str) -> str:
-        return urlencode({
-            "token": "legacy-token", "team_id": TEAM_ID, "team_domain": "acme",
-            "channel_id": SUPPORT, "channel_name": "it-support", "user_id": user,
-            "user_name": user.lower(), "command": "/reset-password", "text": text,
-            "api_app_id": APP_ID, "is_enterprise_install": "false",
-            "response_url": self.standin.new_response_url(SUPPORT, user),
-            "trigger_id": f"{secrets.randbelow(10**9)}.{int(time.time())}.bench",
-        })
+        return urlencode(
+            {
+                "token": "legacy-token",
+                "team_id": TEAM_ID,
+                "team_domain": "acme",
+                "channel_id": SUPPORT,
+                "channel_name": "it-support",
+                "user_id": user,
+                "user_name": user.lower(),
+                "command": "/reset-password",
+                "text": text,
+                "api_app_id": APP_ID,
+                "is_enterprise_install": "false",
+                "response_url": self.standin.new_response_url(SUPPORT, user),
+                "trigger_id": f"{secrets.randbelow(10**9)}.{int(time.time())}.bench",
+            }
+        )
 
     def file_bodies(self, n: int, start: int = 0) -> list[str]:
-        return [self.command(REQUESTERS[i % len(REQUESTERS)],
-                             f"{PROVIDER} {self.emails[i % len(self.emails)]} "
-                             f"locked out after a phone swap, ticket {i}")
-                for i in range(start, start + n)]
+        return [
+            self.command(
+                REQUESTERS[i % len(REQUESTERS)],
+                f"{PROVIDER} {self.emails[i % len(self.emails)]} "
+                f"locked out after a phone swap, ticket {i}",
+            )
+            for i in range(start, start + n)
+        ]
 
     def status_bodies(self, n: int) -> list[str]:
         return [self.command(REQUESTERS[i % len(REQUESTERS)], "status") for i in range(n)]
@@ -247,11 +281,18 @@ class World:
         payload = {
             "type": "view_submission",
             "user": {"id": APPROVER, "username": "u0bob", "name": "u0bob", "team_id": TEAM_ID},
-            "team": {"id": TEAM_ID, "domain": "acme"}, "api_app_id": APP_ID,
-            "token": "legacy-token", "trigger_id": f"{secrets.randbelow(10**9)}.bench",
-            "view": {"id": f"V{secrets.token_hex(5).upper()}", "type": "modal",
-                     "callback_id": "approve_modal", "private_metadata": request_id,
-                     "state": {"values": {}}, "blocks": []},
+            "team": {"id": TEAM_ID, "domain": "acme"},
+            "api_app_id": APP_ID,
+            "token": "legacy-token",
+            "trigger_id": f"{secrets.randbelow(10**9)}.bench",
+            "view": {
+                "id": f"V{secrets.token_hex(5).upper()}",
+                "type": "modal",
+                "callback_id": "approve_modal",
+                "private_metadata": request_id,
+                "state": {"values": {}},
+                "blocks": [],
+            },
             "response_urls": [],
         }
         return urlencode({"payload": json.dumps(payload)})
@@ -285,15 +326,21 @@ class Server:
         self.port = free_port()
         log = (self.workdir / f"{self.name.replace(' ', '-')}.log").open("ab")
         began = time.perf_counter()
-        self.proc = subprocess.Popen(self.argv, env={**self.env, "PORT": str(self.port)},  # noqa: S603
-                                     cwd=self.workdir, stdout=log, stderr=log)
+        self.proc = subprocess.Popen(  # noqa: S603
+            self.argv,
+            env={**self.env, "PORT": str(self.port)},
+            cwd=self.workdir,
+            stdout=log,
+            stderr=log,
+        )
         log.close()
 
         def healthy() -> bool:
             assert self.proc is not None
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see "
-                                   f"{self.workdir}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode}; see {self.workdir}"
+                )
             try:
                 with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:  # noqa: S310
                     return bool(r.status == 200)
@@ -360,8 +407,9 @@ class Server:
             text = log.read_text(errors="replace").splitlines()
         except OSError:
             return f"(no log at {log})"
-        found = [line for line in text if " WARNING " in line or " ERROR " in line
-                 or "Traceback" in line]
+        found = [
+            line for line in text if " WARNING " in line or " ERROR " in line or "Traceback" in line
+        ]
         return "\n".join([f"last warnings and errors in {log.name}:", *found[-lines:]])
 
     def note_memory(self) -> None:
@@ -371,10 +419,22 @@ class Server:
 def drive(server: Server, bodies: list[str], concurrency: int, workdir: Path) -> dict[str, Any]:
     """Send ``bodies`` from the load-driver process; latencies in seconds."""
     spec = workdir / "load.json"
-    spec.write_text(json.dumps({"url": server.url + "/slack/events", "secret": SIGNING_SECRET,
-                                "concurrency": concurrency, "bodies": bodies}))
-    out = subprocess.run([PYTHON, str(HERE / "load.py"), str(spec)], check=True,  # noqa: S603
-                         capture_output=True, timeout=600)
+    spec.write_text(
+        json.dumps(
+            {
+                "url": server.url + "/slack/events",
+                "secret": SIGNING_SECRET,
+                "concurrency": concurrency,
+                "bodies": bodies,
+            }
+        )
+    )
+    out = subprocess.run(  # noqa: S603
+        [PYTHON, str(HERE / "load.py"), str(spec)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     server.sent += len(bodies)
     result: dict[str, Any] = json.loads(out.stdout)
     # Anything but 200 is what Slack would show as an error (Bolt answers 404 when a listener
@@ -389,9 +449,12 @@ def pooled(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     for r in results:
         for code, n in r["statuses"].items():
             statuses[code] = statuses.get(code, 0) + n
-    return {"latencies": [x for r in results for x in r["latencies"]], "statuses": statuses,
-            "elapsed": sum(r["elapsed"] for r in results),
-            "failed": {k: v for k, v in statuses.items() if k != "200"}}
+    return {
+        "latencies": [x for r in results for x in r["latencies"]],
+        "statuses": statuses,
+        "elapsed": sum(r["elapsed"] for r in results),
+        "failed": {k: v for k, v in statuses.items() if k != "200"},
+    }
 
 
 @dataclass
@@ -411,23 +474,41 @@ class Row:
     bare_p99: float = float("nan")  # bare Bolt's p99 sampled just before each round of this row
 
     @classmethod
-    def of(cls, target: str, command: str, concurrency: int, result: dict[str, Any],
-           note: str = "") -> Row:
+    def of(
+        cls, target: str, command: str, concurrency: int, result: dict[str, Any], note: str = ""
+    ) -> Row:
         lat = [x * 1000 for x in result["latencies"]]
         failed = result.get("failed") or {}
         if failed:
-            note = "; ".join([*([note] if note else []), "NOT 200: " + ", ".join(
-                f"{n} x {code}" for code, n in sorted(failed.items()))])
-        return cls(target, command, concurrency, len(lat), statistics.median(lat),
-                   percentile(lat, 99), max(lat), len(lat) / result["elapsed"], note)
+            note = "; ".join(
+                [
+                    *([note] if note else []),
+                    "NOT 200: " + ", ".join(f"{n} x {code}" for code, n in sorted(failed.items())),
+                ]
+            )
+        return cls(
+            target,
+            command,
+            concurrency,
+            len(lat),
+            statistics.median(lat),
+            percentile(lat, 99),
+            max(lat),
+            len(lat) / result["elapsed"],
+            note,
+        )
 
 
 # -- resetbot ------------------------------------------------------------------------------------
 
 
 def resetbot_config(world: World, workdir: Path, url: str) -> Path:
-    provider = {**world.sandbox.settings_dict(), "approvals_channel": APPROVALS,
-                "max_retries": 1, "timeout_seconds": 10}
+    provider = {
+        **world.sandbox.settings_dict(),
+        "approvals_channel": APPROVALS,
+        "max_retries": 1,
+        "timeout_seconds": 10,
+    }
     lines = [
         f"database_url = {toml_value(url)}",
         f"admins = {toml_value([ADMIN])}",
@@ -455,8 +536,11 @@ STACK = {"WEB_CONCURRENCY": "1", "RESETBOT_THREADS": "16"}
 
 
 def clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("RESETBOT_", "SLACK_", "WEB_CONCURRENCY", "PORT"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("RESETBOT_", "SLACK_", "WEB_CONCURRENCY", "PORT"))
+    }
     env["PYTHONUNBUFFERED"] = "1"
     return {**env, **STACK}
 
@@ -473,18 +557,28 @@ def resetbot_server(world: World, workdir: Path, backend: str, url: str) -> Serv
     resetbot = str(Path(PYTHON).with_name("resetbot"))
     argv = [resetbot, "serve"] if Path(resetbot).exists() else [PYTHON, "-m", "bot", "serve"]
     before = world.calls("response_url")
-    return Server(f"resetbot {backend}", argv, {**clean_env(), "RESETBOT_CONFIG": str(config)},
-                  workdir, store=store, answers=lambda: world.calls("response_url") - before)
+    return Server(
+        f"resetbot {backend}",
+        argv,
+        {**clean_env(), "RESETBOT_CONFIG": str(config)},
+        workdir,
+        store=store,
+        answers=lambda: world.calls("response_url") - before,
+    )
 
 
 def bare_server(world: World, workdir: Path, *, like_resetbot: bool) -> Server:
     """The bare Bolt app; ``like_resetbot``: with Bolt configured as resetbot configures it
     (``process_before_response``), the floor every ratio is taken against."""
     workdir.mkdir(parents=True, exist_ok=True)
-    env = {**clean_env(), "SLACK_BOT_TOKEN": world.standin.bot_token,
-           "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": world.standin.api_url,
-           "PYTHONPATH": str(ROOT),
-           "BARE_BOLT_PROCESS_BEFORE_RESPONSE": "1" if like_resetbot else "0"}
+    env = {
+        **clean_env(),
+        "SLACK_BOT_TOKEN": world.standin.bot_token,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": world.standin.api_url,
+        "PYTHONPATH": str(ROOT),
+        "BARE_BOLT_PROCESS_BEFORE_RESPONSE": "1" if like_resetbot else "0",
+    }
     name = "bare Bolt" if like_resetbot else "bare Bolt, Bolt's defaults"
     return Server(name, [PYTHON, "-m", "tests.benchmarks.bare_bolt"], env, workdir)
 
@@ -501,8 +595,9 @@ def postgres_database() -> Iterator[str | None]:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # reported; the PostgreSQL rows are left out
-        print(f"PostgreSQL unavailable ({type(exc).__name__}); its rows are left out",
-              file=sys.stderr)
+        print(
+            f"PostgreSQL unavailable ({type(exc).__name__}); its rows are left out", file=sys.stderr
+        )
         admin.dispose()
         yield None
         return
@@ -514,16 +609,18 @@ def postgres_database() -> Iterator[str | None]:
         admin.dispose()
 
 
-def send_files(world: World, server: Server, n: int, concurrency: int,
-               workdir: Path) -> dict[str, Any]:
+def send_files(
+    world: World, server: Server, n: int, concurrency: int, workdir: Path
+) -> dict[str, Any]:
     result = drive(server, world.file_bodies(n, start=server.sent), concurrency, workdir)
     server.filed += n
     server.answers_due += n
     return result
 
 
-def send_status(world: World, server: Server, n: int, concurrency: int,
-                workdir: Path) -> dict[str, Any]:
+def send_status(
+    world: World, server: Server, n: int, concurrency: int, workdir: Path
+) -> dict[str, Any]:
     result = drive(server, world.status_bodies(n), concurrency, workdir)
     server.answers_due += n
     return result
@@ -533,8 +630,7 @@ def posted(store: Store) -> int:
     from sqlalchemy import func, select
 
     with store.reading() as s:
-        return int(s.scalar(select(func.count()).where(
-            ResetRequest.approval_ts.is_not(None))) or 0)
+        return int(s.scalar(select(func.count()).where(ResetRequest.approval_ts.is_not(None))) or 0)
 
 
 def drain(server: Server, timeout: float = 180.0) -> None:
@@ -544,12 +640,16 @@ def drain(server: Server, timeout: float = 180.0) -> None:
     assert server.store is not None and server.answers is not None
     store, answers = server.store, server.answers
     try:
-        wait_for(lambda: posted(store) >= server.filed and answers() >= server.answers_due,
-                 timeout, f"{server.filed} approval messages and {server.answers_due} answers "
-                 f"from {server.name}")
+        wait_for(
+            lambda: posted(store) >= server.filed and answers() >= server.answers_due,
+            timeout,
+            f"{server.filed} approval messages and {server.answers_due} answers from {server.name}",
+        )
     except AssertionError as exc:
-        raise AssertionError(f"{exc}; {posted(store)} approval messages and {answers()} answers "
-                             f"are in\n{server.log_problems()}") from None
+        raise AssertionError(
+            f"{exc}; {posted(store)} approval messages and {answers()} answers "
+            f"are in\n{server.log_problems()}"
+        ) from None
 
 
 def count(store: Store, *states: RequestState) -> int:
@@ -571,13 +671,19 @@ def pending_posted(store: Store) -> list[str]:
     from sqlalchemy import select
 
     with store.reading() as s:
-        return list(s.scalars(select(ResetRequest.id).where(
-            ResetRequest.state == RequestState.PENDING,
-            ResetRequest.approval_ts.is_not(None))))
+        return list(
+            s.scalars(
+                select(ResetRequest.id).where(
+                    ResetRequest.state == RequestState.PENDING,
+                    ResetRequest.approval_ts.is_not(None),
+                )
+            )
+        )
 
 
-def file_and_wait(world: World, server: Server, n: int, workdir: Path,
-                  concurrency: int = 16) -> list[str]:
+def file_and_wait(
+    world: World, server: Server, n: int, workdir: Path, concurrency: int = 16
+) -> list[str]:
     """File ``n`` requests over HTTP; the ids of every posted, pending one afterwards."""
     assert server.store is not None
     send_files(world, server, n, concurrency, workdir)
@@ -585,8 +691,14 @@ def file_and_wait(world: World, server: Server, n: int, workdir: Path,
     return pending_posted(server.store)
 
 
-def measure_resetbot(world: World, server: Server, bare: Server, plan: Plan, workdir: Path,
-                     progress: Callable[[str], None]) -> dict[str, Any]:
+def measure_resetbot(
+    world: World,
+    server: Server,
+    bare: Server,
+    plan: Plan,
+    workdir: Path,
+    progress: Callable[[str], None],
+) -> dict[str, Any]:
     """Every figure for one resetbot backend (the server is started here and stopped);
     ``bare``, running, gives each latency row its paired baseline."""
     assert server.store is not None
@@ -617,8 +729,11 @@ def measure_resetbot(world: World, server: Server, bare: Server, plan: Plan, wor
                 cpu, web, own = server.cpu(), server.web_cpu(), standins_cpu()
                 send = {"file": send_files, "status": send_status}.get(command)
                 with server.background_held(PAUSE_BACKGROUND[0]):
-                    runs.append(send(world, server, n, concurrency, workdir) if send is not None
-                                else drive(server, world.help_bodies(n), concurrency, workdir))
+                    runs.append(
+                        send(world, server, n, concurrency, workdir)
+                        if send is not None
+                        else drive(server, world.help_bodies(n), concurrency, workdir)
+                    )
                 drain(server)
                 cpu_s += server.cpu() - cpu
                 web_s += server.web_cpu() - web
@@ -629,10 +744,12 @@ def measure_resetbot(world: World, server: Server, bare: Server, plan: Plan, wor
             row.web_cpu_ms = web_s * 1000 / (n * plan.rounds)
             row.standin_cpu_ms = max(0.0, own_s) * 1000 / (n * plan.rounds)
             out["rows"].append(row)
-            progress(f"{server.name}: {command} x{concurrency}: p50 {row.p50:.1f} ms, "
-                     f"p99 {row.p99:.1f} ms (bare Bolt {row.bare_p99:.1f}), max {row.max:.1f} ms, "
-                     f"{row.cpu_ms:.2f} ms CPU ({row.web_cpu_ms:.2f} acknowledging), stand-ins "
-                     f"{row.standin_cpu_ms:.2f} ms")
+            progress(
+                f"{server.name}: {command} x{concurrency}: p50 {row.p50:.1f} ms, "
+                f"p99 {row.p99:.1f} ms (bare Bolt {row.bare_p99:.1f}), max {row.max:.1f} ms, "
+                f"{row.cpu_ms:.2f} ms CPU ({row.web_cpu_ms:.2f} acknowledging), stand-ins "
+                f"{row.standin_cpu_ms:.2f} ms"
+            )
 
     # Acknowledgements while approved requests are dispatched to a provider taking 2 s a call:
     # for each level, a fresh batch is filed and approved over HTTP, then measured at once.
@@ -641,8 +758,11 @@ def measure_resetbot(world: World, server: Server, bare: Server, plan: Plan, wor
         out["slow_seconds"] = []
         for concurrency, n in plan.levels:
             before = set(pending_posted(server.store))
-            ids = [i for i in file_and_wait(world, server, plan.slow_requests, workdir)
-                   if i not in before]
+            ids = [
+                i
+                for i in file_and_wait(world, server, plan.slow_requests, workdir)
+                if i not in before
+            ]
             done_before = count(server.store, *FINAL_STATES)
             pending_before = count(server.store, RequestState.PENDING)
             bare_sample = drive(bare, world.help_bodies(n), concurrency, workdir)
@@ -650,19 +770,32 @@ def measure_resetbot(world: World, server: Server, bare: Server, plan: Plan, wor
             approvals = drive(server, [world.approval(i) for i in ids], 16, workdir)
             out["approval_row"] = Row.of(server.name, "approve (modal submit)", 16, approvals)
             # The decisions are recorded in the background: measure once all are.
-            wait_for(partial(at_most, server.store, RequestState.PENDING,
-                             pending_before - len(ids)), 60, "the approvals to be recorded")
+            wait_for(
+                partial(at_most, server.store, RequestState.PENDING, pending_before - len(ids)),
+                60,
+                "the approvals to be recorded",
+            )
             in_flight = count(server.store, RequestState.APPROVED, RequestState.DISPATCHING)
             result = send_files(world, server, n, concurrency, workdir)
             left = count(server.store, RequestState.APPROVED, RequestState.DISPATCHING)
-            row = Row.of(server.name, "file, 2 s provider", concurrency, result,
-                         note=f"{in_flight}→{left} dispatches in flight")
+            row = Row.of(
+                server.name,
+                "file, 2 s provider",
+                concurrency,
+                result,
+                note=f"{in_flight}→{left} dispatches in flight",
+            )
             row.bare_p99 = Row.of("", "", concurrency, bare_sample).p99
             out["slow_rows"].append(row)
-            progress(f"{server.name}: slow x{concurrency}: p50 {row.p50:.1f} ms, "
-                     f"p99 {row.p99:.1f} ms ({row.note})")
-            wait_for(partial(finished, server.store, done_before + len(ids)),
-                       len(ids) * SLOW_SECONDS + 120, "the slow dispatches")
+            progress(
+                f"{server.name}: slow x{concurrency}: p50 {row.p50:.1f} ms, "
+                f"p99 {row.p99:.1f} ms ({row.note})"
+            )
+            wait_for(
+                partial(finished, server.store, done_before + len(ids)),
+                len(ids) * SLOW_SECONDS + 120,
+                "the slow dispatches",
+            )
             out["slow_seconds"].append(time.perf_counter() - began)
             out["slow_requests"] = len(ids)
             drain(server)
@@ -675,8 +808,11 @@ def measure_resetbot(world: World, server: Server, bare: Server, plan: Plan, wor
     progress(f"{server.name}: end-to-end throughput ({plan.throughput_requests} requests)")
     before = set(pending_posted(server.store))
     began = time.perf_counter()
-    ids = [i for i in file_and_wait(world, server, plan.throughput_requests, workdir)
-           if i not in before]
+    ids = [
+        i
+        for i in file_and_wait(world, server, plan.throughput_requests, workdir)
+        if i not in before
+    ]
     filed = time.perf_counter()
     mark = world.standin.mark()
     drive(server, [world.approval(i) for i in ids], 16, workdir)
@@ -687,9 +823,13 @@ def measure_resetbot(world: World, server: Server, bare: Server, plan: Plan, wor
 
     wait_for(outcomes, 300, "the outcomes in the threads")
     ended = time.perf_counter()
-    out["throughput"] = {"requests": len(ids), "seconds": ended - began,
-                         "rps": len(ids) / (ended - began), "file_seconds": filed - began,
-                         "approve_to_outcome_seconds": ended - filed}
+    out["throughput"] = {
+        "requests": len(ids),
+        "seconds": ended - began,
+        "rps": len(ids) / (ended - began),
+        "file_seconds": filed - began,
+        "approve_to_outcome_seconds": ended - filed,
+    }
     server.note_memory()
 
     # Memory: after every phase above (the 64-sender bursts and the slow dispatches set the
@@ -715,14 +855,19 @@ def busy_cores(nice: int) -> Iterator[list[subprocess.Popen[bytes]]]:
     meets when background work keeps every core busy, whoever's it is. Each loop checks
     about every 20 ms that this process still runs, so a benchmark killed outright leaves no
     loop spinning."""
-    code = (f"import os\nos.nice({nice})\nparent = {os.getpid()}\n"
-            "while os.getppid() == parent:\n    for _ in range(1_000_000): pass\n")
+    code = (
+        f"import os\nos.nice({nice})\nparent = {os.getpid()}\n"
+        "while os.getppid() == parent:\n    for _ in range(1_000_000): pass\n"
+    )
     loops: list[subprocess.Popen[bytes]] = []
     try:
         for _ in range(os.cpu_count() or 1):
             loops.append(subprocess.Popen([PYTHON, "-c", code]))  # noqa: S603 -- our interpreter
-        wait_for(lambda: all(os.getpriority(os.PRIO_PROCESS, p.pid) == nice for p in loops),
-                 10, "the busy loops to start")
+        wait_for(
+            lambda: all(os.getpriority(os.PRIO_PROCESS, p.pid) == nice for p in loops),
+            10,
+            "the busy loops to start",
+        )
         time.sleep(0.1)  # spinning, past the interpreter's start-up
         yield loops
     finally:
@@ -731,8 +876,15 @@ def busy_cores(nice: int) -> Iterator[list[subprocess.Popen[bytes]]]:
             loop.wait()
 
 
-def measure_bare(server: Server, world: World, plan: Plan, workdir: Path,
-                 progress: Callable[[str], None], *, busy_nice: int | None = None) -> list[Row]:
+def measure_bare(
+    server: Server,
+    world: World,
+    plan: Plan,
+    workdir: Path,
+    progress: Callable[[str], None],
+    *,
+    busy_nice: int | None = None,
+) -> list[Row]:
     """Bare Bolt's rows; ``busy_nice``: with a busy loop per core at that nice while each
     row is sent (reported under the server's name plus that, start-ups not reported)."""
     startups = plan.startups if busy_nice is None else 1
@@ -752,8 +904,10 @@ def measure_bare(server: Server, world: World, plan: Plan, workdir: Path,
             row = Row.of(name, "ack only", concurrency, result)
             row.cpu_ms = row.web_cpu_ms = cpu * 1000 / n
             rows.append(row)
-            progress(f"{name}: x{concurrency}: p50 {row.p50:.1f} ms, p99 {row.p99:.1f} ms,"
-                     f" max {row.max:.1f} ms")
+            progress(
+                f"{name}: x{concurrency}: p50 {row.p50:.1f} ms, p99 {row.p99:.1f} ms,"
+                f" max {row.max:.1f} ms"
+            )
     finally:
         server.stop()
     return rows
@@ -762,9 +916,16 @@ def measure_bare(server: Server, world: World, plan: Plan, workdir: Path,
 # -- the report ----------------------------------------------------------------------------------
 
 
-def render(info: dict[str, str], command: str, load_before: str, bare: list[Row],
-           results: dict[str, dict[str, Any]], servers: dict[str, Server],
-           elapsed: float, reference: Sequence[Row] = ()) -> str:
+def render(
+    info: dict[str, str],
+    command: str,
+    load_before: str,
+    bare: list[Row],
+    results: dict[str, dict[str, Any]],
+    servers: dict[str, Server],
+    elapsed: float,
+    reference: Sequence[Row] = (),
+) -> str:
     base = {r.concurrency: r for r in bare}
     lines = [
         "## Acknowledgement latency (signed HTTP requests to `POST /slack/events`)",
@@ -779,10 +940,12 @@ def render(info: dict[str, str], command: str, load_before: str, bare: list[Row]
         return "" if value != value else f"{value:.2f}"
 
     def line(row: Row, ratio: str = "") -> None:
-        lines.append(f"| {row.target} | {row.command} | {row.concurrency} | {row.requests} "
-                     f"| {row.p50:.1f} | {row.p99:.1f} | {row.max:.1f} | {row.rps:.0f} "
-                     f"| {ratio} | {ms(row.cpu_ms)} | {ms(row.web_cpu_ms)} "
-                     f"| {ms(row.standin_cpu_ms)} | {row.note} |")
+        lines.append(
+            f"| {row.target} | {row.command} | {row.concurrency} | {row.requests} "
+            f"| {row.p50:.1f} | {row.p99:.1f} | {row.max:.1f} | {row.rps:.0f} "
+            f"| {ratio} | {ms(row.cpu_ms)} | {ms(row.web_cpu_ms)} "
+            f"| {ms(row.standin_cpu_ms)} | {row.note} |"
+        )
 
     def add(row: Row) -> None:
         b = base.get(row.concurrency)
@@ -814,8 +977,10 @@ def render(info: dict[str, str], command: str, load_before: str, bare: list[Row]
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, server in servers.items():
-        startup = (f"{statistics.median(server.startups):.2f} s median, "
-                   f"{max(server.startups):.2f} s max ({len(server.startups)} starts)")
+        startup = (
+            f"{statistics.median(server.startups):.2f} s median, "
+            f"{max(server.startups):.2f} s max ({len(server.startups)} starts)"
+        )
         found = results.get(name)
         if found is None:
             lines.append(f"| {name} | — | | | | | | {startup} |")
@@ -833,41 +998,68 @@ def render(info: dict[str, str], command: str, load_before: str, bare: list[Row]
             f"{res['slow_requests']} dispatches at 2 s: {res['slow_dispatch_seconds']:.1f} s) "
             f"| {mem[0][1]:.1f} MB | {warm:.1f} MB ({warm_n}) "
             f"| {end:.1f} MB ({end_n}) | {per_k:+.2f} MB | {last_k:+.2f} MB ({steady_n}→{end_n}) "
-            f"| {startup} |")
+            f"| {startup} |"
+        )
     held = " (held while each file/status/help row is sent)" if PAUSE_BACKGROUND[0] else ""
-    lines += ["", "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()),
-              f"Command: `{command}`; gunicorn gthread "
-              f"(WEB_CONCURRENCY={STACK['WEB_CONCURRENCY']}, "
-              f"RESETBOT_THREADS={STACK['RESETBOT_THREADS']}) for every server, resetbot with "
-              f"`background = \"{BACKGROUND[0]}\"`{held}; "
-              f"run took {elapsed:.0f} s; load average (1 min) {load_before} before, "
-              f"{os.getloadavg()[0]:.2f} after (other work on the machine shares its 2 cores).",
-              ""]
+    lines += [
+        "",
+        "Machine: " + ", ".join(f"{k} {v}" for k, v in info.items()),
+        f"Command: `{command}`; gunicorn gthread "
+        f"(WEB_CONCURRENCY={STACK['WEB_CONCURRENCY']}, "
+        f"RESETBOT_THREADS={STACK['RESETBOT_THREADS']}) for every server, resetbot with "
+        f'`background = "{BACKGROUND[0]}"`{held}; '
+        f"run took {elapsed:.0f} s; load average (1 min) {load_before} before, "
+        f"{os.getloadavg()[0]:.2f} after (other work on the machine shares its 2 cores).",
+        "",
+    ]
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.benchmarks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run: few requests")
-    parser.add_argument("--output", type=Path, default=HERE / "results.md",
-                        help="where to write the table (default: %(default)s)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=HERE / "results.md",
+        help="where to write the table (default: %(default)s)",
+    )
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="WEB_CONCURRENCY for every server (SQLite wants 1: one process)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="WEB_CONCURRENCY for every server (SQLite wants 1: one process)",
+    )
     parser.add_argument("--threads", type=int, default=16, help="RESETBOT_THREADS for every server")
-    parser.add_argument("--background", choices=("process", "thread"), default="process",
-                        help="resetbot's `background` setting (default: %(default)s)")
-    parser.add_argument("--pause-background", action="store_true",
-                        help="an ablation: hold resetbot's background worker (SIGSTOP) while "
-                             "each file/status/help row is sent, so the row measures the "
-                             "acknowledging process alone; its jobs run once the row is sent "
-                             "(the slow-provider rows are not held)")
-    parser.add_argument("--standins-nice", type=int, default=0, metavar="N",
-                        help="an ablation: run the Slack stand-in's and the provider sandbox's "
-                             "threads at nice N, as if they were on other machines as in "
-                             "production (default: %(default)s, the servers' own priority)")
+    parser.add_argument(
+        "--background",
+        choices=("process", "thread"),
+        default="process",
+        help="resetbot's `background` setting (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--pause-background",
+        action="store_true",
+        help="an ablation: hold resetbot's background worker (SIGSTOP) while "
+        "each file/status/help row is sent, so the row measures the "
+        "acknowledging process alone; its jobs run once the row is sent "
+        "(the slow-provider rows are not held)",
+    )
+    parser.add_argument(
+        "--standins-nice",
+        type=int,
+        default=0,
+        metavar="N",
+        help="an ablation: run the Slack stand-in's and the provider sandbox's "
+        "threads at nice N, as if they were on other machines as in "
+        "production (default: %(default)s, the servers' own priority)",
+    )
     args = parser.parse_args(argv)
     if args.pause_background and args.background != "process":
         parser.error("--pause-background needs --background process")
@@ -875,8 +1067,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     PAUSE_BACKGROUND[0] = args.pause_background
     plan = Plan.quick() if args.quick else Plan.full()
     STACK.update(WEB_CONCURRENCY=str(args.workers), RESETBOT_THREADS=str(args.threads))
-    command = " ".join(["python -m tests.benchmarks", *(argv if argv is not None
-                                                          else sys.argv[1:])])
+    command = " ".join(
+        ["python -m tests.benchmarks", *(argv if argv is not None else sys.argv[1:])]
+    )
     began = time.perf_counter()
 
     def progress(message: str) -> None:
@@ -910,12 +1103,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             bare.startups.pop()
 
             if not args.no_sqlite:
-                sqlite = resetbot_server(world, work / "sqlite", "SQLite",
-                                         f"sqlite:///{work / 'sqlite' / 'resetbot.db'}")
+                sqlite = resetbot_server(
+                    world, work / "sqlite", "SQLite", f"sqlite:///{work / 'sqlite' / 'resetbot.db'}"
+                )
                 servers[sqlite.name] = sqlite
                 try:
-                    results[sqlite.name] = measure_resetbot(world, sqlite, bare, plan, work,
-                                                            progress)
+                    results[sqlite.name] = measure_resetbot(
+                        world, sqlite, bare, plan, work, progress
+                    )
                 finally:
                     sqlite.stop()
                     assert sqlite.store is not None
@@ -926,8 +1121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     server = resetbot_server(world, work / "pg", "PostgreSQL", pg)
                     servers[server.name] = server
                     try:
-                        results[server.name] = measure_resetbot(world, server, bare, plan, work,
-                                                                progress)
+                        results[server.name] = measure_resetbot(
+                            world, server, bare, plan, work, progress
+                        )
                     finally:
                         server.stop()
                         assert server.store is not None
@@ -936,8 +1132,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         for server in servers.values():
             server.stop()
         world.stop()
-    table = render(info, command, load_before, bare_rows, results, servers,
-                   time.perf_counter() - began, reference=[*default_rows, *busy_rows])
+    table = render(
+        info,
+        command,
+        load_before,
+        bare_rows,
+        results,
+        servers,
+        time.perf_counter() - began,
+        reference=[*default_rows, *busy_rows],
+    )
     print(table)
     args.output.write_text(f"# resetbot benchmarks\n\n{table}")
     return 0

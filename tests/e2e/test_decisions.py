@@ -18,8 +18,9 @@ from bot.store.models import RequestState
 MakeRig = Callable[..., Rig]
 
 
-def refused_click(rig: Rig, user: str, request_id: str, button: str = "approve", *,
-                  stale: bool = False) -> str:
+def refused_click(
+    rig: Rig, user: str, request_id: str, button: str = "approve", *, stale: bool = False
+) -> str:
     """Click; no modal opens, the person gets an ephemeral saying why. Returns its text."""
     uid = rig.user_id(user)
     views = len(rig.standin.views_for(uid))

@@ -17,7 +17,8 @@ def texts(node: Any, out: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """(type, text) of every text object in Block Kit JSON."""
     if isinstance(node, dict):
         if node.get("type") in ("mrkdwn", "plain_text", "text") and isinstance(
-                node.get("text"), str):
+            node.get("text"), str
+        ):
             out.append((str(node["type"]), node["text"]))
         for value in node.values():
             texts(value, out)
@@ -63,8 +64,9 @@ class TestReasonIsLiteral:
         if how == "command":
             # What Slack sends for that text: & < > typed by the person arrive as entities,
             # an @channel typed as such arrives as <!channel>.
-            sent = TYPED.replace("&", "&amp;").replace("<h", "&lt;h").replace("|click>",
-                                                                             "|click&gt;")
+            sent = (
+                TYPED.replace("&", "&amp;").replace("<h", "&lt;h").replace("|click>", "|click&gt;")
+            )
             rid = rig.file("alice", f"community tom@example.com {sent}")
         else:
             rid = rig.file_form("alice", "community", "tom@example.com", TYPED)

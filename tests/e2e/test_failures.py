@@ -51,9 +51,13 @@ class TestNothingIsFiled:
         assert "reason" in last_ephemeral(rig, "alice")
         assert rig.request_ids() == set()
 
-    @pytest.mark.parametrize(("account", "why"), [
-        ("sam@example.com", "single sign-on"), ("ci-bot@example.com", "service credential"),
-    ])
+    @pytest.mark.parametrize(
+        ("account", "why"),
+        [
+            ("sam@example.com", "single sign-on"),
+            ("ci-bot@example.com", "service credential"),
+        ],
+    )
     def test_f5_accounts_a_reset_cannot_help(self, rig: Rig, account: str, why: str) -> None:
         answer = nothing_filed(rig, "alice", f"edge {account} cannot sign in")
         assert why.lower() in answer.lower(), answer
@@ -141,27 +145,36 @@ class TestSlowProvider:
 
         form = rig.file_by_form("alice", "community", "uma@example.com", "locked out")
         assert "Looking up" in form.all_text()
-        rig.wait(lambda: "filed" in rig.standin.view(form.id).all_text(),  # type: ignore[union-attr]
-                 what="the form's outcome page")
+        rig.wait(
+            lambda: "filed" in rig.standin.view(form.id).all_text(),  # type: ignore[union-attr]
+            what="the form's outcome page",
+        )
         assert len(rig.request_ids()) == 2
         assert rig.standin.violations == []
 
 
 class TestDatabaseTrouble:
     def test_database_unreachable_acks_at_once_then_says_so(
-            self, make_rig: MakeRig, pg_url: str) -> None:
+        self, make_rig: MakeRig, pg_url: str
+    ) -> None:
         """PostgreSQL refuses connections: the ack still comes at once (it reads nothing), and
         the answer that replaces it says what happened and what to do."""
         rig = make_rig(database_url=pg_url)
         rid = rig.file("alice", "community tom@example.com locked out")
         name = make_url(pg_url).database
-        admin = create_engine(make_url(pg_url).set(database="postgres"),
-                              isolation_level="AUTOCOMMIT")
+        admin = create_engine(
+            make_url(pg_url).set(database="postgres"), isolation_level="AUTOCOMMIT"
+        )
         try:
             with admin.connect() as conn:
                 conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
-                conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                  "WHERE datname = :name"), {"name": name})
+                conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :name"
+                    ),
+                    {"name": name},
+                )
             response = rig.say("alice", "status")
             assert response.status_code == 200
             assert "Looking up" in ack_body(response)["text"]
@@ -178,8 +191,8 @@ class TestDatabaseTrouble:
 
 class TestBackgroundWorkerDown:
     def test_healthz_fails_while_the_background_worker_is_not_running(
-            self, rig: Rig, monkeypatch: pytest.MonkeyPatch,
-            caplog: pytest.LogCaptureFixture) -> None:
+        self, rig: Rig, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> None:
         """The check behind /healthz; `resetbot serve`'s test kills a real worker, but the web
         process may replace it before any /healthz request lands."""
         assert rig.runtime.healthy()

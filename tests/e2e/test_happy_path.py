@@ -46,12 +46,18 @@ def no_secret_leaks(rig: Rig, provider: str, requester: str = "alice") -> list[s
 
 
 class TestEachProviderKind:
-    @pytest.mark.parametrize(("provider", "text", "words"), [
-        ("community", 'community tom@example.com "locked out after SSO change"',
-         "password-reset e-mail"),
-        ("edge", "edge tom@example.com forgot password after holiday", "F5"),
-        ("gateway", "gateway allow tom@example.com new team lead", "reset other users"),
-    ])
+    @pytest.mark.parametrize(
+        ("provider", "text", "words"),
+        [
+            (
+                "community",
+                'community tom@example.com "locked out after SSO change"',
+                "password-reset e-mail",
+            ),
+            ("edge", "edge tom@example.com forgot password after holiday", "F5"),
+            ("gateway", "gateway allow tom@example.com new team lead", "reset other users"),
+        ],
+    )
     def test_reset_without_secret(self, rig: Rig, provider: str, text: str, words: str) -> None:
         """The provider is called once; the message, its thread and the requester's DM say so."""
         rid = rig.file("alice", text)
@@ -78,8 +84,9 @@ class TestEachProviderKind:
         assert actions[-3:] == ["request.approved", "request.dispatching", "request.succeeded"]
         assert no_secret_leaks(rig, provider) == []
 
-    def test_unleash_link_reaches_only_the_requester(self, rig: Rig,
-                                                     caplog: pytest.LogCaptureFixture) -> None:
+    def test_unleash_link_reaches_only_the_requester(
+        self, rig: Rig, caplog: pytest.LogCaptureFixture
+    ) -> None:
         """The reset link is in Alice's DM and nowhere else (no log line, nothing in the
         store); the channel says it went privately."""
         for name in ("bot", "providers", "resetbot"):
@@ -105,7 +112,8 @@ class TestEachProviderKind:
         assert token.encode() not in store
 
     def test_tyk_full_reset_sends_the_temporary_password_only_to_the_requester(
-            self, rig: Rig) -> None:
+        self, rig: Rig
+    ) -> None:
         """With a dashboard_key, reset is the default; the generated password goes by DM."""
         rid = rig.file("alice", "gateway tom@example.com locked out of the dashboard")
         assert rig.request(rid).action == "reset"
@@ -139,11 +147,14 @@ class TestRequestForm:
         links = [s for s in no_secret_leaks(rig, "flags") if s.startswith("http")]
         assert len(links) == 1
 
-    @pytest.mark.parametrize(("action", "path"), [
-        ("allow", "/actions/allow_reset_passwords"),
-        ("revoke", "/actions/disallow_reset_passwords"),
-        ("reset", "/actions/reset"),
-    ])
+    @pytest.mark.parametrize(
+        ("action", "path"),
+        [
+            ("allow", "/actions/allow_reset_passwords"),
+            ("revoke", "/actions/disallow_reset_passwords"),
+            ("reset", "/actions/reset"),
+        ],
+    )
     def test_tyk_action_select(self, rig: Rig, action: str, path: str) -> None:
         """Choosing Tyk grows an action select; the chosen action is what the provider does."""
         rid = rig.file_form("alice", "gateway", "tom@example.com", "team change", action=action)

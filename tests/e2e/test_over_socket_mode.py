@@ -28,8 +28,9 @@ def socket_driver(rig: Rig) -> Iterator[SocketModeDriver]:
 
 def test_file_and_approve_over_socket_mode(rig: Rig, socket_driver: SocketModeDriver) -> None:
     """Command, approval click and modal submission arrive as envelopes; the reset happens."""
-    ack = socket_driver.command("U0ALICE", "community tom@example.com locked out",
-                                channel_id=SUPPORT)
+    ack = socket_driver.command(
+        "U0ALICE", "community tom@example.com locked out", channel_id=SUPPORT
+    )
     assert "Looking up" in ack["text"] or "filed" in ack["text"], ack
     rid = rig.wait(lambda: next(iter(rig.request_ids()), None), what="a request")
     rig.wait(lambda: rig.request(rid).approval_ts, what="the approval message")

@@ -9,8 +9,11 @@ from bot.rig import Rig
 from bot.standin import STALE, UNSIGNED, WRONG_SIGNATURE, Delivery, retried
 from bot.store.models import RequestState
 
-BAD = [pytest.param(UNSIGNED, id="unsigned"), pytest.param(WRONG_SIGNATURE, id="wrong-secret"),
-       pytest.param(STALE, id="stale")]
+BAD = [
+    pytest.param(UNSIGNED, id="unsigned"),
+    pytest.param(WRONG_SIGNATURE, id="wrong-secret"),
+    pytest.param(STALE, id="stale"),
+]
 
 
 class TestSignatures:
@@ -19,8 +22,9 @@ class TestSignatures:
         """401, no request, no Slack call, no audit event."""
         mark = rig.standin.mark()  # after the start-up auth.test
         audit = rig.audit()  # the rig's role grants
-        response = rig.driver.command("U0ALICE", "community tom@example.com locked out",
-                                      delivery=delivery)
+        response = rig.driver.command(
+            "U0ALICE", "community tom@example.com locked out", delivery=delivery
+        )
         assert response.status_code == 401
         rig.settle()
         assert rig.request_ids() == set()
@@ -59,14 +63,14 @@ class TestSignatures:
         modal = rig.wait(lambda: rig.standin.views_for(uid), what="approval modal")[-1]
         rig.driver.submit_view(uid, modal, {})
         succeeded(rig, rid)
-        response = rig.driver.post(
-            "command=/reset-password&text=help&user_id=U0BOB", retried(1))
+        response = rig.driver.post("command=/reset-password&text=help&user_id=U0BOB", retried(1))
         assert response.status_code == 200  # acked, nothing done
         assert len(rig.sandbox("community").action_calls()) == 1
 
     def test_a_retried_command_files_nothing(self, rig: Rig) -> None:
-        response = rig.driver.command("U0ALICE", "community tom@example.com locked out",
-                                      delivery=retried(1))
+        response = rig.driver.command(
+            "U0ALICE", "community tom@example.com locked out", delivery=retried(1)
+        )
         assert response.status_code == 200
         rig.settle()
         assert rig.request_ids() == set()

@@ -58,17 +58,33 @@ def env(tmp_path: Path, standin: SlackStandIn, sandbox: Sandbox) -> dict[str, st
         f"[slack]\napi_url = {toml_value(standin.api_url)}\n"
         f"[providers.community]\n{provider}\n"
     )
-    keep = {k: v for k, v in os.environ.items()
-            if not k.startswith(("RESETBOT_", "SLACK_")) and k != "PORT"}
-    return {**keep, "PATH": f"{BIN}{os.pathsep}{keep.get('PATH', '')}",
-            "RESETBOT_CONFIG": str(config), "PORT": str(free_port()),
-            "SLACK_BOT_TOKEN": standin.bot_token, "SLACK_SIGNING_SECRET": SECRET,
-            "WEB_CONCURRENCY": "1", "RESETBOT_THREADS": "4"}
+    keep = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("RESETBOT_", "SLACK_")) and k != "PORT"
+    }
+    return {
+        **keep,
+        "PATH": f"{BIN}{os.pathsep}{keep.get('PATH', '')}",
+        "RESETBOT_CONFIG": str(config),
+        "PORT": str(free_port()),
+        "SLACK_BOT_TOKEN": standin.bot_token,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "WEB_CONCURRENCY": "1",
+        "RESETBOT_THREADS": "4",
+    }
 
 
 def run(line: str, env: dict[str, str], cwd: Path) -> None:
-    done = subprocess.run(shlex.split(line), env=env, cwd=cwd,  # noqa: S603 - our own lines
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(  # noqa: S603 - our own lines
+        shlex.split(line),
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, (line, done.stdout, done.stderr)
 
 
@@ -86,13 +102,20 @@ def wait_healthy(url: str, proc: subprocess.Popen[str], timeout: float = 30.0) -
     raise AssertionError("serve never answered /healthz")
 
 
-def start_serve(argv: list[str], env: dict[str, str], cwd: Path
-                ) -> tuple[subprocess.Popen[str], str]:
+def start_serve(
+    argv: list[str], env: dict[str, str], cwd: Path
+) -> tuple[subprocess.Popen[str], str]:
     """Start serve on a free port and wait for /healthz; another port if that one was taken
     between picking and binding (other tests start servers too)."""
     for _ in range(3):
-        proc = subprocess.Popen(argv, env=env, cwd=cwd, text=True,  # noqa: S603
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(  # noqa: S603
+            argv,
+            env=env,
+            cwd=cwd,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         url = f"http://127.0.0.1:{env['PORT']}"
         try:
             wait_healthy(url, proc)
@@ -110,9 +133,9 @@ def test_procfile_lines() -> None:
     assert procfile() == {"release": "resetbot db upgrade", "web": "resetbot serve"}
 
 
-def test_serve_files_approves_and_stops_cleanly(tmp_path: Path, env: dict[str, str],
-                                                standin: SlackStandIn,
-                                                sandbox: Sandbox) -> None:
+def test_serve_files_approves_and_stops_cleanly(
+    tmp_path: Path, env: dict[str, str], standin: SlackStandIn, sandbox: Sandbox
+) -> None:
     """release, then web: a request filed and approved through gunicorn; SIGTERM exits 0."""
     lines = procfile()
     run(lines["release"], env, tmp_path)
@@ -121,8 +144,12 @@ def test_serve_files_approves_and_stops_cleanly(tmp_path: Path, env: dict[str, s
     proc, url = start_serve(shlex.split(lines["web"]), env, tmp_path)
     try:
         with SlackDriver(standin, f"{url}/slack/events", SECRET) as driver:
-            assert driver.command("U0ALICE", "community tom@example.com locked out",
-                                  delivery=None).status_code == 200
+            assert (
+                driver.command(
+                    "U0ALICE", "community tom@example.com locked out", delivery=None
+                ).status_code
+                == 200
+            )
             message = driver.latest_message(SUPPORT, with_buttons=True, timeout=10)
             assert "Tom Taylor" in message.all_text()
             driver.click("U0BOB", message, "approve_request")
@@ -130,8 +157,12 @@ def test_serve_files_approves_and_stops_cleanly(tmp_path: Path, env: dict[str, s
             driver.submit_view("U0BOB", modal, {"note": "through gunicorn"})
             sandbox.wait_for_calls(1, timeout=10)
             standin.wait_until(
-                lambda: "Done" in (standin.message(message.channel, message.ts)
-                                   or message).all_text(), 10, what="the outcome")
+                lambda: (
+                    "Done" in (standin.message(message.channel, message.ts) or message).all_text()
+                ),
+                10,
+                what="the outcome",
+            )
             unsigned = httpx.post(f"{url}/slack/events", content=b"command=/reset-password")
             assert unsigned.status_code == 401
     finally:
@@ -150,8 +181,9 @@ def test_serve_files_approves_and_stops_cleanly(tmp_path: Path, env: dict[str, s
     assert standin.violations == []
 
 
-def test_serve_in_socket_mode(tmp_path: Path, env: dict[str, str], standin: SlackStandIn,
-                              sandbox: Sandbox) -> None:
+def test_serve_in_socket_mode(
+    tmp_path: Path, env: dict[str, str], standin: SlackStandIn, sandbox: Sandbox
+) -> None:
     """With SLACK_APP_TOKEN set, serve connects over Socket Mode and still serves /healthz."""
     env = {**env, "SLACK_APP_TOKEN": standin.app_token, "RESETBOT_ADMINS": "U0ALICE,U0BOB"}
     del env["SLACK_SIGNING_SECRET"]  # not needed without a public URL
@@ -159,8 +191,7 @@ def test_serve_in_socket_mode(tmp_path: Path, env: dict[str, str], standin: Slac
     try:
         standin.socket_mode.wait_connected(timeout=10)
         driver = SocketModeDriver(standin)
-        ack = driver.command("U0ALICE", "community tom@example.com locked out",
-                             channel_id=SUPPORT)
+        ack = driver.command("U0ALICE", "community tom@example.com locked out", channel_id=SUPPORT)
         assert "filed" in ack["text"] or "Looking up" in ack["text"]  # a cold start may be slow
         message = driver.latest_message(SUPPORT, with_buttons=True, timeout=10)
         driver.click("U0BOB", message, "approve_request")
@@ -210,8 +241,10 @@ def _background_worker(master: int, timeout: float = 15.0) -> tuple[int, int]:
 
 def _policies(pid: int) -> list[int]:
     """The scheduling policy of each of the process's threads (/proc/PID/task/TID/stat)."""
-    return [int((task / "stat").read_text().rsplit(")", 1)[1].split()[38])
-            for task in Path(f"/proc/{pid}/task").iterdir()]
+    return [
+        int((task / "stat").read_text().rsplit(")", 1)[1].split()[38])
+        for task in Path(f"/proc/{pid}/task").iterdir()
+    ]
 
 
 def _stop(proc: subprocess.Popen[str], timeout: float = 40) -> str:
@@ -228,18 +261,24 @@ def _stop(proc: subprocess.Popen[str], timeout: float = 40) -> str:
 
 def _file_and_approve(driver: SlackDriver, standin: SlackStandIn, note: str) -> None:
     before = {m.ts for m in standin.messages(SUPPORT)}
-    assert driver.command("U0ALICE", "community tom@example.com locked out",
-                          delivery=None).status_code == 200
+    assert (
+        driver.command("U0ALICE", "community tom@example.com locked out", delivery=None).status_code
+        == 200
+    )
     message = standin.wait_until(
-        lambda: next((m for m in standin.messages(SUPPORT)
-                      if m.ts not in before and m.buttons()), None), 15,
-        what="the approval message")
+        lambda: next(
+            (m for m in standin.messages(SUPPORT) if m.ts not in before and m.buttons()), None
+        ),
+        15,
+        what="the approval message",
+    )
     driver.click("U0BOB", message, "approve_request")
     driver.submit_view("U0BOB", driver.last_opened_view("U0BOB"), {"note": note})
 
 
 def test_serve_runs_jobs_in_a_worker_process_and_restarts_it(
-        tmp_path: Path, env: dict[str, str], standin: SlackStandIn, sandbox: Sandbox) -> None:
+    tmp_path: Path, env: dict[str, str], standin: SlackStandIn, sandbox: Sandbox
+) -> None:
     """Provider calls run in a worker process at a lower CPU priority than the acks; if it
     dies, /healthz says so and a new one takes the next request."""
     run("resetbot db upgrade", env, tmp_path)
@@ -262,10 +301,13 @@ def test_serve_runs_jobs_in_a_worker_process_and_restarts_it(
             # /healthz answers 503 until the web process, which looks once a second, has
             # started a replacement; a replacement already there is the other way to pass.
             deadline = time.monotonic() + 10
-            while (httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-                   and _background_worker(proc.pid)[1] == worker):
-                assert time.monotonic() < deadline, "the dead worker was neither noticed " \
-                    "by /healthz nor replaced"
+            while (
+                httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+                and _background_worker(proc.pid)[1] == worker
+            ):
+                assert time.monotonic() < deadline, (
+                    "the dead worker was neither noticed by /healthz nor replaced"
+                )
                 time.sleep(0.02)
             wait_healthy(url, proc)
             _, replacement = _background_worker(proc.pid)
@@ -282,7 +324,8 @@ def test_serve_runs_jobs_in_a_worker_process_and_restarts_it(
 
 
 def test_serve_worker_keeps_working_while_both_cores_are_busy(
-        tmp_path: Path, env: dict[str, str], standin: SlackStandIn, sandbox: Sandbox) -> None:
+    tmp_path: Path, env: dict[str, str], standin: SlackStandIn, sandbox: Sandbox
+) -> None:
     """The worker yields to acks (nice 10) but is never starved: with a busy loop at normal
     priority on every core, 30 filings still reach the approval channel. With its job threads
     at SCHED_IDLE (0.4 % of a core each here) they took a minute."""
@@ -298,11 +341,17 @@ def test_serve_worker_keeps_working_while_both_cores_are_busy(
     try:
         with busy_cores(0), SlackDriver(standin, f"{url}/slack/events", SECRET) as driver:
             for i in range(30):
-                assert driver.command("U0ALICE", f"community user{i}@example.com locked out",
-                                      delivery=None).status_code == 200
+                assert (
+                    driver.command(
+                        "U0ALICE", f"community user{i}@example.com locked out", delivery=None
+                    ).status_code
+                    == 200
+                )
             standin.wait_until(
-                lambda: sum(bool(m.buttons()) for m in standin.messages(SUPPORT)) >= 30, 30,
-                what="30 approval messages while every core is busy")
+                lambda: sum(bool(m.buttons()) for m in standin.messages(SUPPORT)) >= 30,
+                30,
+                what="30 approval messages while every core is busy",
+            )
     finally:
         err = _stop(proc)
     assert proc.returncode == 0, err[-3000:]
@@ -319,20 +368,30 @@ def _states(tmp_path: Path) -> list[RequestState]:
 
 
 def _wait_state(tmp_path: Path, state: RequestState, n: int) -> None:
-    wait_for(lambda: _states(tmp_path).count(state) >= n, 20,
-             what=f"{n} request(s) {state.value}")
+    wait_for(lambda: _states(tmp_path).count(state) >= n, 20, what=f"{n} request(s) {state.value}")
 
 
 def _wait_done(standin: SlackStandIn, tmp_path: Path, n: int) -> None:
     """``n`` requests succeeded and the channel shows it."""
     _wait_state(tmp_path, RequestState.SUCCEEDED, n)
-    standin.wait_until(lambda: sum(bool(m.blocks) and "Done" in m.all_text()
-                                   for m in standin.messages(SUPPORT) if not m.thread_ts)
-                       >= n or None, 15, what=f"{n} outcome(s) in the channel")
+    standin.wait_until(
+        lambda: (
+            sum(
+                bool(m.blocks) and "Done" in m.all_text()
+                for m in standin.messages(SUPPORT)
+                if not m.thread_ts
+            )
+            >= n
+            or None
+        ),
+        15,
+        what=f"{n} outcome(s) in the channel",
+    )
 
 
 def test_sigterm_lets_a_provider_call_in_flight_finish(
-        tmp_path: Path, env: dict[str, str], standin: SlackStandIn, sandbox: Sandbox) -> None:
+    tmp_path: Path, env: dict[str, str], standin: SlackStandIn, sandbox: Sandbox
+) -> None:
     """A deploy stops serve (SIGTERM to every process) while the provider is slow: the call
     completes and its outcome is posted before serve exits, instead of ending `unknown`."""
     run("resetbot db upgrade", env, tmp_path)

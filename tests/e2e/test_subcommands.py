@@ -56,8 +56,9 @@ class TestProviders:
         """Each instance is listed with whether its credentials work; a bad token shows."""
         rig.sandbox("edge").inject("check", status=401, times=None)
         rig.say("dan", "providers")
-        rig.wait(lambda: "Configured providers" in last_ephemeral(rig, "dan"),
-                 what="the provider list")
+        rig.wait(
+            lambda: "Configured providers" in last_ephemeral(rig, "dan"), what="the provider list"
+        )
         text = last_ephemeral(rig, "dan")
         lines = {line.split("`")[1]: line for line in text.splitlines() if "`" in line}
         assert set(lines) == {"community", "flags", "edge", "gateway"}
@@ -86,8 +87,11 @@ class TestRoles:
         assert "role.revoked" in actions
 
     def test_only_admins(self, rig: Rig) -> None:
-        for text in ("roles grant <@U0DAN> approver", "roles revoke <@U0BOB> approver",
-                     "roles list"):
+        for text in (
+            "roles grant <@U0DAN> approver",
+            "roles revoke <@U0BOB> approver",
+            "roles list",
+        ):
             assert "Only admins" in answer(rig, "bob", text)
         assert "<@U0DAN>" not in answer(rig, "ada", "roles list")
 

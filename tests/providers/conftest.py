@@ -55,8 +55,9 @@ def make_provider(sleeps: Sleeps) -> Iterator[Callable[..., Provider[Any]]]:
 
 
 def default_name(kind: str) -> str:
-    return {"mighty_networks": "community", "unleash": "flags", "f5xc": "edge",
-            "tyk": "gateway"}[kind]
+    return {"mighty_networks": "community", "unleash": "flags", "f5xc": "edge", "tyk": "gateway"}[
+        kind
+    ]
 
 
 @pytest.fixture
@@ -80,8 +81,12 @@ def connect(sleeps: Sleeps) -> Iterator[Callable[..., Provider[Any]]]:
     built: list[Provider[Any]] = []
 
     def make(
-        sb: Sandbox, *, retries: int = 2, timeout: float = 2.0,
-        settings: dict[str, Any] | None = None, **overrides: Any,
+        sb: Sandbox,
+        *,
+        retries: int = 2,
+        timeout: float = 2.0,
+        settings: dict[str, Any] | None = None,
+        **overrides: Any,
     ) -> Provider[Any]:
         data = {**(settings or sb.settings_dict()), "timeout_seconds": timeout, **overrides}
         cls: Any = PROVIDER_KINDS[sb.kind]

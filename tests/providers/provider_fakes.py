@@ -30,8 +30,13 @@ SETTINGS: dict[str, dict[str, Any]] = {
 CREDENTIALS = (MN_TOKEN, UNLEASH_TOKEN, F5_TOKEN, TYK_ADMIN_SECRET, TYK_DASHBOARD_KEY)
 
 
-def reply(status: int = 200, body: Any = None, *, headers: dict[str, str] | None = None,
-          text: str | None = None) -> httpx.Response:
+def reply(
+    status: int = 200,
+    body: Any = None,
+    *,
+    headers: dict[str, str] | None = None,
+    text: str | None = None,
+) -> httpx.Response:
     """A canned response: JSON ``body``, raw ``text``, or no body at all."""
     if text is not None:
         return httpx.Response(status, text=text, headers=headers)
@@ -60,8 +65,9 @@ class FakeApi:
         self.requests.append(request)
         answers = self.routes.get((request.method, request.url.path))
         if not answers:
-            return httpx.Response(599, text=f"no fake route for {request.method} "
-                                  f"{request.url.path}")
+            return httpx.Response(
+                599, text=f"no fake route for {request.method} {request.url.path}"
+            )
         answer = answers.pop(0) if len(answers) > 1 else answers[0]
         if isinstance(answer, Exception):
             raise answer
@@ -75,7 +81,8 @@ class FakeApi:
 
     def sent(self, method: str | None = None, path: str | None = None) -> list[httpx.Request]:
         return [
-            r for r in self.requests
+            r
+            for r in self.requests
             if (method is None or r.method == method) and (path is None or r.url.path == path)
         ]
 

@@ -29,16 +29,26 @@ WHOAMI = "/api/web/custom/namespaces/system/whoami"
 
 
 def entry(email: str, **fields: Any) -> dict[str, Any]:
-    return {"email": email, "name": email, "first_name": "Ann", "last_name": "Lee",
-            "idm_type": "VOLTERRA_MANAGED", "disabled": False, "type": "USER", **fields}
+    return {
+        "email": email,
+        "name": email,
+        "first_name": "Ann",
+        "last_name": "Lee",
+        "idm_type": "VOLTERRA_MANAGED",
+        "disabled": False,
+        "type": "USER",
+        **fields,
+    }
 
 
-ROLES = {"items": [
-    entry("ann@x.com"),
-    entry("sso@x.com", idm_type="SSO", first_name="Sam", last_name="Sso"),
-    entry("robot@x.com", type="SERVICE", first_name="", last_name="", name="ci-robot"),
-    entry("gone@x.com", disabled=True),
-]}
+ROLES = {
+    "items": [
+        entry("ann@x.com"),
+        entry("sso@x.com", idm_type="SSO", first_name="Sam", last_name="Sso"),
+        entry("robot@x.com", type="SERVICE", first_name="", last_name="", name="ci-robot"),
+        entry("gone@x.com", disabled=True),
+    ]
+}
 ANN = Account("ann@x.com", "ann@x.com", "Ann Lee")
 
 
@@ -49,16 +59,20 @@ def f5(api: FakeApi, make_provider: Callable[..., Provider[Any]]) -> Provider[An
 
 
 class TestResolve:
-    def test_console_user_resolves_with_apitoken_auth(self, f5: Provider[Any],
-                                                      api: FakeApi) -> None:
+    def test_console_user_resolves_with_apitoken_auth(
+        self, f5: Provider[Any], api: FakeApi
+    ) -> None:
         """The e-mail is matched client-side in user_roles; auth is `APIToken <token>`."""
         assert f5.resolve("ANN@x.com") == ANN
         assert api.requests[0].headers["Authorization"] == f"APIToken {F5_TOKEN}"
 
     @pytest.mark.parametrize(
         ("email", "words"),
-        [("sso@x.com", "single sign-on"), ("robot@x.com", "service credential"),
-         ("gone@x.com", "disabled")],
+        [
+            ("sso@x.com", "single sign-on"),
+            ("robot@x.com", "service credential"),
+            ("gone@x.com", "disabled"),
+        ],
     )
     def test_accounts_a_reset_cannot_help_carry_the_reason(
         self, f5: Provider[Any], email: str, words: str
@@ -73,8 +87,7 @@ class TestResolve:
         with pytest.raises(NotFound, match=r"no console user with the e-mail zed@x\.com"):
             f5.resolve("zed@x.com")
 
-    def test_non_email_is_refused_before_any_request(self, f5: Provider[Any],
-                                                     api: FakeApi) -> None:
+    def test_non_email_is_refused_before_any_request(self, f5: Provider[Any], api: FakeApi) -> None:
         """F5 knows users by e-mail only."""
         with pytest.raises(BadInput, match="by e-mail"):
             f5.resolve("ann")
@@ -102,8 +115,9 @@ class TestReset:
         assert api.body(-1) == {"email": "ann@x.com"}
         assert "does not confirm" in result.summary and result.secret is None
 
-    def test_sso_account_is_refused_without_calling_reset(self, f5: Provider[Any],
-                                                          api: FakeApi) -> None:
+    def test_sso_account_is_refused_without_calling_reset(
+        self, f5: Provider[Any], api: FakeApi
+    ) -> None:
         """perform on a not-resettable account raises NotResettable and sends nothing."""
         account = f5.resolve("sso@x.com")
         with pytest.raises(NotResettable, match="single sign-on"):
@@ -129,16 +143,18 @@ class TestReset:
             (504, OutcomeUnknown, "may or may not"),
         ],
     )
-    def test_documented_errors(self, f5: Provider[Any], api: FakeApi, status: int,
-                               error: type[Exception], words: str) -> None:
+    def test_documented_errors(
+        self, f5: Provider[Any], api: FakeApi, status: int, error: type[Exception], words: str
+    ) -> None:
         """Each documented status of admin_reset maps to its kind; {code, message} bodies."""
         api.on("POST", RESET, reply(status, {"code": 5, "message": "something"}))
         with pytest.raises(error, match=words):
             f5.perform("reset", ANN)
         assert len(api.sent("POST")) == 1
 
-    def test_429_too_frequent_is_retried_then_reported(self, f5: Provider[Any],
-                                                       api: FakeApi) -> None:
+    def test_429_too_frequent_is_retried_then_reported(
+        self, f5: Provider[Any], api: FakeApi
+    ) -> None:
         """429 is retried within bounds, then RateLimited."""
         api.on("POST", RESET, reply(429, {"code": 8, "message": "too frequent"}))
         with pytest.raises(RateLimited):
@@ -158,7 +174,8 @@ class TestReset:
             f5.perform("reset", ANN)
 
     @pytest.mark.parametrize(
-        "answer", [reply(200, text="ok"), reply(200, [1]), reply(200, {"code": 13})],
+        "answer",
+        [reply(200, text="ok"), reply(200, [1]), reply(200, {"code": 13})],
         ids=["text", "list", "non-empty-object"],
     )
     def test_unexpected_success_body_is_outcome_unknown(
@@ -193,4 +210,5 @@ def test_describe_and_title(f5: Provider[Any]) -> None:
     """One action, in plain words."""
     assert f5.title == "F5 Distributed Cloud"
     assert f5.describe("reset", ANN) == (
-        "Reset the F5 Distributed Cloud console password of Ann Lee <ann@x.com>")
+        "Reset the F5 Distributed Cloud console password of Ann Lee <ann@x.com>"
+    )

@@ -23,8 +23,13 @@ from providers.base import (
 
 NET = "/admin/v1/networks/acme"
 BY_EMAIL = f"{NET}/members/by_email"
-ANN = {"id": 1234567890123, "email": "ann@x.com", "first_name": "Ann", "last_name": "Lee",
-       "member_type": "member"}
+ANN = {
+    "id": 1234567890123,
+    "email": "ann@x.com",
+    "first_name": "Ann",
+    "last_name": "Lee",
+    "member_type": "member",
+}
 ANN_ACCOUNT = Account("1234567890123", "ann@x.com", "Ann Lee")
 RESET = f"{NET}/members/1234567890123/password_resets"
 
@@ -35,8 +40,9 @@ def mn(api: FakeApi, make_provider: Callable[..., Provider[Any]]) -> Provider[An
 
 
 class TestResolve:
-    def test_email_is_looked_up_with_the_bearer_token(self, mn: Provider[Any],
-                                                       api: FakeApi) -> None:
+    def test_email_is_looked_up_with_the_bearer_token(
+        self, mn: Provider[Any], api: FakeApi
+    ) -> None:
         """An e-mail resolves through by_email to the member's id, e-mail and name."""
         api.on("GET", BY_EMAIL, reply(200, ANN))
         assert mn.resolve(" Ann@X.com ") == Account("1234567890123", "ann@x.com", "Ann Lee")
@@ -52,8 +58,11 @@ class TestResolve:
     def test_unknown_email_is_not_found(self, mn: Provider[Any], api: FakeApi) -> None:
         """A 404 with only an `error` field says the member was not found."""
         api.on("GET", BY_EMAIL, reply(404, {"error": "Member not found"}))
-        with pytest.raises(NotFound, match=r"Mighty Networks says the member with e-mail "
-                           r"zed@x\.com was not found"):
+        with pytest.raises(
+            NotFound,
+            match=r"Mighty Networks says the member with e-mail "
+            r"zed@x\.com was not found",
+        ):
             mn.resolve("zed@x.com")
 
     def test_member_id_needs_no_request(self, mn: Provider[Any], api: FakeApi) -> None:
@@ -62,8 +71,8 @@ class TestResolve:
         assert api.requests == []
 
     @pytest.mark.parametrize(
-        "typed", ["", "   ", "0", "18446744073709551616", "-5", "12a", "ann@", "ann x@y.com",
-                  "١٢٣"],
+        "typed",
+        ["", "   ", "0", "18446744073709551616", "-5", "12a", "ann@", "ann x@y.com", "١٢٣"],
     )
     def test_invalid_input_is_refused_before_any_request(
         self, mn: Provider[Any], api: FakeApi, typed: str
@@ -87,8 +96,11 @@ class TestResolve:
 
     def test_html_page_on_look_up_is_unexpected(self, mn: Provider[Any], api: FakeApi) -> None:
         """A 200 HTML page instead of a member is an UnexpectedResponse."""
-        api.on("GET", BY_EMAIL, reply(200, text="<html>hi</html>",
-                                      headers={"Content-Type": "text/html"}))
+        api.on(
+            "GET",
+            BY_EMAIL,
+            reply(200, text="<html>hi</html>", headers={"Content-Type": "text/html"}),
+        )
         with pytest.raises(UnexpectedResponse, match="HTML"):
             mn.resolve("ann@x.com")
 
@@ -96,14 +108,21 @@ class TestResolve:
         ("body", "error", "words"),
         [
             ({"error": "unauthorized"}, BadCredentials, "refused the token: check `token`"),
-            ({"error": "token_expired", "message": "Token expired", "status": 401},
-             BadCredentials, "token has expired"),
+            (
+                {"error": "token_expired", "message": "Token expired", "status": 401},
+                BadCredentials,
+                "token has expired",
+            ),
             ({"error": "unauthorized"}, BadCredentials, "provider 'community'"),
         ],
     )
     def test_401_bodies_name_the_problem(
-        self, mn: Provider[Any], api: FakeApi, body: dict[str, Any],
-        error: type[Exception], words: str,
+        self,
+        mn: Provider[Any],
+        api: FakeApi,
+        body: dict[str, Any],
+        error: type[Exception],
+        words: str,
     ) -> None:
         """401 unauthorized and token_expired are told apart."""
         api.on("GET", BY_EMAIL, reply(401, body))
@@ -122,8 +141,9 @@ class TestReset:
         """The documented 204 means the e-mail was sent; no secret is involved."""
         api.on("POST", RESET, reply(204))
         result = mn.perform("reset", ANN_ACCOUNT)
-        assert result.summary == ("Mighty Networks sent a password-reset e-mail to "
-                                  "Ann Lee <ann@x.com>.")
+        assert result.summary == (
+            "Mighty Networks sent a password-reset e-mail to Ann Lee <ann@x.com>."
+        )
         assert result.secret is None
         assert result.details["member_id"] == "1234567890123"
         assert api.requests[0].content == b""
@@ -153,8 +173,12 @@ class TestReset:
 
     @pytest.mark.parametrize(
         "answer",
-        [reply(200, text="<html>login</html>"), reply(200, {"error": "oops"}),
-         reply(200, {"status": "queued"}), reply(200, text="{broken")],
+        [
+            reply(200, text="<html>login</html>"),
+            reply(200, {"error": "oops"}),
+            reply(200, {"status": "queued"}),
+            reply(200, text="{broken"),
+        ],
         ids=["html", "error-body", "unexpected-json", "invalid-json"],
     )
     def test_2xx_with_a_body_leaves_the_outcome_unknown(
@@ -169,8 +193,12 @@ class TestReset:
         self, mn: Provider[Any], api: FakeApi, sleeps: Any
     ) -> None:
         """429 with Retry-After is waited out and retried: it certainly did not act."""
-        api.on("POST", RESET, reply(429, {"error": "rate_limited"}, headers={"Retry-After": "2"}),
-               reply(204))
+        api.on(
+            "POST",
+            RESET,
+            reply(429, {"error": "rate_limited"}, headers={"Retry-After": "2"}),
+            reply(204),
+        )
         mn.perform("reset", ANN_ACCOUNT)
         assert sleeps.waits == [2.0] and len(api.requests) == 2
 
@@ -199,9 +227,11 @@ class TestWords:
     def test_describe_names_the_person(self, mn: Provider[Any]) -> None:
         """The action in plain words."""
         assert mn.describe("reset", Account("1", "ann@x.com", "Ann Lee")) == (
-            "Send Ann Lee <ann@x.com> a Mighty Networks password-reset e-mail")
+            "Send Ann Lee <ann@x.com> a Mighty Networks password-reset e-mail"
+        )
         assert mn.describe("reset", Account("42")) == (
-            "Send member 42 a Mighty Networks password-reset e-mail")
+            "Send member 42 a Mighty Networks password-reset e-mail"
+        )
 
     def test_describe_unknown_action_is_a_value_error(self, mn: Provider[Any]) -> None:
         """The Slack side catches ValueError for actions that no longer exist."""
@@ -216,9 +246,14 @@ class TestCredentials:
         check = mn.check_credentials()
         assert check.ok and "Acme" in check.detail
 
-    @pytest.mark.parametrize(("status", "body"), [(401, {"error": "token_expired"}),
-                                                  (403, {"error": "forbidden"}),
-                                                  (404, {"error": "not found"})])
+    @pytest.mark.parametrize(
+        ("status", "body"),
+        [
+            (401, {"error": "token_expired"}),
+            (403, {"error": "forbidden"}),
+            (404, {"error": "not found"}),
+        ],
+    )
     def test_refusals_are_reported_not_raised(
         self, mn: Provider[Any], api: FakeApi, status: int, body: dict[str, str]
     ) -> None:

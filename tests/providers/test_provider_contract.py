@@ -38,8 +38,7 @@ WRONG_SECRET: dict[str, dict[str, str]] = {
 
 @pytest.mark.parametrize("kind", KINDS)
 class TestEveryKind:
-    def test_credentials_check_passes(self, kind: str, sandboxes: Start,
-                                      connect: Connect) -> None:
+    def test_credentials_check_passes(self, kind: str, sandboxes: Start, connect: Connect) -> None:
         """The sandbox's own credentials pass the credential check."""
         check = connect(sandboxes(kind)).check_credentials()
         assert check.ok, check.detail
@@ -57,14 +56,14 @@ class TestEveryKind:
         assert result.summary
         assert len(sb.wait_for_calls(1)) == 1 and sb.action_calls()[0].status in (200, 204)
 
-    def test_unknown_user_is_not_found(self, kind: str, sandboxes: Start,
-                                       connect: Connect) -> None:
+    def test_unknown_user_is_not_found(self, kind: str, sandboxes: Start, connect: Connect) -> None:
         """An e-mail nobody has is NotFound."""
         with pytest.raises(NotFound):
             connect(sandboxes(kind)).resolve("nobody@example.com")
 
-    def test_wrong_secret_is_bad_credentials(self, kind: str, sandboxes: Start,
-                                             connect: Connect) -> None:
+    def test_wrong_secret_is_bad_credentials(
+        self, kind: str, sandboxes: Start, connect: Connect
+    ) -> None:
         """A wrong credential is refused, and the check says so."""
         sb = sandboxes(kind)
         sb.add_user(email="ann@example.com", name="Ann Lee")
@@ -73,15 +72,17 @@ class TestEveryKind:
         with pytest.raises(BadCredentials):
             provider.resolve("ann@example.com")
 
-    def test_calls_record_no_credentials(self, kind: str, sandboxes: Start,
-                                         connect: Connect) -> None:
+    def test_calls_record_no_credentials(
+        self, kind: str, sandboxes: Start, connect: Connect
+    ) -> None:
         """Recorded calls carry method, path, query, body and step, never a credential."""
         sb = sandboxes(kind)
         sb.add_user(email="ann@example.com", name="Ann Lee")
         provider = connect(sb)
         provider.perform(provider.default_action, provider.resolve("ann@example.com"))
-        secrets = [v for k, v in sb.settings_dict().items() if k not in ("kind", "base_url",
-                                                                          "network_id")]
+        secrets = [
+            v for k, v in sb.settings_dict().items() if k not in ("kind", "base_url", "network_id")
+        ]
         assert all(s not in repr(sb.calls) for s in secrets)
         assert {c.step for c in sb.calls} >= {"lookup", "action"}
 
@@ -150,8 +151,7 @@ class TestUnleash:
         assert info.value.retry_after == 60.0 and len(sb.action_calls()) == 2
 
     @pytest.mark.parametrize("token_attr", ["editor_token", "client_token"])
-    def test_non_admin_tokens(self, sb: UnleashSandbox, connect: Connect,
-                              token_attr: str) -> None:
+    def test_non_admin_tokens(self, sb: UnleashSandbox, connect: Connect, token_attr: str) -> None:
         """Editor PATs and client tokens lack ADMIN: the reset and the check both say so."""
         provider = connect(sb, token=getattr(sb, token_attr))
         assert not provider.check_credentials().ok
@@ -171,8 +171,9 @@ class TestF5XC:
         return sb
 
     @pytest.mark.parametrize("kind", ["sso", "service", "disabled"])
-    def test_accounts_that_cannot_be_reset(self, sb: F5XCSandbox, connect: Connect,
-                                           kind: str) -> None:
+    def test_accounts_that_cannot_be_reset(
+        self, sb: F5XCSandbox, connect: Connect, kind: str
+    ) -> None:
         """SSO users, service credentials, disabled users: reason on resolve, no reset call."""
         sb.add_user(email="x@example.com", name="X Y", **{kind: True})
         provider = connect(sb)
@@ -197,8 +198,9 @@ class TestTyk:
         assert isinstance(sb, TykSandbox)
         return sb
 
-    def test_allow_then_revoke_changes_the_permission(self, sb: TykSandbox,
-                                                      connect: Connect) -> None:
+    def test_allow_then_revoke_changes_the_permission(
+        self, sb: TykSandbox, connect: Connect
+    ) -> None:
         """allow grants ResetPassword, revoke removes it."""
         uid = sb.add_user(email="tom@example.com", name="Tom Tyk")
         provider = connect(sb)
@@ -208,8 +210,7 @@ class TestTyk:
         provider.perform("revoke", account)
         assert not sb.can_reset(uid)
 
-    def test_full_reset_sets_the_returned_password(self, sb: TykSandbox,
-                                                   connect: Connect) -> None:
+    def test_full_reset_sets_the_returned_password(self, sb: TykSandbox, connect: Connect) -> None:
         """The temporary password in the result is the one now set; the record redacts it."""
         uid = sb.add_user(email="tom@example.com", name="Tom Tyk")
         provider = connect(sb)
@@ -219,8 +220,9 @@ class TestTyk:
         assert sb.check_password(uid, password)
         assert password not in repr(sb.calls)
 
-    def test_admin_only_instance_resolves_by_id_only(self, sb: TykSandbox,
-                                                     connect: Connect) -> None:
+    def test_admin_only_instance_resolves_by_id_only(
+        self, sb: TykSandbox, connect: Connect
+    ) -> None:
         """Without dashboard_key: ids work, e-mails are refused with the reason."""
         uid = sb.add_user(email="tom@example.com", name="Tom Tyk")
         provider = connect(sb, settings=sb.settings_dict(dashboard_key=False))

@@ -21,8 +21,9 @@ Start = Callable[[str], Sandbox]
 Connect = Callable[..., Provider[Any]]
 
 
-def ready(sandboxes: Start, connect: Connect, kind: str, **options: Any
-          ) -> tuple[Sandbox, Provider[Any], Any]:
+def ready(
+    sandboxes: Start, connect: Connect, kind: str, **options: Any
+) -> tuple[Sandbox, Provider[Any], Any]:
     sb = sandboxes(kind)
     sb.add_user(email="ann@example.com", name="Ann Lee")
     provider = connect(sb, **options)
@@ -61,8 +62,9 @@ class TestActionFaults:
         with pytest.raises(OutcomeUnknown):
             provider.perform(provider.default_action, account)
 
-    def test_html_502_is_outcome_unknown(self, kind: str, sandboxes: Start,
-                                         connect: Connect) -> None:
+    def test_html_502_is_outcome_unknown(
+        self, kind: str, sandboxes: Start, connect: Connect
+    ) -> None:
         """A gateway's HTML 502 after an action: unknown, not retried."""
         sb, provider, account = ready(sandboxes, connect, kind)
         sb.inject("action", fault="html")
@@ -70,8 +72,9 @@ class TestActionFaults:
             provider.perform(provider.default_action, account)
         assert len(sb.action_calls()) == 1
 
-    def test_503_is_retried_and_then_succeeds(self, kind: str, sandboxes: Start,
-                                              connect: Connect) -> None:
+    def test_503_is_retried_and_then_succeeds(
+        self, kind: str, sandboxes: Start, connect: Connect
+    ) -> None:
         """503 certainly did not act: retried once, and the action happens once."""
         sb, provider, account = ready(sandboxes, connect, kind)
         sb.inject("action", status=503, headers={"Retry-After": "0"})
@@ -79,8 +82,7 @@ class TestActionFaults:
         assert [c.status for c in sb.action_calls()] == [503, sb.action_calls()[1].status]
         assert sb.action_calls()[1].status in (200, 204)
 
-    def test_429_retries_are_bounded(self, kind: str, sandboxes: Start,
-                                     connect: Connect) -> None:
+    def test_429_retries_are_bounded(self, kind: str, sandboxes: Start, connect: Connect) -> None:
         """Persistent 429 is tried 1 + max_retries times (Unleash's minute is never waited)."""
         sb, provider, account = ready(sandboxes, connect, kind, retries=2)
         sb.inject("action", status=429, headers={"Retry-After": "0"}, times=None)
@@ -88,8 +90,7 @@ class TestActionFaults:
             provider.perform(provider.default_action, account)
         assert len(sb.action_calls()) == (1 if kind == "unleash" else 3)
 
-    def test_500_is_never_retried(self, kind: str, sandboxes: Start,
-                                  connect: Connect) -> None:
+    def test_500_is_never_retried(self, kind: str, sandboxes: Start, connect: Connect) -> None:
         """A 500 after an action may mean it happened."""
         sb, provider, account = ready(sandboxes, connect, kind)
         sb.inject("action", status=500)
@@ -100,8 +101,9 @@ class TestActionFaults:
 
 @pytest.mark.parametrize("kind", KINDS)
 class TestReadFaults:
-    def test_look_up_timeout_is_unavailable(self, kind: str, sandboxes: Start,
-                                            connect: Connect) -> None:
+    def test_look_up_timeout_is_unavailable(
+        self, kind: str, sandboxes: Start, connect: Connect
+    ) -> None:
         """A slow look-up changes nothing: Unavailable."""
         sb = sandboxes(kind)
         provider = connect(sb, timeout=0.3)
@@ -109,8 +111,9 @@ class TestReadFaults:
         with pytest.raises(Unavailable, match="did not answer"):
             provider.resolve("ann@example.com")
 
-    def test_look_up_html_page_is_unexpected(self, kind: str, sandboxes: Start,
-                                             connect: Connect) -> None:
+    def test_look_up_html_page_is_unexpected(
+        self, kind: str, sandboxes: Start, connect: Connect
+    ) -> None:
         """An HTML 200 for a look-up is an UnexpectedResponse."""
         sb = sandboxes(kind)
         sb.inject("lookup", fault="html", status=200)

@@ -111,9 +111,7 @@ class TestRetries:
             client.send(ACTION)
         assert len(api.requests) == 1
 
-    def test_server_error_on_a_read_is_unavailable(
-        self, client: HttpClient, api: FakeApi
-    ) -> None:
+    def test_server_error_on_a_read_is_unavailable(self, client: HttpClient, api: FakeApi) -> None:
         """A 500 answering a look-up changes nothing: Unavailable, not retried."""
         api.on("GET", "/api/thing", reply(500))
         with pytest.raises(Unavailable):
@@ -152,9 +150,15 @@ class TestRetries:
     def test_zero_max_retries_tries_once(self, api: FakeApi, sleeps: Sleeps) -> None:
         """max_retries = 0 means exactly one attempt."""
         api.on("GET", "/thing", httpx.ConnectError("refused"))
-        http = HttpClient(title="Acme", instance="a", base_url="https://acme.test",
-                          auth={}, timeout=1.0, transport=api.transport,
-                          retry=RetryPolicy(max_retries=0, sleep=sleeps))
+        http = HttpClient(
+            title="Acme",
+            instance="a",
+            base_url="https://acme.test",
+            auth={},
+            timeout=1.0,
+            transport=api.transport,
+            retry=RetryPolicy(max_retries=0, sleep=sleeps),
+        )
         with pytest.raises(Unavailable):
             http.send(Call("GET", "/thing", "read", what="x", credential=None))
         assert len(api.requests) == 1 and sleeps.waits == []
@@ -189,9 +193,7 @@ class TestTranslation:
         assert info.value.status_code == 404
         assert info.value.response is not None and info.value.response.status_code == 404
 
-    def test_bad_credentials_names_the_settings_key(
-        self, client: HttpClient, api: FakeApi
-    ) -> None:
+    def test_bad_credentials_names_the_settings_key(self, client: HttpClient, api: FakeApi) -> None:
         """A 401 tells the engineer which setting to check."""
         api.on("GET", "/api/thing", reply(401))
         with pytest.raises(BadCredentials, match="check `token` for provider 'acme-prod'"):
@@ -201,8 +203,15 @@ class TestTranslation:
         self, client: HttpClient, api: FakeApi
     ) -> None:
         """A proxy's HTML 502 page is reported as such, without its content."""
-        api.on("GET", "/api/thing", reply(502, text="<html><body>Bad Gateway</body></html>",
-                                          headers={"Content-Type": "text/html"}))
+        api.on(
+            "GET",
+            "/api/thing",
+            reply(
+                502,
+                text="<html><body>Bad Gateway</body></html>",
+                headers={"Content-Type": "text/html"},
+            ),
+        )
         with pytest.raises(Unavailable, match="an HTML page") as info:
             client.send(READ)
         assert "Bad Gateway" not in str(info.value)
@@ -211,8 +220,11 @@ class TestTranslation:
         self, client: HttpClient, api: FakeApi
     ) -> None:
         """A provider message echoing the token or a link's token is shown redacted."""
-        api.on("POST", "/api/thing/reset", reply(
-            400, {"message": f"bad {SECRET} see https://x/reset?token=abc123 please"}))
+        api.on(
+            "POST",
+            "/api/thing/reset",
+            reply(400, {"message": f"bad {SECRET} see https://x/reset?token=abc123 please"}),
+        )
         with pytest.raises(BadInput) as info:
             client.send(ACTION)
         assert SECRET not in str(info.value) and "abc123" not in str(info.value)
@@ -266,8 +278,16 @@ class TestTranslation:
 class TestRetryAfter:
     @pytest.mark.parametrize(
         ("value", "expected"),
-        [("5", 5.0), ("0", 0.0), ("-3", 0.0), ("1.5", 1.5), ("", None), (None, None),
-         ("soon", None), ("nan", None)],
+        [
+            ("5", 5.0),
+            ("0", 0.0),
+            ("-3", 0.0),
+            ("1.5", 1.5),
+            ("", None),
+            (None, None),
+            ("soon", None),
+            ("nan", None),
+        ],
     )
     def test_parses_seconds_and_rejects_nonsense(
         self, value: str | None, expected: float | None

@@ -53,8 +53,12 @@ def seen(caplog: pytest.LogCaptureFixture) -> Iterator[Seen]:
 def echo_body(sb: Sandbox) -> dict[str, str]:
     """An error body that repeats every secret back, as a careless API might."""
     known = " ".join(sb.secrets())
-    return {"message": f"echo {known}", "error": f"echo {known}", "Message": f"echo {known}",
-            "name": "EchoError"}
+    return {
+        "message": f"echo {known}",
+        "error": f"echo {known}",
+        "Message": f"echo {known}",
+        "name": "EchoError",
+    }
 
 
 def every_path(sb: Sandbox, provider: Provider[Any], seen: Seen) -> None:
@@ -70,8 +74,9 @@ def every_path(sb: Sandbox, provider: Provider[Any], seen: Seen) -> None:
     seen.run(provider.check_credentials)
     for step in ("action", "lookup", "check", "validate"):
         for status in STATUSES:
-            sb.inject(step, status=status, body=echo_body(sb), headers={"Retry-After": "0"},
-                      times=None)
+            sb.inject(
+                step, status=status, body=echo_body(sb), headers={"Retry-After": "0"}, times=None
+            )
             seen.run(lambda: provider.resolve("ann@example.com"))
             seen.run(provider.check_credentials)
             perform_all()
@@ -86,7 +91,9 @@ def every_path(sb: Sandbox, provider: Provider[Any], seen: Seen) -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_no_secret_anywhere_on_any_path(
-    kind: str, sandboxes: Callable[[str], Sandbox], connect: Callable[..., Provider[Any]],
+    kind: str,
+    sandboxes: Callable[[str], Sandbox],
+    connect: Callable[..., Provider[Any]],
     seen: Seen,
 ) -> None:
     """Every error path and success of a kind leaves no secret in logs, messages or reprs."""
@@ -104,7 +111,9 @@ def test_no_secret_anywhere_on_any_path(
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_wrong_credentials_do_not_appear_either(
-    kind: str, sandboxes: Callable[[str], Sandbox], connect: Callable[..., Provider[Any]],
+    kind: str,
+    sandboxes: Callable[[str], Sandbox],
+    connect: Callable[..., Provider[Any]],
     seen: Seen,
 ) -> None:
     """A refused credential is named by its settings key, never by its value."""

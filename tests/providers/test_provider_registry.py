@@ -19,26 +19,33 @@ def test_every_configurable_kind_has_a_client_and_a_sandbox() -> None:
     """The four kinds of the settings each have a client and a sandbox."""
     assert set(PROVIDER_KINDS) == set(KINDS) == set(SANDBOX_KINDS)
     assert {k: c.title for k, c in PROVIDER_KINDS.items()} == {
-        "mighty_networks": "Mighty Networks", "unleash": "Unleash",
-        "f5xc": "F5 Distributed Cloud", "tyk": "Tyk Dashboard"}
+        "mighty_networks": "Mighty Networks",
+        "unleash": "Unleash",
+        "f5xc": "F5 Distributed Cloud",
+        "tyk": "Tyk Dashboard",
+    }
 
 
 def test_build_providers_names_each_instance() -> None:
     """Instances are keyed by the name people type, each of its own kind."""
     mapping = {
-        "community": parse_settings({"kind": "mighty_networks", "network_id": "acme",
-                                     "token": "t"}),
-        "flags": parse_settings({"kind": "unleash", "base_url": "https://u.test",
-                                 "token": "t"}),
+        "community": parse_settings(
+            {"kind": "mighty_networks", "network_id": "acme", "token": "t"}
+        ),
+        "flags": parse_settings({"kind": "unleash", "base_url": "https://u.test", "token": "t"}),
         "edge": parse_settings({"kind": "f5xc", "base_url": "https://f.test", "token": "t"}),
-        "gateway": parse_settings({"kind": "tyk", "base_url": "https://t.test",
-                                   "admin_secret": "s"}),
+        "gateway": parse_settings(
+            {"kind": "tyk", "base_url": "https://t.test", "admin_secret": "s"}
+        ),
     }
     built = build_providers(mapping)
     try:
         assert {n: type(p) for n, p in built.items()} == {
-            "community": MightyNetworksProvider, "flags": UnleashProvider,
-            "edge": F5XCProvider, "gateway": TykProvider}
+            "community": MightyNetworksProvider,
+            "flags": UnleashProvider,
+            "edge": F5XCProvider,
+            "gateway": TykProvider,
+        }
         assert built["flags"].name == "flags"
     finally:
         for provider in built.values():

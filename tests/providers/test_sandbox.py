@@ -103,8 +103,9 @@ def test_injection_counts_down_and_then_stops() -> None:
     with start_sandbox("unleash") as sb:
         sb.inject("check", status=500, times=2)
         url = f"{sb.url}/api/admin/user-admin/admin-count"
-        codes = [httpx.get(url, headers={"Authorization": sb.admin_token}).status_code
-                 for _ in range(3)]
+        codes = [
+            httpx.get(url, headers={"Authorization": sb.admin_token}).status_code for _ in range(3)
+        ]
         assert codes == [500, 500, 200]
 
 
@@ -126,8 +127,11 @@ def test_per_step_latency_only_slows_that_step() -> None:
         httpx.get(f"{sb.url}/api/web/custom/namespaces/system/whoami", headers=headers)
         assert time.monotonic() - started < 0.25
         started = time.monotonic()
-        httpx.post(f"{sb.url}/api/web/custom/password/admin_reset", headers=headers,
-                   json={"email": "x@example.com"})
+        httpx.post(
+            f"{sb.url}/api/web/custom/password/admin_reset",
+            headers=headers,
+            json={"email": "x@example.com"},
+        )
         assert time.monotonic() - started >= 0.3
 
 

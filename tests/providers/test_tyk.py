@@ -24,8 +24,14 @@ from providers.base import (
 from providers.tyk import temporary_password
 
 UID = "614215edb2d47190f98b3b79"
-TOM = {"id": UID, "email_address": "tom@x.com", "first_name": "Tom", "last_name": "Tyk",
-       "access_key": "68b225c4376748207453c235ed8e2a82", "user_permissions": {}}
+TOM = {
+    "id": UID,
+    "email_address": "tom@x.com",
+    "first_name": "Tom",
+    "last_name": "Tyk",
+    "access_key": "68b225c4376748207453c235ed8e2a82",
+    "user_permissions": {},
+}
 TOM_ACCOUNT = Account(UID, "tom@x.com", "Tom Tyk")
 ALLOW = f"/admin/users/{UID}/actions/allow_reset_passwords"
 DISALLOW = f"/admin/users/{UID}/actions/disallow_reset_passwords"
@@ -56,12 +62,15 @@ class TestActions:
     def test_descriptions_make_plain_which_action_is_which(self, tyk: Provider[Any]) -> None:
         """The permission actions never sound like a password reset of the user."""
         assert tyk.describe("allow", TOM_ACCOUNT) == (
-            "Allow Tom Tyk <tom@x.com> to reset other users' passwords")
+            "Allow Tom Tyk <tom@x.com> to reset other users' passwords"
+        )
         assert tyk.describe("revoke", TOM_ACCOUNT) == (
-            "Revoke Tom Tyk's permission to reset other users' passwords")
+            "Revoke Tom Tyk's permission to reset other users' passwords"
+        )
         assert tyk.describe("reset", TOM_ACCOUNT) == (
             "Reset Tom Tyk's Tyk Dashboard password to a temporary password "
-            "(sent privately to the requester)")
+            "(sent privately to the requester)"
+        )
 
     def test_describe_reset_without_key_is_a_value_error(
         self, tyk_admin_only: Provider[Any]
@@ -86,40 +95,59 @@ class TestResolve:
 
     def test_unknown_id_is_not_found(self, tyk: Provider[Any], api: FakeApi) -> None:
         """404 {Status: Error, Meta: null}."""
-        api.on("GET", f"/admin/users/{UID}", reply(404, {
-            "Status": "Error", "Message": "Could not retrieve user detail", "Meta": None}))
+        api.on(
+            "GET",
+            f"/admin/users/{UID}",
+            reply(
+                404, {"Status": "Error", "Message": "Could not retrieve user detail", "Meta": None}
+            ),
+        )
         with pytest.raises(NotFound, match=f"no user with id {UID}"):
             tyk.resolve(UID)
 
-    def test_email_needs_the_dashboard_key(self, tyk_admin_only: Provider[Any],
-                                           api: FakeApi) -> None:
+    def test_email_needs_the_dashboard_key(
+        self, tyk_admin_only: Provider[Any], api: FakeApi
+    ) -> None:
         """Without dashboard_key an e-mail cannot be looked up, and the message says so."""
         with pytest.raises(BadInput, match="needs `dashboard_key` for provider 'gateway'"):
             tyk_admin_only.resolve("tom@x.com")
         assert api.requests == []
 
-    def test_email_is_searched_and_matched_exactly(self, tyk: Provider[Any],
-                                                   api: FakeApi) -> None:
+    def test_email_is_searched_and_matched_exactly(self, tyk: Provider[Any], api: FakeApi) -> None:
         """The substring search is narrowed to the exact address."""
-        api.on("POST", "/api/users/search", reply(200, {"users": [
-            {**TOM, "id": "aaaaaaaaaaaaaaaaaaaaaaaa", "email_address": "tom@x.com.au"}, TOM,
-        ], "pages": 0}))
+        api.on(
+            "POST",
+            "/api/users/search",
+            reply(
+                200,
+                {
+                    "users": [
+                        {**TOM, "id": "aaaaaaaaaaaaaaaaaaaaaaaa", "email_address": "tom@x.com.au"},
+                        TOM,
+                    ],
+                    "pages": 0,
+                },
+            ),
+        )
         assert tyk.resolve("TOM@x.com") == TOM_ACCOUNT
         request = api.requests[0]
         assert request.headers["Authorization"] == TYK_DASHBOARD_KEY
         assert api.body(0) == {"filters": {"query": "TOM@x.com"}}
 
-    def test_search_without_exact_match_is_not_found(self, tyk: Provider[Any],
-                                                     api: FakeApi) -> None:
+    def test_search_without_exact_match_is_not_found(
+        self, tyk: Provider[Any], api: FakeApi
+    ) -> None:
         """Only similar addresses: NotFound."""
-        api.on("POST", "/api/users/search", reply(200, {"users": [
-            {**TOM, "email_address": "atom@x.com"}]}))
+        api.on(
+            "POST",
+            "/api/users/search",
+            reply(200, {"users": [{**TOM, "email_address": "atom@x.com"}]}),
+        )
         with pytest.raises(NotFound):
             tyk.resolve("tom@x.com")
 
     @pytest.mark.parametrize("typed", ["../etc", "tom smith", "", "a/b"])
-    def test_unusable_input_is_refused(self, tyk: Provider[Any], api: FakeApi,
-                                       typed: str) -> None:
+    def test_unusable_input_is_refused(self, tyk: Provider[Any], api: FakeApi, typed: str) -> None:
         """Nothing that could escape a URL path is sent."""
         with pytest.raises(BadInput):
             tyk.resolve(typed)
@@ -137,8 +165,9 @@ class TestPermission:
         """200 {Status: OK, Message: User updated}: a clear summary, no secret."""
         api.on("PUT", ALLOW, reply(200, UPDATED))
         result = tyk.perform("allow", TOM_ACCOUNT)
-        assert result.summary == ("Tyk Dashboard now lets Tom Tyk <tom@x.com> reset other "
-                                  "users' passwords.")
+        assert result.summary == (
+            "Tyk Dashboard now lets Tom Tyk <tom@x.com> reset other users' passwords."
+        )
         assert result.secret is None and "access_key" not in repr(result)
         assert api.requests[0].headers["admin-auth"] == TYK_ADMIN_SECRET
 
@@ -149,32 +178,53 @@ class TestPermission:
 
     def test_403_failed_update_changed_nothing(self, tyk: Provider[Any], api: FakeApi) -> None:
         """The documented 403 "Failed to update User object to DB" is Unavailable."""
-        api.on("PUT", ALLOW, reply(403, {"Status": "Error",
-                                         "Message": "Failed to update User object to DB",
-                                         "Meta": None}))
+        api.on(
+            "PUT",
+            ALLOW,
+            reply(
+                403,
+                {"Status": "Error", "Message": "Failed to update User object to DB", "Meta": None},
+            ),
+        )
         with pytest.raises(Unavailable, match="nothing was changed"):
             tyk.perform("allow", TOM_ACCOUNT)
         assert len(api.requests) == 1
 
     def test_403_wrong_admin_secret(self, tyk: Provider[Any], api: FakeApi) -> None:
         """Any other admin 403 means the admin secret was refused."""
-        api.on("PUT", ALLOW, reply(403, {
-            "Status": "Error", "Message": "Attempted administrative access with invalid or "
-            "missing key!", "Meta": None}))
+        api.on(
+            "PUT",
+            ALLOW,
+            reply(
+                403,
+                {
+                    "Status": "Error",
+                    "Message": "Attempted administrative access with invalid or missing key!",
+                    "Meta": None,
+                },
+            ),
+        )
         with pytest.raises(BadCredentials, match="check `admin_secret`"):
             tyk.perform("allow", TOM_ACCOUNT)
 
     def test_404_is_not_found(self, tyk: Provider[Any], api: FakeApi) -> None:
         """404 Could not retrieve user detail."""
-        api.on("PUT", ALLOW, reply(404, {"Status": "Error",
-                                         "Message": "Could not retrieve user detail"}))
+        api.on(
+            "PUT",
+            ALLOW,
+            reply(404, {"Status": "Error", "Message": "Could not retrieve user detail"}),
+        )
         with pytest.raises(NotFound):
             tyk.perform("allow", TOM_ACCOUNT)
 
     @pytest.mark.parametrize(
         "answer",
-        [reply(200, {"Status": "Error", "Message": "?"}), reply(200, {}),
-         reply(200, text="<html/>"), reply(200)],
+        [
+            reply(200, {"Status": "Error", "Message": "?"}),
+            reply(200, {}),
+            reply(200, text="<html/>"),
+            reply(200),
+        ],
         ids=["status-error", "empty-object", "html", "no-body"],
     )
     def test_success_without_status_ok_is_outcome_unknown(
@@ -191,8 +241,11 @@ class TestFullReset:
         self, tyk: Provider[Any], api: FakeApi
     ) -> None:
         """The password sent is the secret returned, and appears nowhere else."""
-        api.on("POST", RESET, reply(200, {"Status": "OK", "Message": "User password updated",
-                                          "Meta": None}))
+        api.on(
+            "POST",
+            RESET,
+            reply(200, {"Status": "OK", "Message": "User password updated", "Meta": None}),
+        )
         result = tyk.perform("reset", TOM_ACCOUNT)
         assert result.secret is not None
         assert result.secret_label == "temporary password"  # noqa: S105 - a label
@@ -217,6 +270,7 @@ class TestFullReset:
         self, tyk: Provider[Any], api: FakeApi
     ) -> None:
         """A 400 echoing the password never shows it."""
+
         def echo(request: httpx.Request) -> httpx.Response:
             sent = request.read().decode()
             return reply(400, {"Status": "Error", "Message": f"rejected {sent}"})

@@ -30,10 +30,8 @@ LINK = f"https://unleash.test/reset-password?token={TOKEN}"
 ANN = Account("ann@x.com", "ann@x.com", "Ann Lee")
 
 
-def unleash_error(status: int, name: str, message: str, *, with_id: bool = False
-                  ) -> httpx.Response:
-    body: dict[str, Any] = {"name": name, "message": message,
-                            "details": [{"message": message}]}
+def unleash_error(status: int, name: str, message: str, *, with_id: bool = False) -> httpx.Response:
+    body: dict[str, Any] = {"name": name, "message": message, "details": [{"message": message}]}
     if with_id:
         body["id"] = "3c5767c0-df57-421f-8d3e-d12f45b86ce8"
     return reply(status, body)
@@ -44,6 +42,7 @@ def valid_for(email: str) -> Callable[[httpx.Request], httpx.Response]:
         if request.url.params.get("token") != TOKEN:
             return unleash_error(401, "InvalidTokenError", "Token was not valid")
         return reply(200, {"token": TOKEN, "email": email, "name": "Ann Lee", "id": 2})
+
     return answer
 
 
@@ -80,8 +79,7 @@ class TestReset:
         assert result.secret is not None and result.details["link_check"] == "disabled"
         assert len(api.requests) == 1
 
-    def test_link_for_another_user_is_withheld(self, unleash: Provider[Any],
-                                                api: FakeApi) -> None:
+    def test_link_for_another_user_is_withheld(self, unleash: Provider[Any], api: FakeApi) -> None:
         """If the link opens someone else's account, it is never handed out."""
         api.on("POST", RESET, reply(200, {"resetPasswordUrl": LINK}))
         api.on("GET", VALIDATE, valid_for("mallory@x.com"))
@@ -92,8 +90,10 @@ class TestReset:
     @pytest.mark.parametrize(
         ("answer", "note"),
         [
-            (unleash_error(401, "InvalidTokenError", "Token was not valid"),
-             "did not accept the link"),
+            (
+                unleash_error(401, "InvalidTokenError", "Token was not valid"),
+                "did not accept the link",
+            ),
             (reply(503, text="down"), "could not be checked"),
             (httpx.ReadTimeout("slow"), "could not be checked"),
             (reply(200, {"token": TOKEN}), "did not name a user"),
@@ -128,50 +128,60 @@ class TestReset:
 
     @pytest.mark.parametrize(
         "answer",
-        [unleash_error(401, "AuthenticationRequired", "You must log in", with_id=True),
-         unleash_error(401, "UnauthorizedError", "You must log in to use Unleash.",
-                       with_id=True)],
+        [
+            unleash_error(401, "AuthenticationRequired", "You must log in", with_id=True),
+            unleash_error(
+                401, "UnauthorizedError", "You must log in to use Unleash.", with_id=True
+            ),
+        ],
         ids=["no-header", "bad-token"],
     )
-    def test_401_is_bad_credentials(self, unleash: Provider[Any], api: FakeApi,
-                                    answer: httpx.Response) -> None:
+    def test_401_is_bad_credentials(
+        self, unleash: Provider[Any], api: FakeApi, answer: httpx.Response
+    ) -> None:
         """Both 401 kinds say which setting to check."""
         api.on("POST", RESET, answer)
         with pytest.raises(BadCredentials) as info:
             unleash.perform("reset", ANN)
-        assert str(info.value) == ("Unleash refused the token: check `token` for provider "
-                                   "'flags'.")
+        assert str(info.value) == ("Unleash refused the token: check `token` for provider 'flags'.")
 
     def test_editor_token_lacks_admin(self, unleash: Provider[Any], api: FakeApi) -> None:
         """403 PermissionError: the token needs ADMIN."""
-        api.on("POST", RESET, unleash_error(403, "PermissionError", "you need ADMIN",
-                                            with_id=True))
+        api.on("POST", RESET, unleash_error(403, "PermissionError", "you need ADMIN", with_id=True))
         with pytest.raises(InsufficientPermission, match="ADMIN"):
             unleash.perform("reset", ANN)
 
     def test_client_token_is_the_wrong_kind(self, unleash: Provider[Any], api: FakeApi) -> None:
         """403 "expected a different token type" (a body with only `message`)."""
-        api.on("POST", RESET, reply(403, {
-            "message": "invalid token: expected a different token type for this endpoint"}))
+        api.on(
+            "POST",
+            RESET,
+            reply(
+                403, {"message": "invalid token: expected a different token type for this endpoint"}
+            ),
+        )
         with pytest.raises(InsufficientPermission, match="wrong kind of token"):
             unleash.perform("reset", ANN)
 
     def test_bad_data_is_bad_input(self, unleash: Provider[Any], api: FakeApi) -> None:
         """400 BadDataError is BadInput with the provider's words."""
-        api.on("POST", RESET, unleash_error(400, "BadDataError", "Request validation failed",
-                                            with_id=True))
+        api.on(
+            "POST",
+            RESET,
+            unleash_error(400, "BadDataError", "Request validation failed", with_id=True),
+        )
         with pytest.raises(BadInput, match="BadDataError"):
             unleash.perform("reset", ANN)
 
-    def test_415_is_unexpected_and_did_nothing(self, unleash: Provider[Any],
-                                               api: FakeApi) -> None:
+    def test_415_is_unexpected_and_did_nothing(self, unleash: Provider[Any], api: FakeApi) -> None:
         """415 ContentTypeError means the request was refused as sent."""
         api.on("POST", RESET, unleash_error(415, "ContentTypeError", "content-type"))
         with pytest.raises(UnexpectedResponse, match="nothing was done"):
             unleash.perform("reset", ANN)
 
-    def test_500_after_sending_is_outcome_unknown(self, unleash: Provider[Any],
-                                                  api: FakeApi) -> None:
+    def test_500_after_sending_is_outcome_unknown(
+        self, unleash: Provider[Any], api: FakeApi
+    ) -> None:
         """A 500 on the reset may have created a link: outcome unknown, not retried."""
         api.on("POST", RESET, unleash_error(500, "UnknownError", "boom"))
         with pytest.raises(OutcomeUnknown):
@@ -189,9 +199,14 @@ class TestReset:
 
     @pytest.mark.parametrize(
         "answer",
-        [reply(200, {}), reply(200, {"resetPasswordUrl": "not a url"}),
-         reply(200, {"resetPasswordUrl": "https://u.test/reset-password"}),
-         reply(200, text="{oops"), reply(200, text="<html></html>"), reply(204)],
+        [
+            reply(200, {}),
+            reply(200, {"resetPasswordUrl": "not a url"}),
+            reply(200, {"resetPasswordUrl": "https://u.test/reset-password"}),
+            reply(200, text="{oops"),
+            reply(200, text="<html></html>"),
+            reply(204),
+        ],
         ids=["empty", "not-url", "no-token", "invalid-json", "html", "no-body"],
     )
     def test_success_without_a_usable_link_is_outcome_unknown(
@@ -208,15 +223,21 @@ class TestResolve:
         self, unleash: Provider[Any], api: FakeApi
     ) -> None:
         """The prefix search is filtered to the exact e-mail, case-insensitively."""
-        api.on("GET", SEARCH, reply(200, [
-            {"id": 3, "name": "Ann Leeson", "email": "ann@x.com.au"},
-            {"id": 2, "name": "Ann Lee", "email": "ann@x.com"},
-        ]))
+        api.on(
+            "GET",
+            SEARCH,
+            reply(
+                200,
+                [
+                    {"id": 3, "name": "Ann Leeson", "email": "ann@x.com.au"},
+                    {"id": 2, "name": "Ann Lee", "email": "ann@x.com"},
+                ],
+            ),
+        )
         assert unleash.resolve("ANN@x.com") == Account("ann@x.com", "ann@x.com", "Ann Lee")
         assert api.requests[0].url.params["q"] == "ANN@x.com"
 
-    def test_only_prefix_matches_is_not_found(self, unleash: Provider[Any],
-                                              api: FakeApi) -> None:
+    def test_only_prefix_matches_is_not_found(self, unleash: Provider[Any], api: FakeApi) -> None:
         """Similar addresses are not the user."""
         api.on("GET", SEARCH, reply(200, [{"id": 3, "email": "ann@x.com.au"}]))
         with pytest.raises(NotFound):
@@ -228,8 +249,9 @@ class TestResolve:
             unleash.resolve("2")
         assert api.requests == []
 
-    def test_search_answering_an_object_is_unexpected(self, unleash: Provider[Any],
-                                                      api: FakeApi) -> None:
+    def test_search_answering_an_object_is_unexpected(
+        self, unleash: Provider[Any], api: FakeApi
+    ) -> None:
         """A non-list search answer is an UnexpectedResponse."""
         api.on("GET", SEARCH, reply(200, {"users": []}))
         with pytest.raises(UnexpectedResponse):
@@ -245,19 +267,25 @@ class TestResolve:
 class TestCredentials:
     def test_admin_count_proves_admin(self, unleash: Provider[Any], api: FakeApi) -> None:
         """200 on admin-count means the token has ADMIN."""
-        api.on("GET", "/api/admin/user-admin/admin-count",
-               reply(200, {"password": 1, "noPassword": 0, "service": 0}))
+        api.on(
+            "GET",
+            "/api/admin/user-admin/admin-count",
+            reply(200, {"password": 1, "noPassword": 0, "service": 0}),
+        )
         assert unleash.check_credentials().ok
 
     @pytest.mark.parametrize(
         "answer",
-        [unleash_error(403, "PermissionError", "need ADMIN"),
-         reply(403, {"message": "invalid token: expected a different token type"}),
-         unleash_error(401, "UnauthorizedError", "You must log in")],
+        [
+            unleash_error(403, "PermissionError", "need ADMIN"),
+            reply(403, {"message": "invalid token: expected a different token type"}),
+            unleash_error(401, "UnauthorizedError", "You must log in"),
+        ],
         ids=["editor", "client-token", "bad-token"],
     )
-    def test_without_admin_the_check_fails(self, unleash: Provider[Any], api: FakeApi,
-                                           answer: httpx.Response) -> None:
+    def test_without_admin_the_check_fails(
+        self, unleash: Provider[Any], api: FakeApi, answer: httpx.Response
+    ) -> None:
         """Any token that is not ADMIN fails the check with a reason."""
         api.on("GET", "/api/admin/user-admin/admin-count", answer)
         check = unleash.check_credentials()
@@ -267,6 +295,6 @@ class TestCredentials:
 def test_describe_says_the_link_comes_privately(unleash: Provider[Any]) -> None:
     """The approver reads what will happen, including where the link goes."""
     assert unleash.describe("reset", ANN) == (
-        "Issue Ann Lee <ann@x.com> an Unleash password-reset link "
-        "(sent privately to the requester)")
+        "Issue Ann Lee <ann@x.com> an Unleash password-reset link (sent privately to the requester)"
+    )
     assert [a.name for a in unleash.actions] == ["reset"]

@@ -65,7 +65,11 @@ def install_unleash() -> Path:
         if not SERVER_JS.exists():
             result = subprocess.run(  # noqa: S603 - fixed arguments
                 ["npm", "install", "--no-audit", "--no-fund", f"unleash-server@{VERSION}"],  # noqa: S607
-                cwd=CACHE, capture_output=True, text=True, timeout=600, check=False,
+                cwd=CACHE,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
             )
             if result.returncode != 0 or not SERVER_JS.exists():
                 tail = (result.stderr or result.stdout).strip().splitlines()[-5:]
@@ -91,8 +95,9 @@ class RealUnleash:
         settings = UnleashSettings.model_validate(
             {"kind": "unleash", "base_url": self.url, "token": token, **options}
         )
-        return UnleashProvider(name="flags", settings=settings,
-                               retry=RetryPolicy(max_retries=1, base_delay=0.05))
+        return UnleashProvider(
+            name="flags", settings=settings, retry=RetryPolicy(max_retries=1, base_delay=0.05)
+        )
 
     def add_user(self, email: str, name: str, role: int = 3) -> None:
         response = httpx.post(
@@ -120,8 +125,9 @@ def fresh_database(admin_url: str) -> Iterator[str]:
             )
 
 
-def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path,
-                       deadline_s: float = 90.0) -> None:
+def wait_until_healthy(
+    url: str, process: subprocess.Popen[bytes], log: Path, deadline_s: float = 90.0
+) -> None:
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -141,30 +147,45 @@ def editor_pat(url: str, admin_token: str) -> str:
     """An Editor user's personal access token: set a password via a reset link, log in."""
     admin = {"Authorization": admin_token}
     email = "editor@example.com"
-    created = httpx.post(f"{url}/api/admin/user-admin", headers=admin, json={
-        "email": email, "name": "Ed Editor", "rootRole": 2, "sendEmail": False})
+    created = httpx.post(
+        f"{url}/api/admin/user-admin",
+        headers=admin,
+        json={"email": email, "name": "Ed Editor", "rootRole": 2, "sendEmail": False},
+    )
     assert created.status_code == 201, created.text
-    link = httpx.post(f"{url}/api/admin/user-admin/reset-password", headers=admin,
-                      json={"id": email}).json()["resetPasswordUrl"]
+    link = httpx.post(
+        f"{url}/api/admin/user-admin/reset-password", headers=admin, json={"id": email}
+    ).json()["resetPasswordUrl"]
     token = httpx.URL(link).params["token"]
-    done = httpx.post(f"{url}/auth/reset/password",
-                      json={"token": token, "password": EDITOR_PASSWORD})
+    done = httpx.post(
+        f"{url}/auth/reset/password", json={"token": token, "password": EDITOR_PASSWORD}
+    )
     assert done.status_code == 200, done.text
     with httpx.Client(base_url=url) as session:
-        login = session.post("/auth/simple/login",
-                             json={"username": email, "password": EDITOR_PASSWORD})
+        login = session.post(
+            "/auth/simple/login", json={"username": email, "password": EDITOR_PASSWORD}
+        )
         assert login.status_code == 200, login.text
-        pat = session.post("/api/admin/user/tokens", json={
-            "description": "resetbot test", "expiresAt": "2099-01-01T00:00:00Z"})
+        pat = session.post(
+            "/api/admin/user/tokens",
+            json={"description": "resetbot test", "expiresAt": "2099-01-01T00:00:00Z"},
+        )
         assert pat.status_code == 201, pat.text
         secret: str = pat.json()["secret"]
     return secret
 
 
 def client_token(url: str, admin_token: str) -> str:
-    response = httpx.post(f"{url}/api/admin/api-tokens", headers={"Authorization": admin_token},
-                          json={"tokenName": "backend", "type": "client",
-                                "environment": "development", "projects": ["*"]})
+    response = httpx.post(
+        f"{url}/api/admin/api-tokens",
+        headers={"Authorization": admin_token},
+        json={
+            "tokenName": "backend",
+            "type": "client",
+            "environment": "development",
+            "projects": ["*"],
+        },
+    )
     assert response.status_code == 201, response.text
     secret: str = response.json()["secret"]
     return secret
@@ -196,13 +217,17 @@ def real_unleash(
         }
         process = subprocess.Popen(  # noqa: S603 - fixed arguments
             ["node", str(server_js.relative_to(CACHE))],  # noqa: S607
-            cwd=CACHE, env=env, stdout=out, stderr=subprocess.STDOUT,
+            cwd=CACHE,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         try:
             wait_until_healthy(url, process, log)
-            yield RealUnleash(url, admin_token, editor_pat(url, admin_token),
-                              client_token(url, admin_token))
+            yield RealUnleash(
+                url, admin_token, editor_pat(url, admin_token), client_token(url, admin_token)
+            )
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)

@@ -60,19 +60,29 @@ class Served:
     def start(self, timeout: float = 30.0) -> Served:
         exe = Path(sys.executable).with_name("resetbot")
         argv = [str(exe), "serve"] if exe.exists() else [sys.executable, "-m", "bot", "serve"]
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("RESETBOT_", "SLACK_"))}
-        env.update(RESETBOT_CONFIG=str(self.config), PORT=str(self.port), WEB_CONCURRENCY="1",
-                   PYTHONUNBUFFERED="1")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RESETBOT_", "SLACK_"))}
+        env.update(
+            RESETBOT_CONFIG=str(self.config),
+            PORT=str(self.port),
+            WEB_CONCURRENCY="1",
+            PYTHONUNBUFFERED="1",
+        )
         with self.stderr_path.open("ab") as err:
             self.proc = subprocess.Popen(  # noqa: S603 - our own entry point
-                argv, cwd=self.workdir, env=env, stdin=subprocess.DEVNULL,
-                stdout=err, stderr=err, start_new_session=True)
+                argv,
+                cwd=self.workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=err,
+                stderr=err,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n"
-                                     + self.stderr())
+                raise AssertionError(
+                    f"{self.name} exited with {self.proc.returncode}:\n" + self.stderr()
+                )
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return self
@@ -105,8 +115,7 @@ class Served:
 
 
 @contextmanager
-def serving(workdir: Path, settings: Mapping[str, Any], *, name: str = "bot"
-            ) -> Iterator[Served]:
+def serving(workdir: Path, settings: Mapping[str, Any], *, name: str = "bot") -> Iterator[Served]:
     served = Served(workdir, settings, name=name)
     try:
         yield served.start()
@@ -114,15 +123,19 @@ def serving(workdir: Path, settings: Mapping[str, Any], *, name: str = "bot"
         served.stop()
 
 
-def bot_settings(standin: SlackStandIn, database_url: str, providers: Mapping[str, Any],
-                 **extra: Any) -> dict[str, Any]:
+def bot_settings(
+    standin: SlackStandIn, database_url: str, providers: Mapping[str, Any], **extra: Any
+) -> dict[str, Any]:
     return {
         "database_url": database_url,
         "admins": ["U0ADA"],
         "log_level": "DEBUG",
         **extra,
-        "slack": {"api_url": standin.api_url, "bot_token": standin.bot_token,
-                  "signing_secret": SIGNING_SECRET},
+        "slack": {
+            "api_url": standin.api_url,
+            "bot_token": standin.bot_token,
+            "signing_secret": SIGNING_SECRET,
+        },
         "providers": dict(providers),
     }
 

@@ -18,13 +18,18 @@ from bot.rig import SUPPORT, Rig
 from bot.store.models import RequestState
 from providers.base import Account
 
-TARGETS = [f"{p} {t}" for p in ("community", "flags", "edge", "gateway")
-           for t in ("tom@example.com", "uma@example.com") if not (p == "edge" and t[0] == "u")]
+TARGETS = [
+    f"{p} {t}"
+    for p in ("community", "flags", "edge", "gateway")
+    for t in ("tom@example.com", "uma@example.com")
+    if not (p == "edge" and t[0] == "u")
+]
 
 
 def refusals(rig: Rig, user: str = "U0ALICE") -> list[str]:
-    return [m.all_text() for m in rig.standin.ephemerals(user=user)
-            if "pending request" in m.all_text()]
+    return [
+        m.all_text() for m in rig.standin.ephemerals(user=user) if "pending request" in m.all_text()
+    ]
 
 
 def approval_posts(rig: Rig) -> int:
@@ -32,8 +37,9 @@ def approval_posts(rig: Rig) -> int:
 
 
 class TestLimits:
-    def test_the_per_requester_limit_refuses_with_a_reason(self, make_rig: Callable[..., Rig]
-                                                           ) -> None:
+    def test_the_per_requester_limit_refuses_with_a_reason(
+        self, make_rig: Callable[..., Rig]
+    ) -> None:
         rig = make_rig(settings_options={"max_pending_per_requester": 3})
         ids = [rig.file("alice", f"{t} locked out") for t in TARGETS[:3]]
         rig.say("alice", f"{TARGETS[3]} locked out")
@@ -72,8 +78,9 @@ def flood(rig: Rig, commands: int) -> None:
     rig.settle(30)
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres",
-                                                            marks=pytest.mark.postgres)])
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_a_concurrent_flood_files_at_most_the_limit(
     make_rig: Callable[..., Rig], request: pytest.FixtureRequest, backend: str
 ) -> None:
@@ -92,8 +99,9 @@ def test_a_concurrent_flood_files_at_most_the_limit(
     assert len(refusals(rig)) + len(filed) >= 30 - 1
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres",
-                                                            marks=pytest.mark.postgres)])
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_the_serialised_filing_is_short(
     make_rig: Callable[..., Rig], request: pytest.FixtureRequest, backend: str
 ) -> None:
@@ -111,8 +119,9 @@ def test_the_serialised_filing_is_short(
     event.listen(service.store.engine, "before_cursor_execute", note)
     try:
         draft = Draft("U0ALICE", "community", "reset", "tom@example.com", "locked out")
-        view = service.file(draft, Account("tom", "tom@example.com", "Tom Taylor"),
-                            origin_channel=SUPPORT)
+        view = service.file(
+            draft, Account("tom", "tom@example.com", "Tom Taylor"), origin_channel=SUPPORT
+        )
     finally:
         event.remove(service.store.engine, "before_cursor_execute", note)
     assert view.approvals == ()
@@ -120,12 +129,22 @@ def test_the_serialised_filing_is_short(
     assert len(counts) == 1 and counts[0].count("count(") == 2, statements
     assert not [s for s in statements if "FROM approvals" in s], statements
     assert len([s for s in statements if s.startswith(("SELECT", "INSERT"))]) == 4 + (
-        backend == "postgres"), statements  # roles, limits, request, audit (+ the lock)
+        backend == "postgres"
+    ), statements  # roles, limits, request, audit (+ the lock)
     with pytest.raises(LimitReached, match="There is already a pending request for Tom"):
-        service.file(Draft("U0ALICE", "community", "reset", "tom@example.com", "again"),
-                     Account("tom", "tom@example.com", "Tom Taylor"), origin_channel=SUPPORT)
-    service.file(Draft("U0ALICE", "community", "reset", "uma@example.com", "locked out"),
-                 Account("uma", "uma@example.com", "Uma"), origin_channel=SUPPORT)
+        service.file(
+            Draft("U0ALICE", "community", "reset", "tom@example.com", "again"),
+            Account("tom", "tom@example.com", "Tom Taylor"),
+            origin_channel=SUPPORT,
+        )
+    service.file(
+        Draft("U0ALICE", "community", "reset", "uma@example.com", "locked out"),
+        Account("uma", "uma@example.com", "Uma"),
+        origin_channel=SUPPORT,
+    )
     with pytest.raises(LimitReached, match="You already have 2 pending requests"):
-        service.file(Draft("U0ALICE", "community", "reset", "x@example.com", "locked out"),
-                     Account("x", "x@example.com", "X"), origin_channel=SUPPORT)
+        service.file(
+            Draft("U0ALICE", "community", "reset", "x@example.com", "locked out"),
+            Account("x", "x@example.com", "X"),
+            origin_channel=SUPPORT,
+        )

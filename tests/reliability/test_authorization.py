@@ -23,10 +23,8 @@ from bot.store.models import RequestState, Role
 ACTORS: dict[str, Person] = {
     "none": Person("U0DAN", "dan", "Dan Dunn"),
     "requester (another)": Person("U0RITA", "rita", "Rita Reyes", Role.REQUESTER),
-    "approver for this provider": Person("U0HANK", "hank", "Hank Hill", Role.APPROVER,
-                                         "community"),
-    "approver for another provider": Person("U0ERIN", "erin", "Erin Ellis", Role.APPROVER,
-                                            "flags"),
+    "approver for this provider": Person("U0HANK", "hank", "Hank Hill", Role.APPROVER, "community"),
+    "approver for another provider": Person("U0ERIN", "erin", "Erin Ellis", Role.APPROVER, "flags"),
     "approver (all providers)": Person("U0BOB", "bob", "Bob Baker", Role.APPROVER),
     "admin": Person("U0ADA", "ada", "Ada Admin"),  # through config
     "the requester themself": Person("U0ALICE", "alice", "Alice Archer", Role.REQUESTER),
@@ -50,9 +48,11 @@ EXTRA = tuple(p for p in ACTORS.values() if p.id not in {q.id for q in PEOPLE})
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
-    rig = Rig(tmp_path_factory.mktemp("authz"), people=PEOPLE + EXTRA,
-              settings_options={"max_pending_per_requester": 1000,
-                                "max_pending_per_target": 100}).start()
+    rig = Rig(
+        tmp_path_factory.mktemp("authz"),
+        people=PEOPLE + EXTRA,
+        settings_options={"max_pending_per_requester": 1000, "max_pending_per_target": 100},
+    ).start()
     yield rig
     rig.stop()
     assert rig.standin.violations == [], rig.standin.violations
@@ -78,12 +78,20 @@ class Case:
     def forged_submission(self, callback_id: str, values: dict[str, object]) -> None:
         """A modal submission the person was never shown, straight to the endpoint."""
         payload = {
-            "type": "view_submission", "team": {"id": "T0STANDIN"},
+            "type": "view_submission",
+            "team": {"id": "T0STANDIN"},
             "user": {"id": self.actor.id, "name": self.actor.handle, "team_id": "T0STANDIN"},
-            "api_app_id": "A0RESETBOT", "token": "legacy-token", "trigger_id": "1.2.forged",
-            "view": {"id": "V0FORGED", "type": "modal", "callback_id": callback_id,
-                     "private_metadata": self.request_id, "state": {"values": values},
-                     "hash": "1.forged"},
+            "api_app_id": "A0RESETBOT",
+            "token": "legacy-token",
+            "trigger_id": "1.2.forged",
+            "view": {
+                "id": "V0FORGED",
+                "type": "modal",
+                "callback_id": callback_id,
+                "private_metadata": self.request_id,
+                "state": {"values": values},
+                "hash": "1.forged",
+            },
         }
         response = self.rig.driver.post(urlencode({"payload": json.dumps(payload)}))
         assert response.status_code == 200
@@ -103,9 +111,16 @@ def _decide(case: Case, button: str) -> bool:
     rig, uid = case.rig, case.actor.id
     views, told = len(rig.standin.views_for(uid)), len(rig.standin.ephemerals(user=uid))
     rig.click(uid, case.request_id, button)
-    opened = rig.wait(lambda: ("modal" if len(rig.standin.views_for(uid)) > views else
-                               "refused" if len(rig.standin.ephemerals(user=uid)) > told
-                               else None), what=f"{button} to open a modal or be refused")
+    opened = rig.wait(
+        lambda: (
+            "modal"
+            if len(rig.standin.views_for(uid)) > views
+            else "refused"
+            if len(rig.standin.ephemerals(user=uid)) > told
+            else None
+        ),
+        what=f"{button} to open a modal or be refused",
+    )
     if opened == "modal":
         modal = rig.standin.views_for(uid)[-1]
         values = {} if button == "approve" else {"reason": "could not verify the caller"}
@@ -118,8 +133,17 @@ def _decide(case: Case, button: str) -> bool:
         if button == "approve":
             case.forged_submission(blocks.APPROVE_MODAL, {})
         else:
-            case.forged_submission(blocks.DENY_MODAL, {"reason": {"reason": {
-                "type": "plain_text_input", "value": "could not verify the caller"}}})
+            case.forged_submission(
+                blocks.DENY_MODAL,
+                {
+                    "reason": {
+                        "reason": {
+                            "type": "plain_text_input",
+                            "value": "could not verify the caller",
+                        }
+                    }
+                },
+            )
         assert case.state() is RequestState.PENDING, "a forged submission decided"
         return False
     return True
@@ -173,12 +197,14 @@ def test_authorization_matrix(shared: Rig, action: str, actor: str) -> None:
     allowed = PERFORM[action](case)
     count("authorization_cases")
     assert allowed == (actor in ALLOWED[action]), (
-        f"{actor} {'could' if allowed else 'could not'} {action}")
+        f"{actor} {'could' if allowed else 'could not'} {action}"
+    )
     if not allowed:
         assert shared.request(rid).state is RequestState.PENDING
         if case.said and action != "pending":  # refused by command: told why, not ignored
-            assert case.said.startswith((":warning:", ":no_entry:")) or "no request" in case.said, \
+            assert case.said.startswith((":warning:", ":no_entry:")) or "no request" in case.said, (
                 case.said
+            )
     if shared.request(rid).state is RequestState.PENDING:
         shared.runtime.service.cancel(rid, "U0ADA")  # keep the approvers' queue short
 

@@ -33,8 +33,9 @@ def call_in_flight(bot: Served, standin: SlackStandIn, sandbox: Sandbox, store: 
     like a call in flight when the box dies. Returns once the provider has the call."""
     driver = bot.driver(standin)
     driver.command("U0ALICE", "community tom@example.com locked out", channel_id=SUPPORT)
-    req = wait_for(lambda: (r := only_request(store)) and r.approval_ts and r, 15,
-                   "the approval message")
+    req = wait_for(
+        lambda: (r := only_request(store)) and r.approval_ts and r, 15, "the approval message"
+    )
     sandbox.hold_seconds = 120
     sandbox.inject("action", fault="timeout")
     driver.click("U0BOB", approval_message(standin, req), blocks.APPROVE_ACTION)
@@ -64,8 +65,13 @@ class TestCrashMidCall:
         url = f"sqlite:///{tmp_path / 'resetbot.db'}"
         store = prepare_store(url)
         provider = {**sandbox.settings_dict(), "timeout_seconds": 30, "max_retries": 1}
-        settings = bot_settings(standin, url, {"community": provider},
-                                sweep_interval_seconds=0.25, dispatch_lease_seconds=LEASE)
+        settings = bot_settings(
+            standin,
+            url,
+            {"community": provider},
+            sweep_interval_seconds=0.25,
+            dispatch_lease_seconds=LEASE,
+        )
 
         first = Served(tmp_path, settings, name="first").start()
         try:
@@ -80,20 +86,32 @@ class TestCrashMidCall:
         second = Served(tmp_path, settings, name="second").start()
         try:
             done: ResetRequest = wait_for(
-                lambda: (r := only_request(store)) and r.state.is_final and r, 20,
-                "the interrupted request to be recovered")
+                lambda: (r := only_request(store)) and r.state.is_final and r,
+                20,
+                "the interrupted request to be recovered",
+            )
             recovered_after = time.monotonic() - killed_at
             assert done.state is RequestState.UNKNOWN, done.state
             assert done.outcome_kind == "outcome_unknown"
             # The requester hears it, the message says it, and the thread has it.
-            wait_for(lambda: any("unknown" in m.all_text().lower()
-                             for m in standin.dms("U0ALICE")), 10, "the requester's DM")
-            wait_for(lambda: "Outcome unknown — verify at the provider"
-                     in approval_message(standin, done).all_text(), 10, "the message update")
+            wait_for(
+                lambda: any("unknown" in m.all_text().lower() for m in standin.dms("U0ALICE")),
+                10,
+                "the requester's DM",
+            )
+            wait_for(
+                lambda: (
+                    "Outcome unknown — verify at the provider"
+                    in approval_message(standin, done).all_text()
+                ),
+                10,
+                "the message update",
+            )
             assert approval_message(standin, done).buttons() == []
             with store.session() as s:
-                actions = list(s.scalars(select(AuditEvent.action)
-                                        .where(AuditEvent.request_id == done.id)))
+                actions = list(
+                    s.scalars(select(AuditEvent.action).where(AuditEvent.request_id == done.id))
+                )
             assert actions.count("request.dispatching") == 1
             assert actions.count("request.unknown") == 1
             thread = standin.thread(done.approval_channel or "", done.approval_ts or "")
@@ -114,8 +132,10 @@ class TestLease:
         """A replica's sweep never reports another replica's running call as unknown."""
         from bot.rig import Rig
 
-        rig: Rig = make_rig(settings_options={"dispatch_lease_seconds": 3},  # type: ignore[operator]
-                            provider_options={"community": {"timeout_seconds": 20}})
+        rig: Rig = make_rig(
+            settings_options={"dispatch_lease_seconds": 3},  # type: ignore[operator]
+            provider_options={"community": {"timeout_seconds": 20}},
+        )
         rid = rig.file("alice", "community tom@example.com locked out")
         rig.sandbox("community").set_latency("action", 6.0)
         rig.approve("bob", rid)
@@ -142,9 +162,16 @@ class TestLease:
         rig: Rig = make_rig(settings_options={"dispatch_lease_seconds": 30})  # type: ignore[operator]
         rid = rig.file("alice", "community tom@example.com locked out")
         with rig.runtime.store.session() as s:  # what a process that died mid-call leaves
-            s.execute(update(ResetRequest).where(ResetRequest.id == rid).values(
-                state=RequestState.DISPATCHING, dispatch_owner="dead-host:1:00000000",
-                dispatch_started_at=rig.clock(), dispatch_heartbeat_at=rig.clock()))
+            s.execute(
+                update(ResetRequest)
+                .where(ResetRequest.id == rid)
+                .values(
+                    state=RequestState.DISPATCHING,
+                    dispatch_owner="dead-host:1:00000000",
+                    dispatch_started_at=rig.clock(),
+                    dispatch_heartbeat_at=rig.clock(),
+                )
+            )
         rig.sweep()
         assert rig.request(rid).state is RequestState.DISPATCHING
         rig.clock.advance(seconds=31)
@@ -154,7 +181,6 @@ class TestLease:
         assert ("system", "request.unknown", "outcome_unknown") in rig.audit(rid)
         assert rig.sandbox("community").action_calls() == []
         assert req.finished_at is not None and req.finished_at - rig.clock() < timedelta(1)
-
 
     def test_a_renewal_after_the_sweep_read_the_row_wins(self, make_rig: object) -> None:
         """The sweep's update re-checks the heartbeat it read: an owner back from a pause
@@ -170,12 +196,24 @@ class TestLease:
         rid = rig.file("alice", "community tom@example.com locked out")
         old = rig.clock()
         with rig.runtime.store.session() as s:
-            s.execute(update(ResetRequest).where(ResetRequest.id == rid).values(
-                state=RequestState.DISPATCHING, dispatch_owner="paused:1:00000000",
-                dispatch_started_at=old, dispatch_heartbeat_at=old + timedelta(seconds=5)))
+            s.execute(
+                update(ResetRequest)
+                .where(ResetRequest.id == rid)
+                .values(
+                    state=RequestState.DISPATCHING,
+                    dispatch_owner="paused:1:00000000",
+                    dispatch_started_at=old,
+                    dispatch_heartbeat_at=old + timedelta(seconds=5),
+                )
+            )
         with rig.runtime.store.session() as s:
-            assert not transition(s, rid, RequestState.DISPATCHING, RequestState.UNKNOWN,
-                                  guard=ResetRequest.dispatch_heartbeat_at <= old)
+            assert not transition(
+                s,
+                rid,
+                RequestState.DISPATCHING,
+                RequestState.UNKNOWN,
+                guard=ResetRequest.dispatch_heartbeat_at <= old,
+            )
         assert rig.request(rid).state is RequestState.DISPATCHING
 
 
@@ -192,8 +230,11 @@ class TestApprovedNeverStarted:
         rig: Rig = make_rig()  # type: ignore[operator]
         rid = rig.file("alice", "community tom@example.com locked out")
         with rig.runtime.store.session() as s:  # what a process that died after approving leaves
-            s.execute(update(ResetRequest).where(ResetRequest.id == rid).values(
-                state=RequestState.APPROVED, decided_by="U0BOB", decided_at=rig.clock()))
+            s.execute(
+                update(ResetRequest)
+                .where(ResetRequest.id == rid)
+                .values(state=RequestState.APPROVED, decided_by="U0BOB", decided_at=rig.clock())
+            )
         rig.sweep()
         assert rig.request(rid).state is RequestState.APPROVED  # its own process may be on it
         rig.clock.advance(seconds=31)
@@ -212,8 +253,14 @@ class TestReplicaDiesMidCall:
         standin, sandbox = world
         store = prepare_store(pg_url)
         provider = {**sandbox.settings_dict(), "timeout_seconds": 30, "max_retries": 1}
-        settings = bot_settings(standin, pg_url, {"community": provider}, log_level="INFO",
-                                sweep_interval_seconds=0.25, dispatch_lease_seconds=LEASE)
+        settings = bot_settings(
+            standin,
+            pg_url,
+            {"community": provider},
+            log_level="INFO",
+            sweep_interval_seconds=0.25,
+            dispatch_lease_seconds=LEASE,
+        )
         doomed = Served(tmp_path, settings, name="doomed")
         survivor = Served(tmp_path, settings, name="survivor")
         try:
@@ -226,12 +273,17 @@ class TestReplicaDiesMidCall:
             count("crashes")
             killed_at = time.monotonic()
             done: ResetRequest = wait_for(
-                lambda: (r := only_request(store)) and r.state.is_final and r, 20,
-                "the survivor to recover the call")
+                lambda: (r := only_request(store)) and r.state.is_final and r,
+                20,
+                "the survivor to recover the call",
+            )
             took = time.monotonic() - killed_at
             assert done.state is RequestState.UNKNOWN
-            wait_for(lambda: "Outcome unknown" in approval_message(standin, done).all_text(), 10,
-                     "the message update")
+            wait_for(
+                lambda: "Outcome unknown" in approval_message(standin, done).all_text(),
+                10,
+                "the message update",
+            )
             time.sleep(1.0)
             assert len(sandbox.action_calls()) == 1
             assert survivor.proc is not None and survivor.proc.poll() is None

@@ -35,8 +35,9 @@ CLICKS = 50
 class _Capture(SlackDriver):
     """Builds the exact body Slack would send, without sending it."""
 
-    def _deliver(self, kind: str, payload: dict[str, Any], delivery: Delivery
-                 ) -> tuple[httpx.Response, dict[str, Any] | None]:
+    def _deliver(
+        self, kind: str, payload: dict[str, Any], delivery: Delivery
+    ) -> tuple[httpx.Response, dict[str, Any] | None]:
         self.body = urlencode({"payload": json.dumps(payload)})
         return httpx.Response(200), None
 
@@ -49,8 +50,9 @@ def submission_body(standin: SlackStandIn, user_id: str) -> str:
     return capture.body
 
 
-def open_approval_modal(driver: SlackDriver, standin: SlackStandIn, user_id: str,
-                        message: Any) -> None:
+def open_approval_modal(
+    driver: SlackDriver, standin: SlackStandIn, user_id: str, message: Any
+) -> None:
     before = len(standin.views_for(user_id))
     driver.click(user_id, message, blocks.APPROVE_ACTION)
     wait_for(lambda: len(standin.views_for(user_id)) > before, 5, f"{user_id}'s approval modal")
@@ -77,8 +79,13 @@ def approvals(store: Store, request_id: str) -> int:
 
 def audit_actions(store: Store, request_id: str) -> list[str]:
     with store.session() as s:
-        return list(s.scalars(select(AuditEvent.action).where(AuditEvent.request_id == request_id)
-                              .order_by(AuditEvent.id)))
+        return list(
+            s.scalars(
+                select(AuditEvent.action)
+                .where(AuditEvent.request_id == request_id)
+                .order_by(AuditEvent.id)
+            )
+        )
 
 
 class TestDoubleClicks:
@@ -94,9 +101,13 @@ class TestDoubleClicks:
         client = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=CLICKS))
         with client:
             posts = [
-                (lambda body=bodies[i % 2]: client.post(
-                    rig.events_url, content=body.encode(),
-                    headers=rig.driver.signed_headers(body)))
+                (
+                    lambda body=bodies[i % 2]: client.post(
+                        rig.events_url,
+                        content=body.encode(),
+                        headers=rig.driver.signed_headers(body),
+                    )
+                )
                 for i in range(CLICKS)
             ]
             statuses = storm(posts)
@@ -111,17 +122,16 @@ class TestDoubleClicks:
         assert actions.count("request.succeeded") == 1
         assert len([m for m in rig.standin.dms("U0ALICE")]) == 1  # told once
 
-    def test_two_replicas_on_postgresql_dispatch_once(
-        self, tmp_path: Path, pg_url: str
-    ) -> None:
+    def test_two_replicas_on_postgresql_dispatch_once(self, tmp_path: Path, pg_url: str) -> None:
         """Two `resetbot serve` processes share one PostgreSQL; 50 submissions spread across
         both: one approval row, one provider call."""
         standin = slack_world()
         sandbox = start_sandbox("mighty_networks")
         sandbox.add_user(email="tom@example.com", name="Tom Taylor")
         store = prepare_store(pg_url)
-        settings = bot_settings(standin, pg_url, {"community": sandbox.settings_dict()},
-                                log_level="INFO")
+        settings = bot_settings(
+            standin, pg_url, {"community": sandbox.settings_dict()}, log_level="INFO"
+        )
         replicas = [Served(tmp_path, settings, name=f"replica{i}") for i in (1, 2)]
         drivers: list[SlackDriver] = []
         try:
@@ -130,8 +140,11 @@ class TestDoubleClicks:
             drivers = [replica.driver(standin) for replica in replicas]
             first = drivers[0]
             first.command("U0ALICE", "community tom@example.com locked out", channel_id=SUPPORT)
-            req = wait_for(lambda: (r := only_request(store)) and r.approval_ts and r, 15,
-                           "the approval message")
+            req = wait_for(
+                lambda: (r := only_request(store)) and r.approval_ts and r,
+                15,
+                "the approval message",
+            )
             message = approval_message(standin, req)
             bodies = []
             for i, approver in enumerate(("U0BOB", "U0CAROL")):
@@ -140,15 +153,21 @@ class TestDoubleClicks:
             signer = first
             with httpx.Client(timeout=30, limits=httpx.Limits(max_connections=CLICKS)) as client:
                 posts = [
-                    (lambda body=bodies[i % 2], url=replicas[(i // 2) % 2].events_url:
-                     client.post(url, content=body.encode(), headers=signer.signed_headers(body)))
+                    (
+                        lambda body=bodies[i % 2], url=replicas[(i // 2) % 2].events_url: (
+                            client.post(
+                                url, content=body.encode(), headers=signer.signed_headers(body)
+                            )
+                        )
+                    )
                     for i in range(CLICKS)
                 ]
                 statuses = storm(posts)
             count("replica_submissions", CLICKS)
             assert set(statuses) == {200}, statuses
-            done = wait_for(lambda: (r := only_request(store)) and r.state.is_final and r, 20,
-                            "the outcome")
+            done = wait_for(
+                lambda: (r := only_request(store)) and r.state.is_final and r, 20, "the outcome"
+            )
             assert done.state is RequestState.SUCCEEDED, done.outcome_message
             assert approvals(store, done.id) == 1
             assert len(sandbox.action_calls()) == 1
@@ -176,8 +195,12 @@ class TestSlackRetries:
 
     def test_a_retried_command_files_nothing_twice(self, rig: Rig) -> None:
         rid = rig.file("alice", "community tom@example.com locked out")
-        response = rig.driver.command("U0ALICE", "community tom@example.com locked out",
-                                      channel_id=SUPPORT, delivery=retried(1, "http_timeout"))
+        response = rig.driver.command(
+            "U0ALICE",
+            "community tom@example.com locked out",
+            channel_id=SUPPORT,
+            delivery=retried(1, "http_timeout"),
+        )
         count("slack_retries")
         assert response.status_code == 200
         assert response.headers.get("x-slack-no-retry") == "1"
@@ -201,16 +224,15 @@ class TestSlackRetries:
         rid = rig.file("alice", "community tom@example.com locked out")
         message = rig.approval_message(rid)
         rig.driver.click("U0BOB", message, blocks.APPROVE_ACTION)
-        rig.driver.click("U0BOB", message, blocks.APPROVE_ACTION,
-                         delivery=retried(1, "http_timeout"))
+        rig.driver.click(
+            "U0BOB", message, blocks.APPROVE_ACTION, delivery=retried(1, "http_timeout")
+        )
         count("slack_retries")
         rig.settle()
         assert len(rig.standin.calls_to("views.open")) == 1
         assert rig.request(rid).state is RequestState.PENDING
 
-    def test_a_retry_of_a_submission_that_was_never_processed_is_still_safe(
-        self, rig: Rig
-    ) -> None:
+    def test_a_retry_of_a_submission_that_was_never_processed_is_still_safe(self, rig: Rig) -> None:
         """Even if the retry were processed, the second decision is refused by the store, and
         the approver hears that it was not recorded (the first one was)."""
         rid = rig.file("alice", "community tom@example.com locked out")

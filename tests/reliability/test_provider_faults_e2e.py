@@ -28,8 +28,13 @@ class Fault:
     unknown: bool = False  # for an action: it may have happened
 
     def inject(self, rig: Rig, instance: str, step: str) -> None:
-        rig.sandbox(instance).inject(step, status=self.status, fault=self.fault,  # type: ignore[arg-type]
-                                     headers=self.headers, times=None)
+        rig.sandbox(instance).inject(
+            step,
+            status=self.status,
+            fault=self.fault,  # type: ignore[arg-type]
+            headers=self.headers,
+            times=None,
+        )
         count("provider_faults")
 
 
@@ -55,9 +60,11 @@ def rigs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], R
     def get(kind: str) -> Rig:
         if kind not in made:
             name = KINDS[kind]
-            made[kind] = Rig(tmp_path_factory.mktemp(kind), instances={name: kind},
-                             provider_options={name: {"timeout_seconds": TIMEOUT,
-                                                      "max_retries": RETRIES}}).start()
+            made[kind] = Rig(
+                tmp_path_factory.mktemp(kind),
+                instances={name: kind},
+                provider_options={name: {"timeout_seconds": TIMEOUT, "max_retries": RETRIES}},
+            ).start()
         rig = made[kind]
         sandbox = rig.sandbox(KINDS[kind])
         sandbox.clear_faults()
@@ -88,8 +95,9 @@ def attempts_expected(fault: Fault, kind: str, step: str) -> int:
 @pytest.mark.parametrize("kind", list(KINDS))
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
 class TestProviderFaults:
-    def test_look_up_fault_files_nothing(self, rigs: Callable[[str], Rig], kind: str,
-                                         fault: Fault) -> None:
+    def test_look_up_fault_files_nothing(
+        self, rigs: Callable[[str], Rig], kind: str, fault: Fault
+    ) -> None:
         """A failed look-up: nothing filed, the requester is told why, tries are bounded."""
         rig = rigs(kind)
         name = KINDS[kind]
@@ -98,10 +106,18 @@ class TestProviderFaults:
         fault.inject(rig, name, "lookup")
         started = time.monotonic()
         rig.say("alice", f"{name} tom@example.com locked out of the account")
-        text = rig.wait(lambda: next((m.all_text() for m in
-                                      rig.standin.ephemerals(user="U0ALICE")[seen:]
-                                      if "Nothing was filed" in m.all_text()), None), 15,
-                        what="the answer to the requester")
+        text = rig.wait(
+            lambda: next(
+                (
+                    m.all_text()
+                    for m in rig.standin.ephemerals(user="U0ALICE")[seen:]
+                    if "Nothing was filed" in m.all_text()
+                ),
+                None,
+            ),
+            15,
+            what="the answer to the requester",
+        )
         elapsed = time.monotonic() - started
         rig.settle()
         assert ":warning:" in text, text
@@ -113,8 +129,9 @@ class TestProviderFaults:
             assert elapsed >= 1.0 * RETRIES, "Retry-After was not honoured"
         rig.sandbox(name).clear_faults()
 
-    def test_action_fault_ends_failed_or_unknown(self, rigs: Callable[[str], Rig], kind: str,
-                                                 fault: Fault) -> None:
+    def test_action_fault_ends_failed_or_unknown(
+        self, rigs: Callable[[str], Rig], kind: str, fault: Fault
+    ) -> None:
         """A failed call: `failed` when the provider certainly did not act, else `unknown`;
         the message, the thread and the requester say so; the action is never repeated
         unless it certainly did not happen."""

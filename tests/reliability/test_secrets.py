@@ -33,8 +33,10 @@ PROVIDER_SENTINELS = {
     "community": {"token": "SENTINEL-MN-TOKEN-0a9e"},
     "flags": {"admin_token": "*:*.SENTINEL-UNLEASH-TOKEN-77b1"},
     "edge": {"token": "SENTINEL-F5-TOKEN-3c4d"},
-    "gateway": {"admin_secret": "SENTINEL-TYK-ADMIN-9e8f",
-                "dashboard_key": "SENTINEL-TYK-DASHBOARD-1b2a"},
+    "gateway": {
+        "admin_secret": "SENTINEL-TYK-ADMIN-9e8f",
+        "dashboard_key": "SENTINEL-TYK-DASHBOARD-1b2a",
+    },
 }
 
 
@@ -42,15 +44,21 @@ def use_sentinels(name: str, sandbox: Sandbox) -> None:
     """Make the sandbox accept (only) the recognisable credentials."""
     for attr, value in PROVIDER_SENTINELS[name].items():
         if attr == "dashboard_key":  # the key of the Dashboard user who may reset passwords
-            owner = next(u for u in sandbox.users.values()  # type: ignore[attr-defined]
-                         if u["access_key"] == sandbox.dashboard_key)  # type: ignore[attr-defined]
+            owner = next(
+                u
+                for u in sandbox.users.values()  # type: ignore[attr-defined]
+                if u["access_key"] == sandbox.dashboard_key
+            )  # type: ignore[attr-defined]
             owner["access_key"] = value
         setattr(sandbox, attr, value)
 
 
 def sentinels() -> list[str]:
-    return [BOT_TOKEN, SIGNING_SECRET,
-            *(v for options in PROVIDER_SENTINELS.values() for v in options.values())]
+    return [
+        BOT_TOKEN,
+        SIGNING_SECRET,
+        *(v for options in PROVIDER_SENTINELS.values() for v in options.values()),
+    ]
 
 
 def all_secrets(sandboxes: Iterable[Sandbox]) -> list[str]:
@@ -62,22 +70,36 @@ def all_secrets(sandboxes: Iterable[Sandbox]) -> list[str]:
 
 # -- the scenario: every provider's reset, a credential check, an error that echoes a token ----
 
-def run_scenario(driver: SlackDriver, standin: SlackStandIn, store: Store,
-                 sandboxes: dict[str, Sandbox]) -> None:
+
+def run_scenario(
+    driver: SlackDriver, standin: SlackStandIn, store: Store, sandboxes: dict[str, Sandbox]
+) -> None:
     # A provider that echoes the credential back in an error body, at look-up.
     echo = PROVIDER_SENTINELS["community"]["token"]
-    sandboxes["community"].inject("lookup", status=400,
-                                  body={"error": f"bad token {echo}", "message": f"got {echo}"})
+    sandboxes["community"].inject(
+        "lookup", status=400, body={"error": f"bad token {echo}", "message": f"got {echo}"}
+    )
     driver.command("U0ALICE", "community tom@example.com locked out", channel_id=SUPPORT)
-    wait_for(lambda: any("Nothing was filed" in m.all_text()
-                     for m in standin.ephemerals(user="U0ALICE")), 15, "the refusal")
+    wait_for(
+        lambda: any(
+            "Nothing was filed" in m.all_text() for m in standin.ephemerals(user="U0ALICE")
+        ),
+        15,
+        "the refusal",
+    )
     for name in INSTANCES:
         for target in ("tom@example.com", "uma@example.com")[: 2 if name == "flags" else 1]:
             decide(driver, standin, store, f"{name} {target} locked out after a trip")
     driver.command("U0ADA", "providers", channel_id=SUPPORT)
-    wait_for(lambda: any("credentials" in c.params.get("text", "").lower() or "ok" in
-                     c.params.get("text", "").lower()
-                     for c in standin.calls_to("response_url")), 15, "the providers check")
+    wait_for(
+        lambda: any(
+            "credentials" in c.params.get("text", "").lower()
+            or "ok" in c.params.get("text", "").lower()
+            for c in standin.calls_to("response_url")
+        ),
+        15,
+        "the providers check",
+    )
 
 
 def decide(driver: SlackDriver, standin: SlackStandIn, store: Store, text: str) -> None:
@@ -104,11 +126,15 @@ def decide(driver: SlackDriver, standin: SlackStandIn, store: Store, text: str) 
             return bool(row and row.state.is_final)
 
     wait_for(final, 15, f"{req.id} to finish")
-    wait_for(lambda: any(req.id in m.all_text() for m in standin.dms("U0ALICE")), 10,
-             "the requester to be told")
+    wait_for(
+        lambda: any(req.id in m.all_text() for m in standin.dms("U0ALICE")),
+        10,
+        "the requester to be told",
+    )
 
 
 # -- where secrets could end up -----------------------------------------------------------
+
 
 def slack_places(standin: SlackStandIn) -> Iterator[tuple[str, str]]:
     """Every Slack call (and its answer) except posts into the requester's DM."""
@@ -116,8 +142,10 @@ def slack_places(standin: SlackStandIn) -> Iterator[tuple[str, str]]:
     for i, call in enumerate(standin.calls):
         if call.method == "chat.postMessage" and call.params.get("channel") == dm:
             continue
-        yield (f"slack call {i} {call.method}",
-               json.dumps([call.params, call.response], default=str))
+        yield (
+            f"slack call {i} {call.method}",
+            json.dumps([call.params, call.response], default=str),
+        )
 
 
 def database_places(store: Store) -> Iterator[tuple[str, str]]:
@@ -150,13 +178,18 @@ def audit_rows(store: Store) -> int:
 
 
 class TestNoSecretLeaks:
-    def test_in_process_with_debug_logging(self, tmp_path: Path,
-                                           caplog: pytest.LogCaptureFixture) -> None:
+    def test_in_process_with_debug_logging(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
         """caplog at DEBUG on every logger: no secret in a log line, a Slack call outside the
         requester's DM, the audit log, any table or the database files."""
         caplog.set_level(logging.DEBUG)
-        with Rig(tmp_path, bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET,
-                 prepare_sandbox=use_sentinels) as rig:
+        with Rig(
+            tmp_path,
+            bot_token=BOT_TOKEN,
+            signing_secret=SIGNING_SECRET,
+            prepare_sandbox=use_sentinels,
+        ) as rig:
             run_scenario(rig.driver, rig.standin, rig.runtime.store, rig.sandboxes)
             rig.settle()
             secrets = all_secrets(rig.sandboxes.values())
@@ -165,11 +198,19 @@ class TestNoSecretLeaks:
             dm = " ".join(m.all_text() for m in rig.standin.dms("U0ALICE"))
             assert any(s in dm for s in issued), "no secret was handed out"
             assert audit_rows(rig.runtime.store) > 10
-            logs = [(f"log {r.name}", r.getMessage() + (r.exc_text or "") + str(r.args))
-                    for r in caplog.records]
-            found = leaks(secrets, [*logs, ("log text", caplog.text),
-                                    *slack_places(rig.standin),
-                                    *database_places(rig.runtime.store)])
+            logs = [
+                (f"log {r.name}", r.getMessage() + (r.exc_text or "") + str(r.args))
+                for r in caplog.records
+            ]
+            found = leaks(
+                secrets,
+                [
+                    *logs,
+                    ("log text", caplog.text),
+                    *slack_places(rig.standin),
+                    *database_places(rig.runtime.store),
+                ],
+            )
             rig.runtime.store.dispose()
             found += leaks(secrets, file_places(tmp_path))
         count("secrets_tracked", len(secrets))
@@ -202,8 +243,9 @@ class TestNoSecretLeaks:
             secrets = all_secrets(sandboxes.values())
             stderr = served.stderr()
             assert "DEBUG" in stderr, "the server did not log at DEBUG"
-            found = leaks(secrets, [("serve stderr", stderr), *slack_places(standin),
-                                    *database_places(store)])
+            found = leaks(
+                secrets, [("serve stderr", stderr), *slack_places(standin), *database_places(store)]
+            )
             store.dispose()
             found += leaks(secrets, file_places(tmp_path))
         finally:
@@ -218,4 +260,5 @@ class TestNoSecretLeaks:
 def test_the_scan_has_teeth() -> None:
     """A secret anywhere in a place is reported with where it was."""
     assert leaks(["SENTINEL-X-123"], [("a", "ok"), ("b", 'json "SENTINEL-X-123"')]) == [
-        "SENTINEL-X-1… in b"]
+        "SENTINEL-X-1… in b"
+    ]

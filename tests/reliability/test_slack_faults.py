@@ -10,8 +10,15 @@ from bot.standin.state import Call
 from bot.store.models import RequestState
 
 
-def fail(rig: Rig, method: str, error: str = "ratelimited", *, status: int | None = None,
-         retry_after: int | None = 1, times: int = 1) -> None:
+def fail(
+    rig: Rig,
+    method: str,
+    error: str = "ratelimited",
+    *,
+    status: int | None = None,
+    retry_after: int | None = 1,
+    times: int = 1,
+) -> None:
     rig.standin.fail_next(method, error, status=status, retry_after=retry_after, times=times)
     count("slack_faults", times)
 
@@ -102,13 +109,21 @@ class TestStaleMessages:
 
 
 class TestApprovalMessageNotPosted:
-    def test_an_approval_post_that_keeps_failing_files_nothing_and_says_so(self, rig: Rig
-                                                                         ) -> None:
+    def test_an_approval_post_that_keeps_failing_files_nothing_and_says_so(self, rig: Rig) -> None:
         fail(rig, "chat.postMessage", "internal_error", status=500, times=3)
         rig.say("alice", "community tom@example.com locked out")
-        text = rig.wait(lambda: next((m.all_text() for m in rig.standin.ephemerals(
-            user="U0ALICE") if "Nothing was filed" in m.all_text()), None), 15,
-            what="the requester's answer")
+        text = rig.wait(
+            lambda: next(
+                (
+                    m.all_text()
+                    for m in rig.standin.ephemerals(user="U0ALICE")
+                    if "Nothing was filed" in m.all_text()
+                ),
+                None,
+            ),
+            15,
+            what="the requester's answer",
+        )
         rig.settle()
         assert "approval message" in text, text
         states = {rig.request(r).state for r in rig.request_ids()}

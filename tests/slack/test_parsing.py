@@ -63,12 +63,14 @@ class TestFiling:
     def test_an_action_word_the_instance_lacks_is_still_the_action(self) -> None:
         """The service names the actions on offer; the word is never taken for the user."""
         assert parse("community allow ann@x.com new lead", PROVIDERS) == FileRequest(
-            "community", "allow", "ann@x.com", "new lead")
+            "community", "allow", "ann@x.com", "new lead"
+        )
 
     def test_slack_entities_are_undone(self) -> None:
         """Slack sends typed & < > as entities; the reason keeps what the person typed."""
         assert parse("community ann@x.com a &lt;b&gt; &amp;amp; <!channel>", PROVIDERS) == (
-            FileRequest("community", None, "ann@x.com", "a <b> &amp; <!channel>"))
+            FileRequest("community", None, "ann@x.com", "a <b> &amp; <!channel>")
+        )
 
     def test_missing_reason_says_so(self) -> None:
         """Leaving out the reason is answered with the usage for that provider."""
@@ -93,8 +95,10 @@ class TestSubcommands:
             ("providers", Providers()),
             ("roles list", RolesList(None)),
             ("roles list <@U0BOB|bob>", RolesList("U0BOB")),
-            ("roles grant <@U0BOB|bob> approver gateway",
-             RolesChange(True, "U0BOB", Role.APPROVER, "gateway")),
+            (
+                "roles grant <@U0BOB|bob> approver gateway",
+                RolesChange(True, "U0BOB", Role.APPROVER, "gateway"),
+            ),
             ("roles revoke U0BOB requester", RolesChange(False, "U0BOB", Role.REQUESTER, None)),
         ],
     )

@@ -41,10 +41,12 @@ def bolt_server(standin: SlackStandIn) -> Iterator[BoltServer]:
     seen = Seen([], [], [])
     app = build_app(client, seen)
     handler = SlackRequestHandler(app)
-    server = make_server("127.0.0.1", 0, handler, server_class=_ThreadingWSGIServer,
-                         handler_class=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    server = make_server(
+        "127.0.0.1", 0, handler, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
+    )
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield BoltServer(app, f"http://127.0.0.1:{server.server_port}/slack/events", seen)

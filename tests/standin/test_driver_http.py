@@ -32,8 +32,9 @@ class TestSigning:
         [shown] = standin.ephemerals(SUPPORT, ALICE)
         assert shown.text == "Looking up community bob@example.com…"
 
-    @pytest.mark.parametrize("delivery", [UNSIGNED, WRONG_SIGNATURE, STALE],
-                             ids=["unsigned", "wrong-signature", "stale"])
+    @pytest.mark.parametrize(
+        "delivery", [UNSIGNED, WRONG_SIGNATURE, STALE], ids=["unsigned", "wrong-signature", "stale"]
+    )
     def test_bad_signatures_are_refused_by_bolt(
         self, driver: SlackDriver, bolt_server: BoltServer, delivery: object
     ) -> None:
@@ -42,24 +43,26 @@ class TestSigning:
         assert response.status_code == 401
         assert bolt_server.seen.commands == []
 
-    def test_retries_carry_slacks_headers(self, driver: SlackDriver,
-                                          bolt_server: BoltServer) -> None:
+    def test_retries_carry_slacks_headers(
+        self, driver: SlackDriver, bolt_server: BoltServer
+    ) -> None:
         """A redelivery arrives signed, with X-Slack-Retry-Num for the bot to recognise."""
         assert driver.command(ALICE, "x", delivery=retried(2)).status_code == 200
         driver.command(ALICE, "y")
         assert bolt_server.seen.retries == ["2", None]
 
-    def test_slow_acks_are_violations(self, standin: SlackStandIn,
-                                      bolt_server: BoltServer) -> None:
+    def test_slow_acks_are_violations(self, standin: SlackStandIn, bolt_server: BoltServer) -> None:
         """An ack later than Slack's deadline is recorded (here the deadline is zero)."""
-        with SlackDriver(standin, bolt_server.events_url, SIGNING_SECRET,
-                         ack_deadline=0.0) as impatient:
+        with SlackDriver(
+            standin, bolt_server.events_url, SIGNING_SECRET, ack_deadline=0.0
+        ) as impatient:
             impatient.command(ALICE, "x")
         [violation] = standin.violations
         assert violation.method == "ack" and "acked after" in violation.problems[0]
 
-    def test_trigger_ids_are_unique_per_request(self, driver: SlackDriver,
-                                                bolt_server: BoltServer) -> None:
+    def test_trigger_ids_are_unique_per_request(
+        self, driver: SlackDriver, bolt_server: BoltServer
+    ) -> None:
         """Every request carries its own trigger_id, as Slack's do."""
         driver.command(ALICE, "a")
         driver.command(ALICE, "b")
@@ -80,8 +83,15 @@ class TestModals:
         view = bolt_server.seen.submissions[0]["view"]
         assert view["id"] == modal.id and view["private_metadata"] == "meta-1"
         assert view["state"]["values"] == {
-            "provider": {"provider": {"type": "static_select", "selected_option": {
-                "text": {"type": "plain_text", "text": "Community"}, "value": "community"}}},
+            "provider": {
+                "provider": {
+                    "type": "static_select",
+                    "selected_option": {
+                        "text": {"type": "plain_text", "text": "Community"},
+                        "value": "community",
+                    },
+                }
+            },
             "user": {"user": {"type": "plain_text_input", "value": "bob"}},
             "reason": {"reason": {"type": "plain_text_input", "value": "lost phone"}},
         }
@@ -89,8 +99,9 @@ class TestModals:
         message = driver.latest_message(SUPPORT, with_buttons=True)
         assert [b["text"]["text"] for b in message.buttons()] == ["Approve", "Deny"]
 
-    def test_field_errors_keep_the_modal_open(self, driver: SlackDriver,
-                                              standin: SlackStandIn) -> None:
+    def test_field_errors_keep_the_modal_open(
+        self, driver: SlackDriver, standin: SlackStandIn
+    ) -> None:
         """An ``errors`` ack leaves the modal open with the message under the field."""
         driver.command(ALICE, "form")
         modal = driver.last_opened_view(ALICE)
@@ -108,7 +119,6 @@ class TestModals:
             driver.submit_view(ALICE, modal, {"provider": "nope", "user": "bob"})
         with pytest.raises(KeyError, match="colour"):
             driver.submit_view(ALICE, modal, {"provider": "flags", "user": "b", "colour": "x"})
-
 
     def test_a_select_in_the_modal_and_the_handlers_update(
         self, driver: SlackDriver, standin: SlackStandIn, bolt_server: BoltServer
@@ -137,33 +147,48 @@ class TestModals:
 class TestClicks:
     def _approval(self, driver: SlackDriver) -> None:
         driver.command(ALICE, "form")
-        driver.submit_view(ALICE, driver.last_opened_view(ALICE),
-                           {"provider": "community", "user": "bob"})
+        driver.submit_view(
+            ALICE, driver.last_opened_view(ALICE), {"provider": "community", "user": "bob"}
+        )
 
-    def test_click_round_trips(self, driver: SlackDriver, standin: SlackStandIn,
-                               bolt_server: BoltServer) -> None:
+    def test_click_round_trips(
+        self, driver: SlackDriver, standin: SlackStandIn, bolt_server: BoltServer
+    ) -> None:
         """A click carries the message, container and action; the handler's updates land."""
         self._approval(driver)
         message = driver.latest_message(SUPPORT, with_buttons=True)
         response = driver.click(BOB, message, "approve")
         assert response.status_code == 200
         body = bolt_server.seen.actions[0]
-        assert body["user"] == {"id": BOB, "username": "bob", "name": "bob",
-                                "team_id": body["team"]["id"]}
-        assert body["container"] == {"type": "message", "message_ts": message.ts,
-                                     "channel_id": SUPPORT, "is_ephemeral": False}
+        assert body["user"] == {
+            "id": BOB,
+            "username": "bob",
+            "name": "bob",
+            "team_id": body["team"]["id"],
+        }
+        assert body["container"] == {
+            "type": "message",
+            "message_ts": message.ts,
+            "channel_id": SUPPORT,
+            "is_ephemeral": False,
+        }
         assert body["message"]["ts"] == message.ts and body["message"]["user"] == BOT_USER_ID
         action = body["actions"][0]
         assert (action["action_id"], action["block_id"], action["value"], action["type"]) == (
-            "approve", "decide", "r1", "button")
+            "approve",
+            "decide",
+            "r1",
+            "button",
+        )
         standin.wait_for("chat.postMessage", thread_ts=message.ts)
         standin.wait_for("response_url")
         assert message.edited and message.text == "Approved" and message.buttons() == []
         assert [r.text for r in standin.thread(SUPPORT, message.ts)] == ["Done: password reset"]
         assert [e.text for e in standin.ephemerals(SUPPORT, BOB)] == ["You approved it"]
 
-    def test_a_late_click_needs_allow_stale(self, driver: SlackDriver,
-                                            standin: SlackStandIn) -> None:
+    def test_a_late_click_needs_allow_stale(
+        self, driver: SlackDriver, standin: SlackStandIn
+    ) -> None:
         """Buttons an update removed can only be clicked deliberately, as a stale client."""
         self._approval(driver)
         message = driver.latest_message(SUPPORT, with_buttons=True)
@@ -173,8 +198,9 @@ class TestClicks:
             driver.click(BOB, message, "approve")
         assert driver.click(BOB, message, "approve", allow_stale=True).status_code == 200
 
-    def test_the_transcript_reads_like_the_channel(self, driver: SlackDriver,
-                                                   standin: SlackStandIn) -> None:
+    def test_the_transcript_reads_like_the_channel(
+        self, driver: SlackDriver, standin: SlackStandIn
+    ) -> None:
         """The whole exchange renders with edits, the thread and private messages marked."""
         self._approval(driver)
         driver.click(BOB, driver.latest_message(SUPPORT, with_buttons=True), "approve")

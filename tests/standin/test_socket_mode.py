@@ -37,15 +37,17 @@ def connected(standin: SlackStandIn, seen: Seen) -> Iterator[SocketModeHandler]:
 
 
 class TestSocketMode:
-    def test_the_connection_uses_the_app_token(self, standin: SlackStandIn,
-                                               connected: SocketModeHandler) -> None:
+    def test_the_connection_uses_the_app_token(
+        self, standin: SlackStandIn, connected: SocketModeHandler
+    ) -> None:
         """apps.connections.open was called with the xapp token and a client is connected."""
         call = standin.wait_for("apps.connections.open")
         assert call.ok and call.response["url"].startswith("ws://127.0.0.1:")
         assert standin.socket_mode.connection_count() == 1
 
-    def test_command_modal_and_click_round_trip(self, standin: SlackStandIn, seen: Seen,
-                                                connected: SocketModeHandler) -> None:
+    def test_command_modal_and_click_round_trip(
+        self, standin: SlackStandIn, seen: Seen, connected: SocketModeHandler
+    ) -> None:
         """Envelopes reach the listeners and each ack comes back with its payload."""
         driver = SocketModeDriver(standin)
         assert driver.command(ALICE, "community bob") == {"text": "Looking up community bob…"}
@@ -55,7 +57,9 @@ class TestSocketMode:
         assert driver.command(ALICE, "form") == {}
         modal = driver.last_opened_view(ALICE)
         assert driver.submit_view(ALICE, modal, {"provider": "flags", "user": "nobody"}) == {
-            "response_action": "errors", "errors": {"user": "No such user"}}
+            "response_action": "errors",
+            "errors": {"user": "No such user"},
+        }
         assert driver.submit_view(ALICE, modal, {"provider": "flags", "user": "bob"}) == {}
 
         message = driver.latest_message(SUPPORT, with_buttons=True)

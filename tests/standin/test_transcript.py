@@ -22,8 +22,7 @@ def workspace() -> Workspace:
 
 
 def bot(channel: str, ts: str, text: str = "", **extra: object) -> Message:
-    return Message(channel=channel, ts=ts, user=BOT_USER_ID, text=text, bot_id="B0",
-                   **extra)  # type: ignore[arg-type]
+    return Message(channel=channel, ts=ts, user=BOT_USER_ID, text=text, bot_id="B0", **extra)  # type: ignore[arg-type]
 
 
 class TestBlocks:
@@ -31,35 +30,58 @@ class TestBlocks:
         """Section text, fields, context and buttons each become readable lines."""
         blocks = [
             {"type": "header", "text": {"type": "plain_text", "text": "Reset request"}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": "*Who:* <@U0BOB>"},
-             "fields": [{"type": "mrkdwn", "text": "*Provider*\ncommunity"}]},
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": "*Who:* <@U0BOB>"},
+                "fields": [{"type": "mrkdwn", "text": "*Provider*\ncommunity"}],
+            },
             {"type": "divider"},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": "id `r1`"},
-                                             {"type": "plain_text", "text": "expires 10:00"}]},
-            {"type": "actions", "elements": [
-                {"type": "button", "text": {"type": "plain_text", "text": "Approve"}},
-                {"type": "button", "text": {"type": "plain_text", "text": "Deny"}}]},
+            {
+                "type": "context",
+                "elements": [
+                    {"type": "mrkdwn", "text": "id `r1`"},
+                    {"type": "plain_text", "text": "expires 10:00"},
+                ],
+            },
+            {
+                "type": "actions",
+                "elements": [
+                    {"type": "button", "text": {"type": "plain_text", "text": "Approve"}},
+                    {"type": "button", "text": {"type": "plain_text", "text": "Deny"}},
+                ],
+            },
         ]
         assert blocks_text(blocks, workspace()) == [
-            "Reset request", "*Who:* @bob", "*Provider*", "community", "────────",
-            "id `r1`  expires 10:00", "[Approve] [Deny]",
+            "Reset request",
+            "*Who:* @bob",
+            "*Provider*",
+            "community",
+            "────────",
+            "id `r1`  expires 10:00",
+            "[Approve] [Deny]",
         ]
 
     def test_links_channels_and_escapes(self) -> None:
         """Mentions, channel links and URLs read as text; HTML escapes are undone."""
         text = "<#C1> <https://x.example/r|the link> <!here> a &lt;b&gt; &amp; c <@U9>"
         assert mrkdwn_text(text, workspace()) == (
-            "#support the link (https://x.example/r) @here a <b> & c @U9")
+            "#support the link (https://x.example/r) @here a <b> & c @U9"
+        )
 
 
 class TestRender:
     def test_channels_threads_edits_ephemerals_and_dms(self) -> None:
         """Threads indent under their parent, edits and private messages are marked."""
         ws = workspace()
-        parent = bot("C1", "1700000000.000100", "Approved",
-                     history=[Version("Pending", [], "1700000000.000500")])
-        ws.commands = [Command("C1", ALICE, "/reset-password", "community bob",
-                               "1700000000.000050")]
+        parent = bot(
+            "C1",
+            "1700000000.000100",
+            "Approved",
+            history=[Version("Pending", [], "1700000000.000500")],
+        )
+        ws.commands = [
+            Command("C1", ALICE, "/reset-password", "community bob", "1700000000.000050")
+        ]
         ws.messages = [
             parent,
             bot("C1", "1700000000.000200", "Looking up…", ephemeral_to=ALICE),
@@ -86,10 +108,13 @@ class TestRender:
     def test_options_hide_times_ephemerals_and_commands(self) -> None:
         ws = workspace()
         ws.commands = [Command("C1", ALICE, "/reset-password", "", "1700000000.000050")]
-        ws.messages = [bot("C1", "1700000000.000100", "hi"),
-                       bot("C1", "1700000000.000200", "psst", ephemeral_to=ALICE)]
+        ws.messages = [
+            bot("C1", "1700000000.000100", "hi"),
+            bot("C1", "1700000000.000200", "psst", ephemeral_to=ALICE),
+        ]
         assert render(ws, times=False, ephemerals=False, commands=False) == (
-            "#support\n  resetbot\n      hi\n")
+            "#support\n  resetbot\n      hi\n"
+        )
 
     def test_an_empty_workspace_renders_nothing(self) -> None:
         assert render(Workspace()) == ""

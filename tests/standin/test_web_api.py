@@ -55,11 +55,15 @@ class TestAuth:
 
     def test_wrong_or_missing_token_is_refused(self, standin: SlackStandIn) -> None:
         """A wrong token is invalid_auth, none at all is not_authed, the app token is no bot."""
-        for token, error in (("xoxb-wrong", "invalid_auth"), (None, "not_authed"),
-                             (standin.app_token, "not_allowed_token_type")):
+        for token, error in (
+            ("xoxb-wrong", "invalid_auth"),
+            (None, "not_authed"),
+            (standin.app_token, "not_allowed_token_type"),
+        ):
             with pytest.raises(SlackApiError) as exc:
                 WebClient(token=token, base_url=standin.api_url).chat_postMessage(
-                    channel=SUPPORT, text="x")
+                    channel=SUPPORT, text="x"
+                )
             assert error_of(exc) == error
         assert standin.messages() == []
 
@@ -81,16 +85,20 @@ class TestMessages:
         stamps = [client.chat_postMessage(channel=SUPPORT, text=str(i))["ts"] for i in range(20)]
         assert stamps == sorted(stamps, key=float) and len(set(stamps)) == 20
 
-    def test_form_encoded_blocks_are_decoded(self, client: WebClient,
-                                             standin: SlackStandIn) -> None:
+    def test_form_encoded_blocks_are_decoded(
+        self, client: WebClient, standin: SlackStandIn
+    ) -> None:
         """Blocks sent as a JSON string in a form body are understood like JSON bodies."""
-        client.api_call("chat.postMessage",
-                        data={"channel": SUPPORT, "text": "t", "blocks": json.dumps([SECTION])})
+        client.api_call(
+            "chat.postMessage",
+            data={"channel": SUPPORT, "text": "t", "blocks": json.dumps([SECTION])},
+        )
         call = standin.wait_for("chat.postMessage")
         assert call.params["blocks"][0]["type"] == "section"
 
-    def test_dm_ids_are_stable_and_posts_land_there(self, client: WebClient,
-                                                    standin: SlackStandIn) -> None:
+    def test_dm_ids_are_stable_and_posts_land_there(
+        self, client: WebClient, standin: SlackStandIn
+    ) -> None:
         """conversations.open gives one D… id per user; posting to it is the user's DM."""
         first = client.conversations_open(users=ALICE)["channel"]["id"]
         again = client.conversations_open(users=ALICE)["channel"]["id"]
@@ -99,8 +107,9 @@ class TestMessages:
         client.chat_postMessage(channel=ALICE, text="by user id")
         assert [m.text for m in standin.dms(ALICE)] == ["your link", "by user id"]
 
-    def test_ephemerals_are_kept_per_channel_and_user(self, client: WebClient,
-                                                      standin: SlackStandIn) -> None:
+    def test_ephemerals_are_kept_per_channel_and_user(
+        self, client: WebClient, standin: SlackStandIn
+    ) -> None:
         client.chat_postEphemeral(channel=SUPPORT, user=ALICE, text="psst")
         assert [m.text for m in standin.ephemerals(SUPPORT, ALICE)] == ["psst"]
         assert standin.messages(SUPPORT) == []
@@ -110,8 +119,10 @@ class TestMessages:
         with SlackStandIn(strict_channels=True) as s:
             s.add_channel("C0PRIVATE", "private", bot_member=False)
             c = WebClient(token=s.bot_token, base_url=s.api_url)
-            for channel, error in (("C0NOPE", "channel_not_found"),
-                                   ("C0PRIVATE", "not_in_channel")):
+            for channel, error in (
+                ("C0NOPE", "channel_not_found"),
+                ("C0PRIVATE", "not_in_channel"),
+            ):
                 with pytest.raises(SlackApiError) as exc:
                     c.chat_postMessage(channel=channel, text="x")
                 assert error_of(exc) == error
@@ -125,19 +136,30 @@ class TestMessages:
 
 
 class TestValidation:
-    @pytest.mark.parametrize("blocks", [
-        [{"type": "sektion", "text": {"type": "mrkdwn", "text": "x"}}],
-        [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}],
-        [SECTION] * 51,
-        [{"type": "actions", "elements": [{"type": "buton", "action_id": "a"}]}],
-        [{"type": "section", "text": "a bare string"}],
-        [{"type": "section", "text": {"type": "mrkdwn", "text": "x"}, "colour": "red"}],
-        [{**SECTION, "block_id": "same"}, {**SECTION, "block_id": "same"}],
-    ], ids=["unknown-type", "long-text", "51-blocks", "unknown-element", "string-text",
-            "unknown-field", "duplicate-block-id"])
-    def test_invalid_blocks_are_refused_and_recorded(self, client: WebClient,
-                                                      standin: SlackStandIn,
-                                                      blocks: list[Any]) -> None:
+    @pytest.mark.parametrize(
+        "blocks",
+        [
+            [{"type": "sektion", "text": {"type": "mrkdwn", "text": "x"}}],
+            [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}],
+            [SECTION] * 51,
+            [{"type": "actions", "elements": [{"type": "buton", "action_id": "a"}]}],
+            [{"type": "section", "text": "a bare string"}],
+            [{"type": "section", "text": {"type": "mrkdwn", "text": "x"}, "colour": "red"}],
+            [{**SECTION, "block_id": "same"}, {**SECTION, "block_id": "same"}],
+        ],
+        ids=[
+            "unknown-type",
+            "long-text",
+            "51-blocks",
+            "unknown-element",
+            "string-text",
+            "unknown-field",
+            "duplicate-block-id",
+        ],
+    )
+    def test_invalid_blocks_are_refused_and_recorded(
+        self, client: WebClient, standin: SlackStandIn, blocks: list[Any]
+    ) -> None:
         """Slack's answer is invalid_blocks; the violation is kept for the test to see."""
         with pytest.raises(SlackApiError) as exc:
             client.chat_postMessage(channel=SUPPORT, text="t", blocks=blocks)
@@ -147,20 +169,28 @@ class TestValidation:
         assert violation.method == "chat.postMessage" and violation.problems
         assert standin.messages() == []
 
-    def test_invalid_view_is_refused_and_recorded(self, client: WebClient,
-                                                  standin: SlackStandIn) -> None:
+    def test_invalid_view_is_refused_and_recorded(
+        self, client: WebClient, standin: SlackStandIn
+    ) -> None:
         """A modal title over 24 characters fails views.open with invalid_arguments."""
         trigger = standin.new_trigger(ALICE)
-        view = {"type": "modal", "title": {"type": "plain_text", "text": "x" * 25},
-                "blocks": [SECTION]}
+        view = {
+            "type": "modal",
+            "title": {"type": "plain_text", "text": "x" * 25},
+            "blocks": [SECTION],
+        }
         with pytest.raises(SlackApiError) as exc:
             client.views_open(trigger_id=trigger, view=view)
         assert error_of(exc) == "invalid_arguments"
         assert "24" in standin.violations[0].problems[0]
 
 
-MODAL = {"type": "modal", "title": {"type": "plain_text", "text": "Hi"},
-         "external_id": "form-1", "blocks": [SECTION]}
+MODAL = {
+    "type": "modal",
+    "title": {"type": "plain_text", "text": "Hi"},
+    "external_id": "form-1",
+    "blocks": [SECTION],
+}
 
 
 class TestViews:
@@ -168,14 +198,17 @@ class TestViews:
         trigger = standin.new_trigger(ALICE)
         view = client.views_open(trigger_id=trigger, view=MODAL)["view"]
         assert view["id"].startswith("V") and view["hash"] and view["state"] == {"values": {}}
-        for trigger_id, error in ((trigger, "exchanged_trigger_id"),
-                                  ("1.2.bogus", "invalid_trigger_id")):
+        for trigger_id, error in (
+            (trigger, "exchanged_trigger_id"),
+            ("1.2.bogus", "invalid_trigger_id"),
+        ):
             with pytest.raises(SlackApiError) as exc:
                 client.views_open(trigger_id=trigger_id, view=MODAL)
             assert error_of(exc) == error
 
-    def test_update_by_id_or_external_id_with_hash_checks(self, client: WebClient,
-                                                          standin: SlackStandIn) -> None:
+    def test_update_by_id_or_external_id_with_hash_checks(
+        self, client: WebClient, standin: SlackStandIn
+    ) -> None:
         view = client.views_open(trigger_id=standin.new_trigger(ALICE), view=MODAL)["view"]
         updated = client.views_update(external_id="form-1", view=MODAL)["view"]
         assert updated["id"] == view["id"] and updated["hash"] != view["hash"]
@@ -187,8 +220,9 @@ class TestViews:
 
 
 class TestFailureInjection:
-    def test_ratelimited_is_a_429_with_retry_after(self, client: WebClient,
-                                                   standin: SlackStandIn) -> None:
+    def test_ratelimited_is_a_429_with_retry_after(
+        self, client: WebClient, standin: SlackStandIn
+    ) -> None:
         """Without a retry handler the client sees ratelimited, HTTP 429 and Retry-After."""
         standin.fail_next("chat.postMessage", retry_after=7)
         with pytest.raises(SlackApiError) as exc:
@@ -199,15 +233,17 @@ class TestFailureInjection:
 
     def test_retry_handler_gets_through(self, standin: SlackStandIn) -> None:
         """slack_sdk's RateLimitErrorRetryHandler waits Retry-After and the retry lands."""
-        client = WebClient(token=standin.bot_token, base_url=standin.api_url,
-                           retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=1)])
+        client = WebClient(
+            token=standin.bot_token,
+            base_url=standin.api_url,
+            retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=1)],
+        )
         standin.fail_next("chat.postMessage", retry_after=0)
         client.chat_postMessage(channel=SUPPORT, text="x")
         assert [c.status for c in standin.calls_to("chat.postMessage")] == [429, 200]
         assert [m.text for m in standin.messages(SUPPORT)] == ["x"]
 
-    def test_server_errors_are_plain_5xx(self, client: WebClient,
-                                         standin: SlackStandIn) -> None:
+    def test_server_errors_are_plain_5xx(self, client: WebClient, standin: SlackStandIn) -> None:
         standin.fail_next("users.info", status=503, times=2)
         for _ in range(2):
             with pytest.raises(SlackApiError) as exc:
@@ -215,8 +251,11 @@ class TestFailureInjection:
             assert exc.value.response.status_code == 503
         assert client.users_info(user=ALICE)["ok"]
         quick = FixedValueRetryIntervalCalculator(fixed_internal=0.01)
-        retrying = WebClient(token=standin.bot_token, base_url=standin.api_url, retry_handlers=[
-            ServerErrorRetryHandler(max_retry_count=1, interval_calculator=quick)])
+        retrying = WebClient(
+            token=standin.bot_token,
+            base_url=standin.api_url,
+            retry_handlers=[ServerErrorRetryHandler(max_retry_count=1, interval_calculator=quick)],
+        )
         standin.fail_next("users.info", status=503)
         assert retrying.users_info(user=ALICE)["ok"]
 
@@ -238,8 +277,9 @@ class TestResponseUrls:
         hook.send(text="bye", delete_original=True)
         assert standin.ephemerals(SUPPORT, ALICE) == []
 
-    def test_in_channel_and_replacing_a_clicked_message(self, client: WebClient,
-                                                        standin: SlackStandIn) -> None:
+    def test_in_channel_and_replacing_a_clicked_message(
+        self, client: WebClient, standin: SlackStandIn
+    ) -> None:
         ts = client.chat_postMessage(channel=SUPPORT, text="orig")["ts"]
         message = standin.message(SUPPORT, ts)
         hook = WebhookClient(standin.new_response_url(SUPPORT, ALICE, message=message))
@@ -262,14 +302,14 @@ class TestWaiting:
     ) -> None:
         since = standin.mark()
         worker = threading.Thread(
-            target=lambda: client.chat_postMessage(channel=SUPPORT, text="later"))
+            target=lambda: client.chat_postMessage(channel=SUPPORT, text="later")
+        )
         worker.start()
         call = standin.wait_for("chat.postMessage", since=since, channel=SUPPORT)
         worker.join()
         assert call.params["text"] == "later" and call.ok
 
-    def test_timeout_names_the_recent_calls(self, client: WebClient,
-                                            standin: SlackStandIn) -> None:
+    def test_timeout_names_the_recent_calls(self, client: WebClient, standin: SlackStandIn) -> None:
         client.auth_test()
         with pytest.raises(AssertionError, match=r"(?s)views\.open.*auth\.test -> ok"):
             standin.wait_for("views.open", timeout=0.05)

@@ -26,4 +26,3 @@ def test_a_read_does_not_wait_for_a_writer(tmp_path: Path) -> None:
             assert reader.query(RoleGrant).count() == 1
     finally:
         store.dispose()
-

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
 def _clicked(body: dict[str, Any]) -> tuple[str, str]:
     return acting_user(body), text_field(first_action(body), "value")
 
@@ -39,8 +40,7 @@ def _tell(respond: Respond, text: str) -> None:
 
 
 def register(app: App, rt: Runtime) -> None:
-    def open_decision(ack: Ack, body: dict[str, Any], respond: Respond,
-                      render: Any) -> None:
+    def open_decision(ack: Ack, body: dict[str, Any], respond: Respond, render: Any) -> None:
         ack()
         user_id, request_id = _clicked(body)
         try:
@@ -51,12 +51,16 @@ def register(app: App, rt: Runtime) -> None:
                 rt.submit(jobs.refresh, request_id)
             return
         try:
-            rt.listener_client.views_open(trigger_id=text_field(body, "trigger_id"),
-                                          view=render(view))
+            rt.listener_client.views_open(
+                trigger_id=text_field(body, "trigger_id"), view=render(view)
+            )
         except (SlackApiError, SlackRequestError, OSError) as exc:
             # Most often an expired trigger (Slack gives 3 s); a second click gets a fresh one.
-            _tell(respond, f":warning: Slack could not open the dialog ({slack_error(exc)}); "
-                  "please try again.")
+            _tell(
+                respond,
+                f":warning: Slack could not open the dialog ({slack_error(exc)}); "
+                "please try again.",
+            )
 
     @app.action(blocks.APPROVE_ACTION)
     def approve_clicked(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
@@ -75,9 +79,14 @@ def register(app: App, rt: Runtime) -> None:
             return  # not a pick in our form: nothing to update
         try:
             rt.listener_client.views_update(
-                view_id=text_field(view, "id"), hash=text_field(view, "hash") or None,
-                view=blocks.request_modal(rt.provider_menu(), channel=metadata_channel(view),
-                                          selected=values.get("provider"), values=values),
+                view_id=text_field(view, "id"),
+                hash=text_field(view, "hash") or None,
+                view=blocks.request_modal(
+                    rt.provider_menu(),
+                    channel=metadata_channel(view),
+                    selected=values.get("provider"),
+                    values=values,
+                ),
             )
         except SlackApiError as exc:  # closed meanwhile, or changed by a newer pick (hash)
             log.info("request form not updated: %s", slack_error(exc))

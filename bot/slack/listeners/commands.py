@@ -52,8 +52,10 @@ def handle(
                 form = blocks.request_modal(rt.provider_menu(), channel=channel)
                 rt.listener_client.views_open(trigger_id=body["trigger_id"], view=form)
             except (SlackApiError, SlackRequestError, OSError) as exc:
-                ack(text=f":warning: Slack could not open the form ({slack_error(exc)}); "
-                         "please try again, or type the request: `/reset-password help`.")
+                ack(
+                    text=f":warning: Slack could not open the form ({slack_error(exc)}); "
+                    "please try again, or type the request: `/reset-password help`."
+                )
             else:
                 ack()
         case parsing.Help(unknown=unknown):
@@ -63,40 +65,90 @@ def handle(
                 words = parsing.words(str(body.get("text", "")))
                 if len(words) >= 3:  # shaped like a request: an attempt worth auditing
                     rt.submit(jobs.reject_unknown_provider, user_id, unknown, words[1])
-                ack(text=f":warning: {md.code(unknown[:40])} is neither a configured provider "
-                         f"nor a subcommand; nothing was filed. Providers: {names}.\n"
-                         f"{parsing.USAGE}")
+                ack(
+                    text=f":warning: {md.code(unknown[:40])} is neither a configured provider "
+                    f"nor a subcommand; nothing was filed. Providers: {names}.\n"
+                    f"{parsing.USAGE}"
+                )
             else:
                 ack(text=f"{parsing.USAGE}\nProviders: {names}")
         case parsing.FileRequest(provider=provider, action=action, user=user, reason=reason):
             draft = service.validate(user_id, provider, action, user, reason)
-            answer_soon(rt, ack, body,
-                        f":mag: Looking up {md.code(draft.user_text)} at {md.code(provider)}…",
-                        jobs.filing, draft, channel)
+            answer_soon(
+                rt,
+                ack,
+                body,
+                f":mag: Looking up {md.code(draft.user_text)} at {md.code(provider)}…",
+                jobs.filing,
+                draft,
+                channel,
+            )
         case parsing.Status(request_id=None):
-            answer_soon(rt, ack, body, f"{WAIT} Looking up your requests…",
-                        jobs.recent_requests, user_id)
+            answer_soon(
+                rt, ack, body, f"{WAIT} Looking up your requests…", jobs.recent_requests, user_id
+            )
         case parsing.Status(request_id=str() as request_id):
-            answer_soon(rt, ack, body, f"{WAIT} Looking up {md.code(request_id)}…",
-                        jobs.one_request, user_id, request_id)
+            answer_soon(
+                rt,
+                ack,
+                body,
+                f"{WAIT} Looking up {md.code(request_id)}…",
+                jobs.one_request,
+                user_id,
+                request_id,
+            )
         case parsing.Cancel(request_id=request_id):
-            answer_soon(rt, ack, body, f"{WAIT} Cancelling {md.code(request_id)}…",
-                        jobs.cancel, user_id, request_id)
+            answer_soon(
+                rt,
+                ack,
+                body,
+                f"{WAIT} Cancelling {md.code(request_id)}…",
+                jobs.cancel,
+                user_id,
+                request_id,
+            )
         case parsing.Pending():
-            answer_soon(rt, ack, body, f"{WAIT} Looking for requests you can decide…",
-                        jobs.pending_requests, user_id)
+            answer_soon(
+                rt,
+                ack,
+                body,
+                f"{WAIT} Looking for requests you can decide…",
+                jobs.pending_requests,
+                user_id,
+            )
         case parsing.Providers():
-            answer_soon(rt, ack, body, ":stethoscope: Checking each provider's credentials…",
-                        jobs.provider_checks)
+            answer_soon(
+                rt,
+                ack,
+                body,
+                ":stethoscope: Checking each provider's credentials…",
+                jobs.provider_checks,
+            )
         case parsing.RolesList(user_id=who):
             answer_soon(rt, ack, body, f"{WAIT} Looking up roles…", jobs.roles_list, user_id, who)
         case parsing.RolesChange(grant=grant, user_id=who, role=role, provider=provider):
-            answer_soon(rt, ack, body, f"{WAIT} Changing {md.user(who)}'s roles…",
-                        jobs.roles_change, user_id, grant, who, role, provider)
+            answer_soon(
+                rt,
+                ack,
+                body,
+                f"{WAIT} Changing {md.user(who)}'s roles…",
+                jobs.roles_change,
+                user_id,
+                grant,
+                who,
+                role,
+                provider,
+            )
 
 
-def answer_soon(rt: Runtime, ack: Ack, body: dict[str, Any], placeholder: str,
-                work: Callable[..., str], *args: Any) -> None:
+def answer_soon(
+    rt: Runtime,
+    ack: Ack,
+    body: dict[str, Any],
+    placeholder: str,
+    work: Callable[..., str],
+    *args: Any,
+) -> None:
     """Ack with ``placeholder`` at once; ``work(rt, *args)`` runs in the background and its
     answer replaces the placeholder through the command's response URL.
 

@@ -29,9 +29,13 @@ def register(app: App, rt: Runtime) -> None:
         values = form_values(view)
         channel = metadata_channel(view)
         try:
-            draft = rt.service.validate(user_id, values.get("provider", ""),
-                                        values.get("action"), values.get("user", ""),
-                                        values.get("reason", ""))
+            draft = rt.service.validate(
+                user_id,
+                values.get("provider", ""),
+                values.get("action"),
+                values.get("user", ""),
+                values.get("reason", ""),
+            )
         except DomainError as exc:
             field = exc.field if exc.field in FORM_FIELDS else "reason"
             if field == "action" and "action" not in values:
@@ -39,10 +43,13 @@ def register(app: App, rt: Runtime) -> None:
             ack(response_action="errors", errors={field: str(exc)[:150]})
             return
         # Ack at once, like the command: the look-up never sits on the acknowledgement path.
-        ack(response_action="update", view=blocks.notice_modal(
-            "Password reset",
-            f":mag: Looking up {md.code(draft.user_text)} at {md.code(draft.provider)}…",
-        ))
+        ack(
+            response_action="update",
+            view=blocks.notice_modal(
+                "Password reset",
+                f":mag: Looking up {md.code(draft.user_text)} at {md.code(draft.provider)}…",
+            ),
+        )
         rt.submit(jobs.form_filing, text_field(view, "id"), draft, channel, values)
 
     # A decision is written in the background: the modal closes at once, and the rare refusal
@@ -52,8 +59,12 @@ def register(app: App, rt: Runtime) -> None:
     def approve_submitted(ack: Ack, body: dict[str, Any]) -> None:
         view = view_of(body)
         ack()
-        rt.submit(jobs.approve, text_field(view, "private_metadata"), acting_user(body),
-                  form_values(view).get("note"))
+        rt.submit(
+            jobs.approve,
+            text_field(view, "private_metadata"),
+            acting_user(body),
+            form_values(view).get("note"),
+        )
 
     @app.view(blocks.DENY_MODAL)
     def deny_submitted(ack: Ack, body: dict[str, Any]) -> None:
