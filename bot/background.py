@@ -2,22 +2,21 @@
 
 A listener parses, checks and acks; everything that waits on a provider, on Slack's Web API or
 on a database write is a ``Job`` -- a module-level function and plain, picklable arguments --
-started once the ack has been written (``bot.slack.delivery``).
+started once the ack has been written (``bot.slack.delivery``). A job runs as
+``fn(context, *args)``: the context is what the composition root built for jobs.
 
 * ``ThreadBackground`` runs jobs on a thread pool in the same process: the rig, the demo, the
   tests. It can check that every job would survive the trip to a worker process.
 * ``ProcessBackground`` (``resetbot serve``) hands jobs to one worker process, which runs them
   on its own pools with its own database pool and Web API client, plus the sweeper and the
-  dispatch heartbeat. Python threads share one interpreter lock, so a filing's 7-20 ms of
-  work in the web process delayed every ack queued behind it; in a separate process at nice 10
-  it cannot, and the kernel gives the acks about ten times its share of a busy core. The web
+  dispatch heartbeat. Python threads share one interpreter lock, so work in the web process
+  would delay every ack queued behind it; in a separate process at nice 10 it cannot. The web
   process only enqueues (a list append; a feeder thread pickles and writes), whatever the
   worker's backlog.
 
-  Not SCHED_IDLE: it gave the job threads 0.4 % of a core whenever anything at normal priority
-  kept both cores busy (100 filings under two busy loops had not drained after 120 s; at nice
-  10 they took 7 s), and an unprivileged thread cannot leave SCHED_IDLE again. A job thread
-  starved that way holding SQLite's write lock also held up the heartbeat and the sweeper.
+  Not SCHED_IDLE: it starves the job threads whenever anything at normal priority keeps every
+  core busy, and an unprivileged thread cannot leave SCHED_IDLE again. A job thread starved
+  that way holding SQLite's write lock would also hold up the heartbeat and the sweeper.
 
 Two pools: jobs that wait on a provider (``calls_provider``) and the rest, so a slow or hung
 provider never holds up a ``status`` answer or an approval being recorded.
@@ -45,7 +44,6 @@ if TYPE_CHECKING:
     from multiprocessing.context import SpawnProcess
 
     from bot.config import Settings
-    from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +65,7 @@ def calls_provider(fn: F) -> F:
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """``fn(runtime, *args, **kwargs)``; ``fn`` module-level, so a job pickles by reference."""
+    """``fn(context, *args, **kwargs)``; ``fn`` module-level, so a job pickles by reference."""
 
     fn: Callable[..., Any]
     args: tuple[Any, ...] = ()
@@ -81,9 +79,9 @@ class Job:
     def calls_provider(self) -> bool:
         return any(getattr(f, "calls_provider", False) for f in (self.fn, *self.args))
 
-    def run(self, rt: Runtime) -> None:
+    def run(self, context: Any) -> None:
         try:
-            self.fn(rt, *self.args, **self.kwargs)
+            self.fn(context, *self.args, **self.kwargs)
         except Exception:
             log.exception("background job %s failed", self.name)
 
@@ -107,8 +105,9 @@ class ThreadBackground:
 
     runs_here = True
 
-    def __init__(self, rt: Runtime, *, workers: int = 32, check_pickle: bool = False) -> None:
-        self._rt = rt
+    def __init__(self, *, workers: int = 32, check_pickle: bool = False) -> None:
+        #: what each job is called with; set by whoever builds the jobs' dependencies
+        self.context: Any = None
         self._providers = ThreadPoolExecutor(
             max_workers=workers, thread_name_prefix="resetbot-provider"
         )
@@ -129,7 +128,7 @@ class ThreadBackground:
 
         def run() -> None:
             try:
-                job.run(self._rt)
+                job.run(self.context)
             finally:
                 with self._busy:
                     self._inflight -= 1
@@ -169,8 +168,16 @@ class ProcessBackground:
 
     runs_here = False
 
-    def __init__(self, settings: Settings, *, workers: int = 32, nice: int = WORKER_NICE) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        entry: WorkerEntry,
+        *,
+        workers: int = 32,
+        nice: int = WORKER_NICE,
+    ) -> None:
         self._settings = settings
+        self._entry = entry
         self._workers = workers
         self._nice = nice
         self._ctx = multiprocessing.get_context("spawn")  # never fork a threaded process
@@ -190,7 +197,7 @@ class ProcessBackground:
     def _spawn(self, jobs: multiprocessing.Queue[Job | None]) -> SpawnProcess:
         self._spawned_at = time.monotonic()
         process = self._ctx.Process(
-            target=worker_main,
+            target=self._entry,
             name="resetbot-worker",
             args=(self._settings, jobs, os.getpid(), self._workers, self._nice),
         )
@@ -250,16 +257,17 @@ class ProcessBackground:
         self._queue.join_thread()
 
 
-def worker_main(
-    settings: Settings,
-    jobs: multiprocessing.Queue[Job | None],
-    parent: int,
-    workers: int,
-    nice: int,
-) -> None:
-    """The worker process: run jobs until the web process says stop or is gone."""
-    # The web process decides when to stop (it drains first); a signal to the whole process
-    # group must not cut provider calls short.
+# The worker process's entry point: ``entry(settings, jobs, parent_pid, workers, nice)``,
+# module-level so that a spawned process can import it by name.
+WorkerEntry = Callable[["Settings", "multiprocessing.Queue[Job | None]", int, int, int], None]
+
+
+def become_worker(nice: int) -> None:
+    """Set up a freshly spawned worker process: deaf to signals, at a lower CPU priority.
+
+    The web process decides when to stop (it drains first); a signal to the whole process
+    group must not cut provider calls short.
+    """
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if nice:
@@ -267,29 +275,20 @@ def worker_main(
             os.nice(nice)
         except OSError:
             log.warning("could not lower the background worker's CPU priority")
-    from bot.runtime import Runtime
-    from bot.server import configure_logging, limit_malloc_arenas
 
-    configure_logging(settings.log_level)
-    limit_malloc_arenas()
-    # The web process has verified the token (auth.test) already; the worker serves no Slack
-    # requests, and a second check could only make a restart loop out of a Slack outage.
-    rt = Runtime(settings, workers=workers, token_verification=False)
-    rt.start()
-    log.info("background worker ready (pid %s)", os.getpid())
-    try:
-        while True:
-            try:
-                job = jobs.get(timeout=1.0)
-            except queue.Empty:
-                if os.getppid() != parent:
-                    log.error("the web process is gone; background worker stopping")
-                    break
-                continue
-            if job is None:
-                break
-            rt.background.accept(job)()
-    finally:
-        started = time.monotonic()
-        rt.close()
-        log.info("background worker stopped after %.1f s of draining", time.monotonic() - started)
+
+def run_queue(
+    jobs: multiprocessing.Queue[Job | None], parent: int, start: Callable[[Job], None]
+) -> None:
+    """Start each job the web process sends until it says stop or is gone."""
+    while True:
+        try:
+            job = jobs.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent:
+                log.error("the web process is gone; background worker stopping")
+                return
+            continue
+        if job is None:
+            return
+        start(job)

@@ -17,16 +17,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from bot.config import (
     SLACK_USER_ID_PATTERN,
     ConfigError,
     Settings,
     config_path_from_env,
     load_settings,
-    mask_url,
 )
+from bot.store.urls import mask_url
 
 if TYPE_CHECKING:
     from bot.store.db import Store
@@ -122,7 +120,8 @@ def cmd_serve(args: argparse.Namespace, ctx: Context) -> int:
     migrated = ensure_schema(settings.database_url)
     # Imported here: the server pulls in Bolt and the providers, which other commands never need.
     try:
-        from bot.server import configure_logging, serve
+        from bot.bootstrap import serve
+        from bot.server import configure_logging
     except ImportError as exc:
         raise CliError(f"the Slack server cannot be loaded: {exc}") from exc
     configure_logging(settings.log_level)
@@ -210,14 +209,12 @@ def _scope_text(provider: str | None) -> str:
 
 
 def cmd_roles_grant(args: argparse.Namespace, ctx: Context) -> int:
-    from bot.store import roles
+    from bot.domain import roles
     from bot.store.models import Role
 
     _check_provider(ctx.settings, args.provider)
-    with ctx.store() as store, store.session() as s:
-        created = roles.grant(
-            s, args.user, Role(args.role), provider=args.provider, granted_by=_command_actor()
-        )
+    with ctx.store() as store, store.session() as tx:
+        created = roles.grant(tx, _command_actor(), args.user, Role(args.role), args.provider)
     scope = _scope_text(args.provider)
     if created:
         print(f"granted {args.role} to {args.user} for {scope}")
@@ -227,13 +224,11 @@ def cmd_roles_grant(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_roles_revoke(args: argparse.Namespace, ctx: Context) -> int:
-    from bot.store import roles
+    from bot.domain import roles
     from bot.store.models import Role
 
-    with ctx.store() as store, store.session() as s:
-        removed = roles.revoke(
-            s, args.user, Role(args.role), provider=args.provider, revoked_by=_command_actor()
-        )
+    with ctx.store() as store, store.session() as tx:
+        removed = roles.revoke(tx, _command_actor(), args.user, Role(args.role), args.provider)
     scope = _scope_text(args.provider)
     if not removed:
         raise CliError(f"{args.user} holds no {args.role} grant for {scope}")
@@ -242,23 +237,23 @@ def cmd_roles_revoke(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_roles_list(args: argparse.Namespace, ctx: Context) -> int:
-    from bot.store import roles
+    from bot.domain import roles
 
     rows: list[tuple[str, ...]] = [
         (admin, "admin", "*", "config", "")
         for admin in ctx.settings.admins
         if args.user in (None, admin)
     ]
-    with ctx.store() as store, store.session() as s:
+    with ctx.store() as store:
         rows += [
             (
-                g.slack_user_id,
+                g.user_id,
                 g.role.value,
                 g.provider_scope,
                 g.granted_by,
                 g.granted_at.isoformat(timespec="seconds"),
             )
-            for g in roles.list_grants(s, args.user)
+            for g in roles.list_grants(store, args.user)
         ]
     if not rows:
         print("no roles granted")
@@ -503,6 +498,7 @@ def _say(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; expected failures print one line each and return a non-zero status."""
+    from bot.store.db import StoreError
     from bot.store.migrate import SchemaError
 
     parser = build_parser()
@@ -521,8 +517,8 @@ def main(argv: list[str] | None = None) -> int:
     except (CliError, SchemaError) as exc:
         _say(str(exc))
         return EXIT_ERROR
-    except SQLAlchemyError as exc:
-        _say(f"database error: {_first_line(exc)}")
+    except StoreError as exc:
+        _say(f"database error: {exc}")
         return EXIT_ERROR
     except BrokenPipeError:
         # `resetbot audit export | head`: the reader left; that is not our failure. Point stdout
@@ -532,10 +528,3 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     except KeyboardInterrupt:
         return 130
-
-
-def _first_line(exc: SQLAlchemyError) -> str:
-    # The driver's own message, without SQLAlchemy's statement and parameter dump.
-    origin: BaseException = getattr(exc, "orig", None) or exc
-    text = str(origin).strip().splitlines()
-    return text[0] if text else type(origin).__name__

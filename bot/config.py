@@ -32,14 +32,18 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 from pydantic_settings.sources import DotEnvSettingsSource
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
-from providers.settings import KINDS, ProviderSettings
+from bot.store.urls import MASK, is_database_url, mask_url
+from providers.settings import (
+    KINDS,
+    F5XCSettings,
+    MightyNetworksSettings,
+    TykSettings,
+    UnleashSettings,
+)
 
 CONFIG_ENV = "RESETBOT_CONFIG"
 DEFAULT_CONFIG = Path("resetbot.toml")
-MASK = "********"
 SLACK_USER_ID_PATTERN = r"^[UW][A-Z0-9]{2,}$"
 INSTANCE_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
 # The standard Slack variables, under their usual names, and where they land.
@@ -83,6 +87,39 @@ class SlackSettings(BaseModel):
         return value
 
 
+class ApprovalPolicy(BaseModel):
+    """The bot's policy for one provider instance, written beside its vendor settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    approvals_channel: str | None = Field(default=None, pattern=r"^[CG][A-Z0-9]{2,}$")
+    approvals_required: int = Field(default=1, ge=1, le=10)
+    allow_self_approval: bool = False
+
+
+# One ``[providers.<name>]`` table: the vendor's settings and the bot's policy for it.
+class MightyNetworksInstance(MightyNetworksSettings, ApprovalPolicy):
+    pass
+
+
+class UnleashInstance(UnleashSettings, ApprovalPolicy):
+    pass
+
+
+class F5XCInstance(F5XCSettings, ApprovalPolicy):
+    pass
+
+
+class TykInstance(TykSettings, ApprovalPolicy):
+    pass
+
+
+ProviderInstance = Annotated[
+    MightyNetworksInstance | UnleashInstance | F5XCInstance | TykInstance,
+    Field(discriminator="kind"),
+]
+
+
 class Settings(BaseSettings):
     """Everything resetbot reads at start-up (see ``resetbot.example.toml``)."""
 
@@ -111,18 +148,14 @@ class Settings(BaseSettings):
     # the web process ("thread": one process less, about 80 MB less memory, slower acks under load).
     background: Literal["process", "thread"] = "process"
     slack: SlackSettings = Field(default_factory=SlackSettings)
-    providers: dict[InstanceName, ProviderSettings] = Field(default_factory=dict)
+    providers: dict[InstanceName, ProviderInstance] = Field(default_factory=dict)
 
     @field_validator("database_url")
     @classmethod
     def _parseable_url(cls, value: str) -> str:
-        try:
-            make_url(value)
-        except ArgumentError:
+        if not is_database_url(value):
             # Never echo the value: a database URL may carry a password.
-            raise PydanticCustomError(
-                "database_url", "not a valid SQLAlchemy database URL"
-            ) from None
+            raise PydanticCustomError("database_url", "not a valid SQLAlchemy database URL")
         return value
 
     @field_validator("admins", mode="before")
@@ -391,17 +424,6 @@ def _mask(value: Any) -> Any:
     if isinstance(value, HttpUrl):
         return str(value)
     return value
-
-
-def mask_url(url: str) -> str:
-    """A database URL that is safe to print: any password becomes ``********``."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return MASK
-    if parsed.password is None:
-        return url
-    return parsed.render_as_string(hide_password=True).replace(":***@", f":{MASK}@", 1)
 
 
 def http_problems(settings: Settings) -> list[str]:

@@ -20,12 +20,12 @@ from typing import Any
 
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
+from bot.bootstrap import Web, Worker, build_web
 from bot.config import Settings
-from bot.runtime import Runtime
+from bot.domain import roles
 from bot.server import EVENTS_PATH, BackgroundServer, make_wsgi_app
 from bot.slack import blocks
 from bot.standin import Message, ModalView, SlackDriver, SlackStandIn
-from bot.store import roles as role_store
 from bot.store.db import Store
 from bot.store.migrate import upgrade
 from bot.store.models import FINAL_STATES, RequestState, ResetRequest, Role
@@ -145,7 +145,7 @@ class Rig:
     sandboxes: dict[str, Sandbox] = field(init=False, default_factory=dict)
     accounts: dict[str, dict[str, str]] = field(init=False, default_factory=dict)
     settings: Settings = field(init=False)
-    runtime: Runtime = field(init=False)
+    web: Web = field(init=False)
     server: BackgroundServer = field(init=False)
     driver: SlackDriver = field(init=False)
     _started: list[Callable[[], None]] = field(init=False, default_factory=list)
@@ -207,17 +207,19 @@ class Rig:
         store = prepare_store(url, self.people)
         self.progress("bot")
         # Jobs on threads here: the clock and the store are shared with the tests.
-        self.runtime = Runtime(
+        self.web = build_web(
             self.settings,
             store=store,
             clock=self.clock,
             workers=self.workers,
-            check_jobs_pickle=self.check_jobs_pickle,
+            check_pickle=self.check_jobs_pickle,
         )
-        self._started.append(self.runtime.close)
+        self._started.append(self.web.close)
         if self.start_sweeper:
-            self.runtime.start()
-        self.server = BackgroundServer(make_wsgi_app(self.runtime), port=self.bot_port).start()
+            self.web.start()
+        self.server = BackgroundServer(
+            make_wsgi_app(self.web.app, self.web.healthy), port=self.bot_port
+        ).start()
         self._started.append(self.server.stop)
         self.driver = SlackDriver(self.standin, self.events_url, self.signing_secret)
         self._started.append(self.driver.close)
@@ -233,6 +235,16 @@ class Rig:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+    @property
+    def store(self) -> Store:
+        return self.web.core.store
+
+    @property
+    def worker(self) -> Worker:
+        """Where the bot's jobs run: in the rig, threads of the web process."""
+        assert self.web.worker is not None
+        return self.web.worker
 
     @property
     def events_url(self) -> str:
@@ -370,11 +382,11 @@ class Rig:
         raise KeyError(f"nobody called {user!r} in the rig")
 
     def request_ids(self) -> set[str]:
-        with self.runtime.store.session() as session:
+        with self.store.session() as session:
             return set(session.scalars(_select_ids()))
 
     def request(self, request_id: str) -> ResetRequest:
-        with self.runtime.store.session() as session:
+        with self.store.session() as session:
             row = session.get(ResetRequest, request_id)
             if row is None:
                 raise AssertionError(f"no request {request_id}")
@@ -397,11 +409,11 @@ class Rig:
 
     def settle(self, timeout: float = 10.0) -> None:
         """Wait until no background job of the bot is queued or running."""
-        if not self.runtime.wait_idle(timeout):
+        if not self.worker.wait_idle(timeout):
             raise AssertionError(f"the bot's workers were still busy after {timeout:g}s")
 
     def sweep(self) -> None:
-        self.runtime.sweep_once()
+        self.worker.sweep_once()
         self.settle()
 
     def wait(
@@ -433,7 +445,7 @@ class Rig:
 
         from bot.store.models import AuditEvent
 
-        with self.runtime.store.session() as session:
+        with self.store.session() as session:
             query = select(AuditEvent).order_by(AuditEvent.id)
             if request_id:
                 query = query.where(AuditEvent.request_id == request_id)
@@ -472,12 +484,10 @@ def prepare_store(url: str, people: tuple[Person, ...] = PEOPLE) -> Store:
     """Migrated, with ``people`` granted their roles (as an admin would have)."""
     upgrade(url)
     store = Store(url)
-    with store.session() as session:
+    with store.session() as tx:
         for person in people:
             if person.role is not None:
-                role_store.grant(
-                    session, person.id, person.role, provider=person.provider, granted_by=ADMIN
-                )
+                roles.grant(tx, ADMIN, person.id, person.role, person.provider)
     return store
 
 

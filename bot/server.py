@@ -1,4 +1,4 @@
-"""``resetbot serve``: Slack over HTTP under gunicorn, or Socket Mode; ``/healthz`` for both."""
+"""The transports: Slack over HTTP (a WSGI app under gunicorn), or Socket Mode; ``/healthz``."""
 
 from __future__ import annotations
 
@@ -15,10 +15,9 @@ from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
-from bot.config import Settings
-from bot.runtime import Runtime
 from bot.slack.delivery import begin_delivery, end_delivery
 from bot.slack.views_state import well_formed
 
@@ -41,14 +40,12 @@ def _reply(start_response: StartResponse, status: str, body: dict[str, Any]) -> 
     return [data]
 
 
-def make_wsgi_app(
-    rt: Runtime | None, *, health: Callable[[], bool] | None = None
-) -> WSGIApplication:
-    """``POST /slack/events`` to Bolt, ``GET /healthz``; everything else 404."""
-    bolt = SlackRequestHandler(rt.app, path=EVENTS_PATH) if rt is not None else None
-    check = health or (rt.healthy if rt is not None else (lambda: True))
+def make_wsgi_app(app: App | None, health: Callable[[], bool]) -> WSGIApplication:
+    """``POST /slack/events`` to Bolt (if ``app``), ``GET /healthz``; everything else 404."""
+    bolt = SlackRequestHandler(app, path=EVENTS_PATH) if app is not None else None
+    check = health
 
-    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    def wsgi(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
         if path == "/healthz":
@@ -91,7 +88,7 @@ def make_wsgi_app(
             return _AfterWrite(body, delivery.release)
         return _reply(start_response, "404 Not Found", {"ok": False, "error": "not_found"})
 
-    return app
+    return wsgi
 
 
 class _AfterWrite:
@@ -143,34 +140,6 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> None:
     mallopt(-8, arenas)  # M_ARENA_MAX; inherited by gunicorn's forked workers
 
 
-def serve(settings: Settings) -> None:
-    configure_logging(settings.log_level)
-    limit_malloc_arenas()
-    port = int(os.environ.get("PORT", "3000"))
-    if settings.slack.app_token is not None:
-        serve_socket_mode(settings, port=port)
-    else:
-        serve_http(settings, port=port)
-
-
-def serve_http(settings: Settings, *, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104
-    runtimes: list[Runtime] = []
-
-    def close_all() -> None:
-        for rt in runtimes:
-            rt.close()
-
-    def load() -> WSGIApplication:
-        # Runs in each worker after the fork: engines, pools and threads are per process.
-        rt = Runtime(settings, background=settings.background)
-        rt.start()
-        runtimes.append(rt)
-        log.info("resetbot ready on %s:%s (worker %s)", host, port, os.getpid())
-        return make_wsgi_app(rt)
-
-    run_gunicorn(load, host=host, port=port, log_level=settings.log_level, on_exit=close_all)
-
-
 def run_gunicorn(
     load: Callable[[], WSGIApplication],
     *,
@@ -212,7 +181,7 @@ class _QuietHandler(WSGIRequestHandler):
         log.debug(format, *args)
 
 
-def socket_mode_handler(rt: Runtime, app_token: str) -> SocketModeHandler:
+def socket_mode_handler(app: App, app_token: str) -> SocketModeHandler:
     """Bolt's Socket Mode handler, starting each envelope's jobs once its ack has gone out.
 
     As over HTTP (``make_wsgi_app``): so a fast worker can never post its answer first and
@@ -235,24 +204,29 @@ def socket_mode_handler(rt: Runtime, app_token: str) -> SocketModeHandler:
                 end_delivery()
                 delivery.release()
 
-    return _Handler(rt.app, app_token)
+    return _Handler(app, app_token)
 
 
-def serve_socket_mode(settings: Settings, *, port: int | None) -> None:
-    assert settings.slack.app_token is not None
-    rt = Runtime(settings, background=settings.background)
-    rt.start()
+def serve_socket_mode(
+    app: App,
+    app_token: str,
+    healthy: Callable[[], bool],
+    *,
+    port: int | None,
+    on_exit: Callable[[], None],
+) -> None:
+    """Serve ``app`` over Socket Mode until SIGTERM or SIGINT, then ``on_exit``."""
     health: WSGIServer | None = None
     if port:
         # No Slack traffic arrives over HTTP in Socket Mode; /healthz still serves load balancers.
         health = make_server(
             "0.0.0.0",  # noqa: S104
             port,
-            make_wsgi_app(None, health=rt.healthy),
+            make_wsgi_app(None, healthy),
             handler_class=_QuietHandler,
         )
         threading.Thread(target=health.serve_forever, daemon=True, name="healthz").start()
-    handler = socket_mode_handler(rt, settings.slack.app_token.get_secret_value())
+    handler = socket_mode_handler(app, app_token)
     stopped = threading.Event()
 
     def stop(*_: Any) -> None:
@@ -268,7 +242,7 @@ def serve_socket_mode(settings: Settings, *, port: int | None) -> None:
         handler.close()  # type: ignore[no-untyped-call]
         if health is not None:
             health.shutdown()
-        rt.close()
+        on_exit()
 
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):

@@ -12,16 +12,12 @@ from providers.base import ActionSpec, BadInput, Provider, ProviderError, S
 from providers.http import Call, HttpClient, Reply, RetryPolicy
 
 _EMAIL = re.compile(r"^[^@\s<>()\[\]\\,;:\"]+@[^@\s<>()\[\]\\,;:\"]+\.[^@\s<>()\[\]\\,;:\".]{2,}$")
-# Slack turns a typed address into "<mailto:ann@x.com|ann@x.com>".
-_SLACK_MAILTO = re.compile(r"^<mailto:([^|>]+)(?:\|[^>]*)?>$")
 MAX_INPUT = 254  # the longest valid e-mail address
 
 
 def clean_input(user: str) -> str:
-    """What was typed, without surrounding blanks or Slack's mailto markup."""
-    text = user.strip()
-    match = _SLACK_MAILTO.match(text)
-    return match.group(1).strip() if match else text
+    """What was typed, without surrounding blanks."""
+    return user.strip()
 
 
 def is_email(text: str) -> bool:

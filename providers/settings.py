@@ -10,13 +10,10 @@ NETWORK_ID_PATTERN = r"^(?:[0-9]+|[a-z][a-z0-9-]+)$"
 
 
 class ProviderSettingsBase(BaseModel):
-    """Settings every instance has: the bot's policy for it, and the HTTP budget."""
+    """Settings every instance has: the HTTP budget."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    approvals_channel: str | None = Field(default=None, pattern=r"^[CG][A-Z0-9]{2,}$")
-    approvals_required: int = Field(default=1, ge=1, le=10)
-    allow_self_approval: bool = False
     timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     max_retries: int = Field(default=2, ge=0, le=5)
 

@@ -27,7 +27,7 @@ def call_provider(rt: Any, what: str) -> None:
 @pytest.fixture
 def pool() -> Any:
     ran.clear()
-    background = ThreadBackground(object(), workers=2, check_pickle=True)  # type: ignore[arg-type]
+    background = ThreadBackground(workers=2, check_pickle=True)
     yield background
     background.close()
 
@@ -71,14 +71,14 @@ class TestAfterAck:
         assert started == ["job", "outside a request"]
 
 
-class FakeRuntime:
+class FakeContext:
     background: ThreadBackground
 
     def submit(self, fn: Any, *args: Any) -> None:
         self.background.accept(Job(fn, args))()
 
 
-def then_another(rt: FakeRuntime, what: str) -> None:
+def then_another(rt: FakeContext, what: str) -> None:
     time.sleep(0.2)  # still running when close() is called
     rt.submit(record, what)
 
@@ -86,8 +86,9 @@ def then_another(rt: FakeRuntime, what: str) -> None:
 def test_close_lets_jobs_started_by_jobs_run() -> None:
     """A decision starts its message update: shutting down must not drop the second job."""
     ran.clear()
-    rt = FakeRuntime()
-    rt.background = ThreadBackground(rt, workers=2)  # type: ignore[arg-type]
+    rt = FakeContext()
+    rt.background = ThreadBackground(workers=2)
+    rt.background.context = rt
     rt.background.accept(Job(then_another, ("follow-up",)))()
     rt.background.close()
     assert [what for _, what in ran] == ["follow-up"]

@@ -21,7 +21,7 @@ def header(rig: Rig) -> str:
         ("Slack", f"{rig.standin.api_url}  (local stand-in, channel #it-support)"),
     ]
     for name, sandbox in rig.sandboxes.items():
-        rows.append((name, f"{sandbox.url}  ({rig.runtime.providers[name].title} sandbox)"))
+        rows.append((name, f"{sandbox.url}  ({rig.web.core.catalog[name].title} sandbox)"))
     width = max(len(name) for name, _ in rows)
     people = ", ".join(
         f"@{p.handle} ({_role_text(p.role.value if p.role else None, p.provider)})"
@@ -77,7 +77,7 @@ def changes(before: Workspace, after: Workspace) -> str:
 
 def audit_table(rig: Rig) -> str:
     handles = {p.id: f"@{p.handle}" for p in rig.people}
-    with rig.runtime.store.session() as session:
+    with rig.store.session() as session:
         events = list(session.scalars(select(AuditEvent).order_by(AuditEvent.id)))
         rows = [
             (

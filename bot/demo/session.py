@@ -180,7 +180,7 @@ def _run(options: DemoOptions, workdir: Path, progress: Progress) -> int:
 
 
 def _keep_running(rig: Rig, out: TextIO, progress: Progress) -> None:
-    rig.runtime.start()  # the sweeper: from now on requests expire in real time
+    rig.web.start()  # the sweeper: from now on requests expire in real time
     stop = threading.Event()
     with _signals_set(stop):  # from here on Ctrl-C and SIGTERM just ask it to stop
         server, state = control.start_control(rig)

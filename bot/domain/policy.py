@@ -1,13 +1,28 @@
-"""Who may do what: pure functions over the roles a person holds for one provider instance."""
+"""Who may do what: the role model, the config's admins, and each provider's approval policy."""
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Iterable, Sequence, Set
 
+from bot.config import Settings
 from bot.store.models import Role
 
+# What each role held lets a person do, as a set of effective roles: an admin may do everything
+# an approver may, and approvers and admins may file requests too (someone else still approves).
+IMPLIED: dict[Role, frozenset[Role]] = {
+    Role.REQUESTER: frozenset({Role.REQUESTER}),
+    Role.APPROVER: frozenset({Role.APPROVER, Role.REQUESTER}),
+    Role.ADMIN: frozenset({Role.ADMIN, Role.APPROVER, Role.REQUESTER}),
+}
 FILERS = frozenset({Role.REQUESTER, Role.APPROVER, Role.ADMIN})
 DECIDERS = frozenset({Role.APPROVER, Role.ADMIN})
+
+
+def effective(held: Iterable[Role], user_id: str, config_admins: Sequence[str]) -> set[Role]:
+    """The roles ``user_id`` acts with: those granted, the config's admins as admins
+    everywhere, and everything each implies."""
+    roles = {*held, *([Role.ADMIN] if user_id in config_admins else [])}
+    return {implied for role in roles for implied in IMPLIED[role]}
 
 
 def may_file(roles: Set[Role]) -> bool:
@@ -29,3 +44,21 @@ def may_see(roles: Set[Role], *, is_requester: bool) -> bool:
 
 def may_cancel(roles: Set[Role], *, is_requester: bool) -> bool:
     return is_requester or may_administer(roles)
+
+
+def self_approval_allowed(settings: Settings, provider: str) -> bool:
+    instance = settings.providers.get(provider)
+    return bool(instance and instance.allow_self_approval)
+
+
+def approvals_required(settings: Settings, provider: str) -> int:
+    return settings.providers[provider].approvals_required
+
+
+def approvals_channel(settings: Settings, provider: str, origin: str | None) -> str | None:
+    """Where the approval message goes: the provider's channel, else where it was asked."""
+    return settings.providers[provider].approvals_channel or origin
+
+
+def quorum_met(approvals: int, required: int) -> bool:
+    return approvals >= required

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.middleware import Middleware
@@ -15,12 +16,8 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.config import Settings
+from bot.slack.deps import ListenerDeps
 from bot.slack.listeners import actions, commands, views
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -92,14 +89,16 @@ def _bolt_logger() -> logging.Logger:
     return logger
 
 
-def build_app(rt: Runtime, *, token_verification: bool = True) -> App:
-    settings = rt.settings
+def build_app(
+    settings: Settings, deps: ListenerDeps, client: WebClient, *, token_verification: bool = True
+) -> App:
+    """The Bolt app with every listener registered; ``client`` is the one Bolt itself uses."""
     secret = settings.slack.signing_secret
     app = App(
-        client=rt.client,
+        client=client,
         signing_secret=secret.get_secret_value() if secret else None,
         token_verification_enabled=token_verification,
-        # Listeners only parse, check, ack and hand slow work to the runtime's pool, so they run
+        # Listeners only parse, check, ack and hand slow work to the background, so they run
         # on the request's own thread and the response goes out the moment they return (Bolt's
         # default hands them to another thread and polls for the ack every 10 ms).
         process_before_response=True,
@@ -111,7 +110,7 @@ def build_app(rt: Runtime, *, token_verification: bool = True) -> App:
     def on_error(error: Exception) -> None:
         log.error("unhandled error in a listener: %s", type(error).__name__, exc_info=error)
 
-    commands.register(app, rt)
-    actions.register(app, rt)
-    views.register(app, rt)
+    commands.register(app, deps)
+    actions.register(app, deps)
+    views.register(app, deps)
     return app

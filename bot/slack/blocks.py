@@ -27,9 +27,9 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.domain.service import ProviderStatus, RequestLine, RequestView
+from bot.domain.views import GrantView, ProviderStatus, RequestLine, RequestView
 from bot.slack import mrkdwn as md
-from bot.store.models import RequestState, RoleGrant
+from bot.store.models import ALL_PROVIDERS, RequestState
 
 APPROVE_ACTION = "approve_request"
 DENY_ACTION = "deny_request"
@@ -378,12 +378,12 @@ def providers_text(rows: Sequence[ProviderStatus]) -> str:
     return "\n".join(lines)
 
 
-def grants_text(grants: Sequence[RoleGrant], admins: Sequence[str]) -> str:
+def grants_text(grants: Sequence[GrantView], admins: Sequence[str]) -> str:
     lines = ["*Role grants*"]
     lines += [f"• {md.user(a)} admin (from config)" for a in admins]
     for g in grants:
-        scope = "all providers" if g.provider_scope == "*" else md.code(g.provider_scope)
-        lines.append(f"• {md.user(g.slack_user_id)} {g.role.value} for {scope}")
+        scope = "all providers" if g.provider_scope == ALL_PROVIDERS else md.code(g.provider_scope)
+        lines.append(f"• {md.user(g.user_id)} {g.role.value} for {scope}")
     if len(lines) == 1:
         lines.append("none")
     return "\n".join(lines)

@@ -24,6 +24,7 @@ USAGE = md.escape(
 ACTION_WORDS = frozenset({"reset", "allow", "revoke"})
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_MAILTO = re.compile(r"^<mailto:([^|>]+)(?:\|[^>]*)?>$")
 
 
 class ParseError(ValueError):
@@ -189,11 +190,16 @@ def _parse_request(provider: str, rest: list[str], actions: Sequence[str]) -> Fi
         raise ParseError(f"Say whose password to reset. {usage}")
     if len(rest) < 2:
         raise ParseError(f"Give a reason after the user; the approver sees it. {usage}")
-    user = rest[0]
-    mention = re.match(r"^<mailto:([^|>]+)(?:\|[^>]*)?>$", user)
-    if mention:  # Slack links e-mail addresses in command text when escaping is on
-        user = mention.group(1)
-    return FileRequest(provider, action, unescape(user), unescape(" ".join(rest[1:])))
+    return FileRequest(
+        provider, action, unescape(unwrap_mailto(rest[0])), unescape(" ".join(rest[1:]))
+    )
+
+
+def unwrap_mailto(token: str) -> str:
+    """``<mailto:ann@x.com|ann@x.com>`` → ``ann@x.com``: Slack links e-mail addresses in command
+    text when escaping is on."""
+    match = _MAILTO.match(token)
+    return match.group(1) if match else token
 
 
 def unescape(text: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any, Literal, TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.store.db import Store
+from bot.store.db import Store, translated
 from bot.store.models import AuditEvent
 
 Format = Literal["csv", "jsonl"]
@@ -29,7 +29,7 @@ def _reading(source: Session | Store) -> Iterator[Session]:
         yield source
         return
     # A deferred BEGIN on SQLite: a long export must not hold the write lock the bot needs.
-    with source.engine.connect() as conn:
+    with translated(), source.engine.connect() as conn:
         conn.execution_options(sqlite_begin="DEFERRED")
         with Session(bind=conn) as session, session.begin():
             yield session

@@ -8,12 +8,42 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, Executable, Row, create_engine, event
+from sqlalchemy import Engine, Executable, Row, create_engine, event, text
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+
+# What the layers above call a transaction; they never import SQLAlchemy themselves.
+Tx = Session
 
 POOL_SIZE = 16  # connections kept open
 SQLITE_CACHE_KIB = 256  # page cache per SQLite connection
 POOL_OVERFLOW = 48  # more while busy: 32 workers + 16 request threads + sweeper + heartbeat
+
+
+class StoreError(Exception):
+    """The store failed; ``str()`` is the driver's first line, without statements or values."""
+
+
+class StoreUnavailable(StoreError):
+    """The database is down, unreachable, or locked past its time-out."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The driver's own message, without SQLAlchemy's statement and parameter dump."""
+    origin: BaseException = getattr(exc, "orig", None) or exc
+    lines = str(origin).strip().splitlines()
+    return lines[0] if lines else type(origin).__name__
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """SQLAlchemy's errors as the store's own, chained to the original."""
+    try:
+        yield
+    except OperationalError as exc:
+        raise StoreUnavailable(first_line(exc)) from exc
+    except SQLAlchemyError as exc:
+        raise StoreError(first_line(exc)) from exc
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -96,13 +126,13 @@ class Store:
         # wakes the next one as soon as the last commits, instead of in SQLite's busy handler,
         # which sleeps in growing steps (up to 100 ms) and let 32 workers convoy. Other
         # processes (the CLI) still meet busy_timeout.
-        with self._write_lock, self._sessions() as session, session.begin():
+        with translated(), self._write_lock, self._sessions() as session, session.begin():
             yield session
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
         """A session for reads only: a deferred BEGIN on SQLite (plain BEGIN elsewhere)."""
-        with self._readers() as session, session.begin():
+        with translated(), self._readers() as session, session.begin():
             yield session
 
     def read(
@@ -117,8 +147,13 @@ class Store:
         transaction cuts its cost to about a third. Build ``statement`` once (module level,
         ``bindparam``) so it is not compiled again on every call.
         """
-        with self._single.connect() as conn:
+        with translated(), self._single.connect() as conn:
             return conn.execute(statement, params or {}).all()
+
+    def ping(self) -> None:
+        """Raise StoreError unless the database answers a trivial query."""
+        with translated(), self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
         self.engine.dispose()

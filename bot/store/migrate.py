@@ -11,8 +11,8 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
 import migrations
-from bot.config import mask_url
-from bot.store.db import make_engine
+from bot.store.db import make_engine, translated
+from bot.store.urls import mask_url
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 
@@ -45,7 +45,7 @@ def current(url: str) -> str | None:
     """The database's revision, or None when it was never migrated."""
     engine = make_engine(url)
     try:
-        with engine.connect() as conn:
+        with translated(), engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
     finally:
         engine.dispose()
@@ -57,14 +57,16 @@ def is_at_head(url: str) -> bool:
 
 def upgrade(url: str, revision: str = "head") -> None:
     try:
-        command.upgrade(alembic_config(url), revision)
+        with translated():
+            command.upgrade(alembic_config(url), revision)
     except CommandError as exc:
         raise SchemaError(str(exc)) from exc
 
 
 def downgrade(url: str, revision: str) -> None:
     try:
-        command.downgrade(alembic_config(url), revision)
+        with translated():
+            command.downgrade(alembic_config(url), revision)
     except CommandError as exc:
         raise SchemaError(str(exc)) from exc
 

@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                 }
             ).encode()
 
-        resetbot = make_wsgi_app(rig.runtime)
+        resetbot = make_wsgi_app(rig.web.app, rig.web.healthy)
         floor = cpu_ms(bare_app(rig), command("help"), args.n)
         rows = [("bare Bolt (listener only acks)", floor)]
         bob = rig.user_id("bob")  # an approver: pending lists the oldest 20 he may decide

@@ -180,12 +180,12 @@ class TestDatabaseTrouble:
             assert "Looking up" in ack_body(response)["text"]
             answer = last_ephemeral(rig, "alice")
             assert "cannot reach its database" in answer and "try again" in answer
-            assert not rig.runtime.healthy()
+            assert not rig.web.healthy()
         finally:
             with admin.connect() as conn:
                 conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
             admin.dispose()
-        rig.runtime.store.dispose()  # the pool's connections were terminated
+        rig.store.dispose()  # the pool's connections were terminated
         assert rid in answer_of(rig, "alice", "status")
 
 
@@ -195,9 +195,9 @@ class TestBackgroundWorkerDown:
     ) -> None:
         """The check behind /healthz; `resetbot serve`'s test kills a real worker, but the web
         process may replace it before any /healthz request lands."""
-        assert rig.runtime.healthy()
-        monkeypatch.setattr(rig.runtime.background, "alive", lambda: False)
-        assert not rig.runtime.healthy()
+        assert rig.web.healthy()
+        monkeypatch.setattr(rig.web.background, "alive", lambda: False)
+        assert not rig.web.healthy()
         assert "the background worker is not running" in caplog.text
 
 

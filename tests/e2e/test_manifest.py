@@ -72,7 +72,7 @@ def test_scopes_are_exactly_what_the_bot_uses(rig: Rig) -> None:
     rig.say("dan", "providers")
     rig.file_by_form("alice", "community", "tom@example.com", "locked out")
     rig.settle()
-    rig.runtime.notifier.ephemeral("C0SUPPORT", "U0ALICE", "ephemerals are used too")
+    rig.worker.notifier.ephemeral("C0SUPPORT", "U0ALICE", "ephemerals are used too")
 
     called = {c.method for c in rig.standin.calls} - NOT_WEB_API
     unknown = called - set(SCOPE_OF)

@@ -14,7 +14,7 @@ from bot.standin import SocketModeDriver
 
 @pytest.fixture
 def socket_driver(rig: Rig) -> Iterator[SocketModeDriver]:
-    handler = socket_mode_handler(rig.runtime, rig.standin.app_token)
+    handler = socket_mode_handler(rig.web.app, rig.standin.app_token)
     handler.connect()  # type: ignore[no-untyped-call]
     try:
         rig.standin.socket_mode.wait_connected()

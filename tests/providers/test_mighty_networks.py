@@ -50,11 +50,6 @@ class TestResolve:
         assert request.url.params["email"] == "Ann@X.com"
         assert request.headers["Authorization"] == f"Bearer {MN_TOKEN}"
 
-    def test_slack_mailto_markup_is_understood(self, mn: Provider[Any], api: FakeApi) -> None:
-        """Slack's <mailto:…|…> rendering of an address is accepted."""
-        api.on("GET", BY_EMAIL, reply(200, ANN))
-        assert mn.resolve("<mailto:ann@x.com|ann@x.com>").id == "1234567890123"
-
     def test_unknown_email_is_not_found(self, mn: Provider[Any], api: FakeApi) -> None:
         """A 404 with only an `error` field says the member was not found."""
         api.on("GET", BY_EMAIL, reply(404, {"error": "Member not found"}))

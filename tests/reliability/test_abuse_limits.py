@@ -13,7 +13,7 @@ from reliability_support import count
 from sqlalchemy import event
 
 from bot.domain.errors import LimitReached
-from bot.domain.service import Draft
+from bot.domain.views import Draft
 from bot.rig import SUPPORT, Rig
 from bot.store.models import RequestState
 from providers.base import Account
@@ -110,20 +110,20 @@ def test_the_serialised_filing_is_short(
     new request's approvals, known to be none, are not read back. The limits still hold."""
     url = request.getfixturevalue("pg_url") if backend == "postgres" else None
     rig = make_rig(database_url=url, settings_options={"max_pending_per_requester": 2})
-    service = rig.runtime.service
+    filing = rig.web.core.filing
     statements: list[str] = []
 
     def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         statements.append(" ".join(statement.split()))
 
-    event.listen(service.store.engine, "before_cursor_execute", note)
+    event.listen(rig.store.engine, "before_cursor_execute", note)
     try:
         draft = Draft("U0ALICE", "community", "reset", "tom@example.com", "locked out")
-        view = service.file(
+        view = filing.file(
             draft, Account("tom", "tom@example.com", "Tom Taylor"), origin_channel=SUPPORT
         )
     finally:
-        event.remove(service.store.engine, "before_cursor_execute", note)
+        event.remove(rig.store.engine, "before_cursor_execute", note)
     assert view.approvals == ()
     counts = [s for s in statements if "count(" in s]
     assert len(counts) == 1 and counts[0].count("count(") == 2, statements
@@ -132,18 +132,18 @@ def test_the_serialised_filing_is_short(
         backend == "postgres"
     ), statements  # roles, limits, request, audit (+ the lock)
     with pytest.raises(LimitReached, match="There is already a pending request for Tom"):
-        service.file(
+        filing.file(
             Draft("U0ALICE", "community", "reset", "tom@example.com", "again"),
             Account("tom", "tom@example.com", "Tom Taylor"),
             origin_channel=SUPPORT,
         )
-    service.file(
+    filing.file(
         Draft("U0ALICE", "community", "reset", "uma@example.com", "locked out"),
         Account("uma", "uma@example.com", "Uma"),
         origin_channel=SUPPORT,
     )
     with pytest.raises(LimitReached, match="You already have 2 pending requests"):
-        service.file(
+        filing.file(
             Draft("U0ALICE", "community", "reset", "x@example.com", "locked out"),
             Account("x", "x@example.com", "X"),
             origin_channel=SUPPORT,

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 import pytest
 from reliability_support import count
 
+from bot.domain import roles
 from bot.rig import PEOPLE, Person, Rig
 from bot.slack import blocks
 from bot.store import roles as role_store
@@ -164,15 +165,15 @@ def _pending(case: Case) -> bool:
 
 
 def _roles(case: Case, verb: str) -> bool:
-    store = case.rig.runtime.store
+    store = case.rig.store
     with store.session() as s:  # grant starts from "not held", revoke from "held"
         if verb == "grant":
-            role_store.revoke(s, "U0ZED", Role.REQUESTER, provider=None, revoked_by="U0ADA")
+            roles.revoke(s, "U0ADA", "U0ZED", Role.REQUESTER, None)
         else:
-            role_store.grant(s, "U0ZED", Role.REQUESTER, provider=None, granted_by="U0ADA")
+            roles.grant(s, "U0ADA", "U0ZED", Role.REQUESTER, None)
     text = case.say(f"roles {verb} <@U0ZED> requester" if verb != "list" else "roles list")
     with store.session() as s:
-        held = Role.REQUESTER in role_store.roles_for(s, "U0ZED", "community", config_admins=[])
+        held = Role.REQUESTER in role_store.held(s, "U0ZED", "community")
     return {"grant": held, "revoke": not held, "list": "U0ZED" in text}[verb]
 
 
@@ -206,7 +207,7 @@ def test_authorization_matrix(shared: Rig, action: str, actor: str) -> None:
                 case.said
             )
     if shared.request(rid).state is RequestState.PENDING:
-        shared.runtime.service.cancel(rid, "U0ADA")  # keep the approvers' queue short
+        shared.web.core.decisions.cancel(rid, "U0ADA")  # keep the approvers' queue short
 
 
 @pytest.mark.parametrize("filer", ["bob", "ada"])
@@ -217,4 +218,4 @@ def test_an_approver_or_admin_cannot_approve_their_own_request(shared: Rig, file
     assert _decide(case, "approve") is False
     assert "own request" in case.said, case.said
     count("authorization_cases")
-    shared.runtime.service.cancel(rid, "U0ADA")
+    shared.web.core.decisions.cancel(rid, "U0ADA")

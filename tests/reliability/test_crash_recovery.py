@@ -145,7 +145,7 @@ class TestLease:
         for _ in range(4):
             rig.clock.advance(seconds=1)
             time.sleep(1.2)
-            rig.runtime.service.recover()
+            rig.worker.dispatching.recover()
             assert rig.request(rid).state is RequestState.DISPATCHING
         assert rig.clock() - rig.request(rid).dispatch_started_at >= timedelta(seconds=4)  # type: ignore[operator]
         assert rig.wait_state(rid).state is RequestState.SUCCEEDED
@@ -161,7 +161,7 @@ class TestLease:
 
         rig: Rig = make_rig(settings_options={"dispatch_lease_seconds": 30})  # type: ignore[operator]
         rid = rig.file("alice", "community tom@example.com locked out")
-        with rig.runtime.store.session() as s:  # what a process that died mid-call leaves
+        with rig.store.session() as s:  # what a process that died mid-call leaves
             s.execute(
                 update(ResetRequest)
                 .where(ResetRequest.id == rid)
@@ -195,7 +195,7 @@ class TestLease:
         rig: Rig = make_rig()  # type: ignore[operator]
         rid = rig.file("alice", "community tom@example.com locked out")
         old = rig.clock()
-        with rig.runtime.store.session() as s:
+        with rig.store.session() as s:
             s.execute(
                 update(ResetRequest)
                 .where(ResetRequest.id == rid)
@@ -206,7 +206,7 @@ class TestLease:
                     dispatch_heartbeat_at=old + timedelta(seconds=5),
                 )
             )
-        with rig.runtime.store.session() as s:
+        with rig.store.session() as s:
             assert not transition(
                 s,
                 rid,
@@ -229,7 +229,7 @@ class TestApprovedNeverStarted:
 
         rig: Rig = make_rig()  # type: ignore[operator]
         rid = rig.file("alice", "community tom@example.com locked out")
-        with rig.runtime.store.session() as s:  # what a process that died after approving leaves
+        with rig.store.session() as s:  # what a process that died after approving leaves
             s.execute(
                 update(ResetRequest)
                 .where(ResetRequest.id == rid)

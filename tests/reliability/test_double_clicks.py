@@ -114,9 +114,9 @@ class TestDoubleClicks:
         assert set(statuses) == {200}, statuses
         req = rig.wait_state(rid)
         assert req.state is RequestState.SUCCEEDED, req.outcome_message
-        assert approvals(rig.runtime.store, rid) == 1
+        assert approvals(rig.store, rid) == 1
         assert len(rig.sandbox("community").action_calls()) == 1
-        actions = audit_actions(rig.runtime.store, rid)
+        actions = audit_actions(rig.store, rid)
         assert actions.count("request.approved") == 1
         assert actions.count("request.dispatching") == 1
         assert actions.count("request.succeeded") == 1
@@ -217,7 +217,7 @@ class TestSlackRetries:
             assert rig.driver.post(body, retried(n, "http_timeout")).status_code == 200
             count("slack_retries")
         assert rig.wait_state(rid).state is RequestState.SUCCEEDED
-        assert approvals(rig.runtime.store, rid) == 1
+        assert approvals(rig.store, rid) == 1
         assert len(rig.sandbox("community").action_calls()) == 1
 
     def test_a_retried_click_opens_no_second_modal(self, rig: Rig) -> None:
@@ -244,5 +244,5 @@ class TestSlackRetries:
         assert rig.wait_state(rid).state is RequestState.SUCCEEDED
         told = [m.all_text() for m in rig.standin.ephemerals(user="U0BOB")]
         assert sum("was not recorded" in t for t in told) == 1, told
-        assert approvals(rig.runtime.store, rid) == 1
+        assert approvals(rig.store, rid) == 1
         assert len(rig.sandbox("community").action_calls()) == 1

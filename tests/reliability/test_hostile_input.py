@@ -213,7 +213,7 @@ def outgoing(calls: list[Call]) -> Iterator[str]:
 
 
 def check_invariants(rig: Rig) -> None:
-    with rig.runtime.store.session() as s:
+    with rig.store.session() as s:
         requests = list(s.scalars(select(ResetRequest)))
         approvals = list(s.scalars(select(Approval)))
         events = list(s.scalars(select(AuditEvent)))

@@ -190,14 +190,14 @@ class TestNoSecretLeaks:
             signing_secret=SIGNING_SECRET,
             prepare_sandbox=use_sentinels,
         ) as rig:
-            run_scenario(rig.driver, rig.standin, rig.runtime.store, rig.sandboxes)
+            run_scenario(rig.driver, rig.standin, rig.store, rig.sandboxes)
             rig.settle()
             secrets = all_secrets(rig.sandboxes.values())
             # The scenario really produced secrets: a link and a password reached the DM.
             issued = [s for s in secrets if s not in sentinels()]
             dm = " ".join(m.all_text() for m in rig.standin.dms("U0ALICE"))
             assert any(s in dm for s in issued), "no secret was handed out"
-            assert audit_rows(rig.runtime.store) > 10
+            assert audit_rows(rig.store) > 10
             logs = [
                 (f"log {r.name}", r.getMessage() + (r.exc_text or "") + str(r.args))
                 for r in caplog.records
@@ -208,10 +208,10 @@ class TestNoSecretLeaks:
                     *logs,
                     ("log text", caplog.text),
                     *slack_places(rig.standin),
-                    *database_places(rig.runtime.store),
+                    *database_places(rig.store),
                 ],
             )
-            rig.runtime.store.dispose()
+            rig.store.dispose()
             found += leaks(secrets, file_places(tmp_path))
         count("secrets_tracked", len(secrets))
         count("secrets_found", len(found))

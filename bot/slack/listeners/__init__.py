@@ -1,1 +1,1 @@
-"""Bolt listeners by kind, each group with a ``register(app, runtime)``: parse, call, render."""
+"""Bolt listeners by kind, each group with a ``register(app, deps)``: parse, call, render."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk.errors import SlackApiError, SlackRequestError
@@ -11,7 +11,8 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from bot.domain.errors import DomainError, WrongState
 from bot.slack import blocks, jobs
 from bot.slack import mrkdwn as md
-from bot.slack.notify import slack_error
+from bot.slack.deps import ListenerDeps
+from bot.slack.notifier import slack_error
 from bot.slack.views_state import (
     first_action,
     form_values,
@@ -20,9 +21,6 @@ from bot.slack.views_state import (
     view_of,
 )
 from bot.slack.views_state import user_id as acting_user
-
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -39,21 +37,19 @@ def _tell(respond: Respond, text: str) -> None:
         log.warning("could not answer a click via its response_url: %s", type(exc).__name__)
 
 
-def register(app: App, rt: Runtime) -> None:
+def register(app: App, deps: ListenerDeps) -> None:
     def open_decision(ack: Ack, body: dict[str, Any], respond: Respond, render: Any) -> None:
         ack()
         user_id, request_id = _clicked(body)
         try:
-            view = rt.service.check_decider(request_id, user_id)
+            view = deps.decisions.check_decider(request_id, user_id)
         except DomainError as exc:
             _tell(respond, f":no_entry: {md.escape(str(exc))}")
             if isinstance(exc, WrongState):
-                rt.submit(jobs.refresh, request_id)
+                deps.submit(jobs.refresh, request_id)
             return
         try:
-            rt.listener_client.views_open(
-                trigger_id=text_field(body, "trigger_id"), view=render(view)
-            )
+            deps.client.views_open(trigger_id=text_field(body, "trigger_id"), view=render(view))
         except (SlackApiError, SlackRequestError, OSError) as exc:
             # Most often an expired trigger (Slack gives 3 s); a second click gets a fresh one.
             _tell(
@@ -78,11 +74,11 @@ def register(app: App, rt: Runtime) -> None:
         if not text_field(view, "id"):
             return  # not a pick in our form: nothing to update
         try:
-            rt.listener_client.views_update(
+            deps.client.views_update(
                 view_id=text_field(view, "id"),
                 hash=text_field(view, "hash") or None,
                 view=blocks.request_modal(
-                    rt.provider_menu(),
+                    deps.catalog.menu(),
                     channel=metadata_channel(view),
                     selected=values.get("provider"),
                     values=values,

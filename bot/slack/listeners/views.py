@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_bolt import Ack, App
 
 from bot.domain.errors import DomainError
 from bot.slack import blocks, jobs
 from bot.slack import mrkdwn as md
+from bot.slack.deps import ListenerDeps
 from bot.slack.views_state import form_values, metadata_channel, text_field, view_of
 from bot.slack.views_state import user_id as acting_user
-
-if TYPE_CHECKING:
-    from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 FORM_FIELDS = ("provider", "action", "user", "reason")
 
 
-def register(app: App, rt: Runtime) -> None:
+def register(app: App, deps: ListenerDeps) -> None:
     @app.view(blocks.REQUEST_MODAL)
     def request_submitted(ack: Ack, body: dict[str, Any]) -> None:
         view = view_of(body)
@@ -29,7 +27,7 @@ def register(app: App, rt: Runtime) -> None:
         values = form_values(view)
         channel = metadata_channel(view)
         try:
-            draft = rt.service.validate(
+            draft = deps.filing.validate(
                 user_id,
                 values.get("provider", ""),
                 values.get("action"),
@@ -50,7 +48,7 @@ def register(app: App, rt: Runtime) -> None:
                 f":mag: Looking up {md.code(draft.user_text)} at {md.code(draft.provider)}…",
             ),
         )
-        rt.submit(jobs.form_filing, text_field(view, "id"), draft, channel, values)
+        deps.submit(jobs.form_filing, text_field(view, "id"), draft, channel, values)
 
     # A decision is written in the background: the modal closes at once, and the rare refusal
     # (the request was decided or expired meanwhile, a role was revoked since the click, which
@@ -59,7 +57,7 @@ def register(app: App, rt: Runtime) -> None:
     def approve_submitted(ack: Ack, body: dict[str, Any]) -> None:
         view = view_of(body)
         ack()
-        rt.submit(
+        deps.submit(
             jobs.approve,
             text_field(view, "private_metadata"),
             acting_user(body),
@@ -70,9 +68,9 @@ def register(app: App, rt: Runtime) -> None:
     def deny_submitted(ack: Ack, body: dict[str, Any]) -> None:
         view = view_of(body)
         try:
-            reason = rt.service.deny_reason(form_values(view).get("reason", ""))
+            reason = deps.decisions.deny_reason(form_values(view).get("reason", ""))
         except DomainError as exc:
             ack(response_action="errors", errors={"reason": str(exc)[:150]})
             return
         ack()
-        rt.submit(jobs.deny, text_field(view, "private_metadata"), acting_user(body), reason)
+        deps.submit(jobs.deny, text_field(view, "private_metadata"), acting_user(body), reason)

@@ -1,23 +1,28 @@
-"""Slack side effects: the approval message, its thread, DMs; failures leave a stale flag."""
+"""The domain's Notifier over Slack's Web API: the approval message, its thread, DMs."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from typing import Any
 
+from pydantic import SecretStr
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.domain.service import RequestView, ResetService
+from bot.domain.ports import MessageRef, NotPosted
+from bot.domain.views import RequestView
 from bot.slack import blocks
 from bot.slack import mrkdwn as md
 
 log = logging.getLogger(__name__)
 
-
-class PostFailed(Exception):
-    """The approval message could not be posted; the request was abandoned."""
+# What the requester can do when the approval message could not be posted, by Slack's error.
+POST_HINTS = {
+    "not_in_channel": "invite the bot to the channel (`/invite @resetbot`)",
+    "channel_not_found": "the bot cannot see that channel; invite it, or set "
+    "`approvals_channel` for the provider",
+    "is_archived": "the channel is archived",
+}
 
 
 def slack_error(exc: Exception) -> str:
@@ -31,45 +36,33 @@ def slack_error(exc: Exception) -> str:
 
 
 class SlackNotifier:
-    def __init__(self, client: WebClient, service: ResetService) -> None:
+    def __init__(self, client: WebClient) -> None:
         self.client = client
-        self.service = service
 
-    def post_approval(self, view: RequestView) -> RequestView:
-        """Post the approval message; a request nobody can see is abandoned, not left pending."""
+    def post_approval(self, view: RequestView) -> MessageRef:
         channel = view.approval_channel
         try:
             if not channel:
-                raise PostFailed("no channel to post to")
+                raise NotPosted("no channel to post to", error="no channel to post to")
             response = self.client.chat_postMessage(
                 channel=channel,
                 unfurl_links=False,
                 unfurl_media=False,
                 **blocks.approval_message(view),
             )
-        except (SlackApiError, PostFailed) as exc:
-            error = slack_error(exc) if isinstance(exc, SlackApiError) else str(exc)
+        except (SlackApiError, NotPosted) as exc:
+            error = exc.error if isinstance(exc, NotPosted) else slack_error(exc)
             log.warning("approval message for %s not posted: %s", view.id, error)
-            hint = {
-                "not_in_channel": "invite the bot to the channel (`/invite @resetbot`)",
-                "channel_not_found": "the bot cannot see that channel; invite it, or set "
-                "`approvals_channel` for the provider",
-                "is_archived": "the channel is archived",
-            }.get(error, "try again in a minute")
-            self.service.abandon(view.id, f"approval message could not be posted ({error})")
-            raise PostFailed(
+            hint = POST_HINTS.get(error, "try again in a minute")
+            raise NotPosted(
                 f"I couldn't post the approval message in {md.channel(channel or '?')}: "
-                f"{error} — {hint}. Nothing was filed."
+                f"{error} — {hint}. Nothing was filed.",
+                error=error,
             ) from exc
-        channel, ts = str(response["channel"]), str(response["ts"])
-        self.service.attach_message(view.id, channel, ts)
-        return replace(view, approval_channel=channel, approval_ts=ts)
+        return MessageRef(str(response["channel"]), str(response["ts"]))
 
-    def refresh(self, request_id: str) -> bool:
-        """Re-render the approval message from the stored state; False leaves it stale."""
-        view = self.service.view(request_id)
-        if not (view.approval_channel and view.approval_ts):
-            return True
+    def update_approval(self, view: RequestView) -> bool:
+        assert view.approval_channel and view.approval_ts
         try:
             self.client.chat_update(
                 channel=view.approval_channel,
@@ -78,10 +71,28 @@ class SlackNotifier:
             )
         except SlackApiError as exc:
             log.warning("approval message of %s not updated: %s", view.id, slack_error(exc))
-            self.service.mark_message(view.id, stale=True)
             return False
-        self.service.mark_message(view.id, stale=False)
         return True
+
+    def approval_added(self, view: RequestView, approver: str) -> bool:
+        return self.thread(
+            view,
+            f"{md.user(approver)} approved ({len(view.approvals)} of {view.approvals_required}).",
+        )
+
+    def outcome(self, view: RequestView) -> bool:
+        return self.thread(view, blocks.thread_outcome(view))
+
+    def tell_requester(self, view: RequestView) -> bool:
+        return self.tell(view.requester_id, blocks.requester_update(view))
+
+    def deliver_secret(self, view: RequestView, label: str, secret: SecretStr) -> bool:
+        payload = blocks.secret_dm(view, label, secret.get_secret_value())
+        return self.tell(
+            view.requester_id,
+            "Your reset succeeded; the secret is in this message.",
+            blocks=payload["blocks"],
+        )
 
     def thread(self, view: RequestView, text: str) -> bool:
         if not (view.approval_channel and view.approval_ts):

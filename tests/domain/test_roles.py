@@ -1,15 +1,37 @@
-"""Role grants: granting, revoking and listing, provider scopes, and the audit trail of each."""
+"""Role grants: granting, revoking and listing, provider scopes, the audit trail of each, and
+the roles a person acts with."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.store.db import Store
+from bot.domain import policy, roles
+from bot.store import roles as role_store
+from bot.store.db import Store, Tx
 from bot.store.models import ALL_PROVIDERS, AuditEvent, Role
-from bot.store.roles import grant, list_grants, revoke, roles_for
+from bot.store.roles import list_grants
 
 ADMIN = "U0ADMIN"
 ALICE = "U0ALICE"
+
+
+def grant(
+    tx: Tx, user_id: str, role: Role, *, provider: str | None = None, granted_by: str
+) -> bool:
+    return roles.grant(tx, granted_by, user_id, role, provider)
+
+
+def revoke(
+    tx: Tx, user_id: str, role: Role, *, provider: str | None = None, revoked_by: str
+) -> bool:
+    return roles.revoke(tx, revoked_by, user_id, role, provider)
+
+
+def roles_for(
+    tx: Tx, user_id: str, provider: str | None, *, config_admins: list[str] | None = None
+) -> set[Role]:
+    """The roles a person acts with, as every check in the domain computes them."""
+    return policy.effective(role_store.held(tx, user_id, provider), user_id, config_admins or [])
 
 
 def events(store: Store) -> list[tuple[str, str, str | None, str | None, dict[str, object]]]:

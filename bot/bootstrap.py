@@ -1,0 +1,338 @@
+"""The composition root: the one place that builds the web process and the background worker
+from settings, handing each part only what it uses."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import httpx
+from slack_sdk import WebClient
+
+from bot.background import (
+    Background,
+    Job,
+    ProcessBackground,
+    ThreadBackground,
+    become_worker,
+    run_queue,
+)
+from bot.config import Settings
+from bot.domain.catalog import Catalog
+from bot.domain.context import Context
+from bot.domain.decisions import Decisions
+from bot.domain.dispatch import Dispatching
+from bot.domain.filing import Filing
+from bot.domain.queries import Queries
+from bot.domain.roles import RoleAdmin
+from bot.domain.upkeep import Upkeep
+from bot.domain.workflow import Workflow
+from bot.server import (
+    configure_logging,
+    limit_malloc_arenas,
+    make_wsgi_app,
+    run_gunicorn,
+    serve_socket_mode,
+)
+from bot.slack.app import build_app, make_web_client
+from bot.slack.delivery import after_ack
+from bot.slack.deps import JobDeps, ListenerDeps, Submit
+from bot.slack.notifier import SlackNotifier
+from bot.store.db import Store, StoreError
+from bot.store.models import utcnow
+from providers.base import Provider
+from providers.registry import build_providers
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["thread", "process"]
+
+
+@dataclass
+class Core:
+    """The domain over its store and provider clients: what both processes share."""
+
+    settings: Settings
+    store: Store
+    catalog: Catalog
+    clock: Callable[[], datetime] = utcnow
+    ctx: Context = field(init=False)
+    filing: Filing = field(init=False)
+    decisions: Decisions = field(init=False)
+    queries: Queries = field(init=False)
+    role_admin: RoleAdmin = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ctx = Context(self.settings, self.store, self.catalog, self.clock)
+        self.filing = Filing(self.ctx)
+        self.decisions = Decisions(self.ctx)
+        self.queries = Queries(self.ctx)
+        self.role_admin = RoleAdmin(self.ctx)
+
+    def close(self) -> None:
+        self.catalog.close()
+        self.store.dispose()
+
+
+def build_core(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    providers: Mapping[str, Provider[Any]] | None = None,
+    provider_transport: httpx.BaseTransport | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> Core:
+    catalog = Catalog(
+        providers
+        if providers is not None
+        else build_providers(settings.providers, transport=provider_transport)
+    )
+    return Core(settings, store or Store(settings.database_url), catalog, clock)
+
+
+def submitter(background: Background) -> Submit:
+    """``submit(fn, *args)``: a job, started once the current request's ack is written."""
+
+    def submit(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        after_ack(background.accept(Job(fn, args, kwargs)))
+
+    return submit
+
+
+class Worker:
+    """Runs the jobs, the sweeper and the dispatch heartbeat: in the worker process under
+    ``resetbot serve``, or inside the web process (the demo, the tests)."""
+
+    def __init__(
+        self,
+        core: Core,
+        *,
+        client: WebClient | None = None,
+        workers: int = 32,
+        check_pickle: bool = False,
+        sweep_interval: float | None = None,
+    ) -> None:
+        self.core = core
+        settings = core.settings
+        self.client = client or make_web_client(settings)
+        self.notifier = SlackNotifier(self.client)
+        self.dispatching = Dispatching(core.ctx)
+        self.workflow = Workflow(
+            filing=core.filing,
+            decisions=core.decisions,
+            dispatching=self.dispatching,
+            upkeep=Upkeep(core.ctx),
+            notifier=self.notifier,
+        )
+        self.background = ThreadBackground(workers=workers, check_pickle=check_pickle)
+        self.deps = JobDeps(
+            catalog=core.catalog,
+            filing=core.filing,
+            decisions=core.decisions,
+            queries=core.queries,
+            role_admin=core.role_admin,
+            workflow=self.workflow,
+            notifier=self.notifier,
+            client=self.client,
+            admins=tuple(settings.admins),
+            submit=submitter(self.background),
+        )
+        self.background.context = self.deps
+        self.sweep_interval = (
+            sweep_interval if sweep_interval is not None else settings.sweep_interval_seconds
+        )
+        self._stop = threading.Event()
+        self._sweeper: threading.Thread | None = None
+        # Renews the lease on this process's provider calls for as long as it is alive; runs
+        # whether or not the sweeper does, so no other replica reports a live call as unknown.
+        self._heartbeat = threading.Thread(
+            target=self._beat, name="resetbot-heartbeat", daemon=True
+        )
+        self._heartbeat.start()
+
+    def sweep_once(self) -> None:
+        try:
+            self.workflow.sweep()
+        except Exception:
+            log.exception("sweep failed; the next one retries")
+
+    def _beat(self) -> None:
+        interval = self.core.settings.dispatch_lease_seconds / 3
+        while not self._stop.wait(interval):
+            try:
+                self.dispatching.heartbeat()
+            except Exception:
+                log.exception("dispatch heartbeat failed; the next one retries")
+
+    def start(self) -> None:
+        """Start the sweeper: expiry, recovery and stale messages, also right after a restart."""
+        if self._sweeper is not None:
+            return
+
+        def loop() -> None:
+            while True:
+                self.sweep_once()
+                if self._stop.wait(self.sweep_interval):
+                    return
+
+        self._sweeper = threading.Thread(target=loop, name="resetbot-sweeper", daemon=True)
+        self._sweeper.start()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no job is queued or running; False on time-out."""
+        return self.background.wait_idle(timeout)
+
+    def close(self) -> None:
+        """Stop the sweeper and heartbeat and let the jobs finish (the core stays open)."""
+        self._stop.set()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=10)
+        if self._heartbeat.is_alive():
+            self._heartbeat.join(timeout=10)
+        self.background.close()
+
+
+class Web:
+    """The web process: the Bolt app, its listeners, and where they hand their work."""
+
+    def __init__(
+        self,
+        core: Core,
+        *,
+        background: Mode = "thread",
+        client: WebClient | None = None,
+        workers: int = 32,
+        check_pickle: bool = False,
+        sweep_interval: float | None = None,
+        token_verification: bool = True,
+    ) -> None:
+        self.core = core
+        settings = core.settings
+        # Provider calls, writes and Slack updates run there, never on the request's thread:
+        # a slow provider can queue work, but it can never delay an acknowledgement.
+        self.worker: Worker | None = None
+        self.background: Background
+        if background == "process":
+            self.background = ProcessBackground(settings, run_worker, workers=workers)
+        else:
+            self.worker = Worker(
+                core,
+                client=client,
+                workers=workers,
+                check_pickle=check_pickle,
+                sweep_interval=sweep_interval,
+            )
+            self.background = self.worker.background
+        deps = ListenerDeps(
+            catalog=core.catalog,
+            filing=core.filing,
+            decisions=core.decisions,
+            client=client or make_web_client(settings, in_listener=True),
+            submit=submitter(self.background),
+        )
+        self.app = build_app(
+            settings,
+            deps,
+            client or make_web_client(settings),
+            token_verification=token_verification,
+        )
+
+    def start(self) -> None:
+        """Start the sweeper where the jobs run (in the worker process, it starts itself)."""
+        if self.worker is not None:
+            self.worker.start()
+
+    def healthy(self) -> bool:
+        if not self.background.alive():
+            log.error("health check: the background worker is not running")
+            return False
+        try:
+            self.core.store.ping()
+        except StoreError:
+            log.exception("health check: database unreachable")
+            return False
+        return True
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+        else:
+            self.background.close()
+        self.core.close()
+
+
+def build_web(settings: Settings, **options: Any) -> Web:
+    """A web process from settings; ``options`` go to ``build_core`` and ``Web``."""
+    core_options = {
+        k: options.pop(k)
+        for k in ("store", "providers", "provider_transport", "clock")
+        if k in options
+    }
+    return Web(build_core(settings, **core_options), **options)
+
+
+def run_worker(
+    settings: Settings,
+    jobs: multiprocessing.Queue[Job | None],
+    parent: int,
+    workers: int,
+    nice: int,
+) -> None:
+    """The worker process's entry point: run jobs until the web process says stop or is gone."""
+    become_worker(nice)
+    configure_logging(settings.log_level)
+    limit_malloc_arenas()
+    worker = Worker(build_core(settings), workers=workers)
+    worker.start()
+    log.info("background worker ready (pid %s)", os.getpid())
+    try:
+        run_queue(jobs, parent, lambda job: worker.background.accept(job)())
+    finally:
+        started = time.monotonic()
+        worker.close()
+        worker.core.close()
+        log.info("background worker stopped after %.1f s of draining", time.monotonic() - started)
+
+
+def serve(settings: Settings) -> None:
+    """``resetbot serve``: HTTP under gunicorn, or Socket Mode when SLACK_APP_TOKEN is set."""
+    configure_logging(settings.log_level)
+    limit_malloc_arenas()
+    port = int(os.environ.get("PORT", "3000"))
+    if settings.slack.app_token is not None:
+        web = build_web(settings, background=settings.background)
+        web.start()
+        serve_socket_mode(
+            web.app,
+            settings.slack.app_token.get_secret_value(),
+            web.healthy,
+            port=port,
+            on_exit=web.close,
+        )
+        return
+    serve_http(settings, port=port)
+
+
+def serve_http(settings: Settings, *, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104
+    webs: list[Web] = []
+
+    def close_all() -> None:
+        for web in webs:
+            web.close()
+
+    def load() -> Any:
+        # Runs in each gunicorn worker after the fork: engines, pools and threads are per process.
+        web = build_web(settings, background=settings.background)
+        web.start()
+        webs.append(web)
+        log.info("resetbot ready on %s:%s (worker %s)", host, port, os.getpid())
+        return make_wsgi_app(web.app, web.healthy)
+
+    run_gunicorn(load, host=host, port=port, log_level=settings.log_level, on_exit=close_all)

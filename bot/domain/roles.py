@@ -1,0 +1,83 @@
+"""Granting and revoking roles: admins from Slack, operators from the command line."""
+
+from __future__ import annotations
+
+from bot.domain import policy
+from bot.domain.context import Context
+from bot.domain.errors import NotAllowed
+from bot.domain.lifecycle import AuditAction
+from bot.domain.views import GrantView, grant_view
+from bot.store import requests as request_store
+from bot.store import roles as role_store
+from bot.store.db import Store, Tx
+from bot.store.models import Role
+
+
+def grant(tx: Tx, actor: str, user_id: str, role: Role, provider: str | None) -> bool:
+    """Grant ``role`` for ``provider`` (None = every provider); False if it was already held.
+    No permission check: the caller has made it (an admin in Slack, an operator's shell)."""
+    scope = role_store.scope_of(provider)
+    if not role_store.insert(tx, user_id, role, scope, actor):
+        return False
+    request_store.record(
+        tx,
+        actor=actor,
+        action=AuditAction.ROLE_GRANTED,
+        provider=scope,
+        target=user_id,
+        role=role.value,
+    )
+    return True
+
+
+def revoke(tx: Tx, actor: str, user_id: str, role: Role, provider: str | None) -> bool:
+    """Remove exactly the grant for ``provider`` (None = the all-providers one); False if absent.
+
+    Revoking a provider-scoped grant leaves an all-providers grant of the same role in place,
+    and the other way round: each grant is its own row.
+    """
+    scope = role_store.scope_of(provider)
+    if not role_store.delete_grant(tx, user_id, role, scope):
+        return False
+    request_store.record(
+        tx,
+        actor=actor,
+        action=AuditAction.ROLE_REVOKED,
+        provider=scope,
+        target=user_id,
+        role=role.value,
+    )
+    return True
+
+
+def list_grants(store: Store, user_id: str | None = None) -> list[GrantView]:
+    """Every grant (or one person's), ordered by person, role and scope."""
+    with store.reading() as tx:
+        return [grant_view(g) for g in role_store.list_grants(tx, user_id)]
+
+
+class RoleAdmin:
+    """Role changes asked for in Slack: only admins may make them, checked as they are made."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def _require_admin(self, tx: Tx, actor: str, what: str) -> None:
+        if not policy.may_administer(self.ctx.roles(tx, actor, None)):
+            raise NotAllowed(f"Only admins can {what} roles.")
+
+    def grant(self, actor: str, user_id: str, role: Role, provider: str | None) -> bool:
+        self.ctx.catalog.require(provider, field=None)
+        with self.ctx.store.session() as tx:
+            self._require_admin(tx, actor, "grant")
+            return grant(tx, actor, user_id, role, provider)
+
+    def revoke(self, actor: str, user_id: str, role: Role, provider: str | None) -> bool:
+        with self.ctx.store.session() as tx:
+            self._require_admin(tx, actor, "revoke")
+            return revoke(tx, actor, user_id, role, provider)
+
+    def list_grants(self, actor: str, user_id: str | None = None) -> list[GrantView]:
+        with self.ctx.store.reading() as tx:
+            self._require_admin(tx, actor, "list")
+            return [grant_view(g) for g in role_store.list_grants(tx, user_id)]

@@ -1,0 +1,209 @@
+"""The domain over a real SQLite file, with in-process provider fakes and a recording notifier."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+from bot.bootstrap import Core, build_core
+from bot.config import Settings, UnleashInstance
+from bot.domain.dispatch import Dispatching
+from bot.domain.ports import MessageRef, NotPosted
+from bot.domain.upkeep import Upkeep
+from bot.domain.views import Draft, RequestView
+from bot.domain.workflow import Workflow
+from bot.store.db import Store
+from bot.store.models import Base
+from providers.base import (
+    Account,
+    ActionResult,
+    ActionSpec,
+    CredentialCheck,
+    Provider,
+)
+
+ADMIN = "U0ADA"
+ALICE = "U0ALICE"  # requester
+BOB = "U0BOB"  # approver everywhere
+CAROL = "U0CAROL"  # approver everywhere
+ERIN = "U0ERIN"  # approver for "flags" only
+DAN = "U0DAN"  # no role
+
+
+class ExactSettings(Settings):
+    """Settings from the arguments alone."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+class FakeProvider(Provider[UnleashInstance]):
+    """Resolves any e-mail, records each action; a secret when ``secret`` is set."""
+
+    kind: ClassVar[str] = "unleash"
+    title: ClassVar[str] = "Fake"
+
+    def __init__(self, name: str, settings: UnleashInstance, *, secret: str | None) -> None:
+        super().__init__(name=name, settings=settings)
+        self.secret = secret
+        self.performed: list[tuple[str, str]] = []
+
+    @property
+    def actions(self) -> tuple[ActionSpec, ...]:
+        return (ActionSpec("reset", "Reset"),)
+
+    def resolve(self, user: str) -> Account:
+        return Account(user.split("@")[0], user, user.split("@")[0].title())
+
+    def perform(self, action: str, account: Account) -> ActionResult:
+        self.performed.append((action, account.id))
+        secret = SecretStr(self.secret) if self.secret else None
+        return ActionResult(f"Reset {account.label}.", secret, "reset link" if secret else None)
+
+    def describe(self, action: str, account: Account) -> str:
+        return f"Reset the password of {account.label}"
+
+    def check_credentials(self) -> CredentialCheck:
+        return CredentialCheck(ok=True, detail="ok")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@dataclass
+class RecordingNotifier:
+    """The Notifier port, recording what it was asked to say; ``fail_post`` refuses to post."""
+
+    fail_post: bool = False
+    said: list[tuple[str, str, str]] = field(default_factory=list)
+    secrets: list[tuple[str, str]] = field(default_factory=list)
+
+    def post_approval(self, view: RequestView) -> MessageRef:
+        if self.fail_post:
+            raise NotPosted("could not post", error="not_in_channel")
+        self.said.append(("post", view.id, view.state.value))
+        return MessageRef("C0APPROVE", f"ts-{view.id}")
+
+    def update_approval(self, view: RequestView) -> bool:
+        self.said.append(("update", view.id, view.state.value))
+        return True
+
+    def approval_added(self, view: RequestView, approver: str) -> bool:
+        self.said.append(("approved by", view.id, approver))
+        return True
+
+    def outcome(self, view: RequestView) -> bool:
+        self.said.append(("outcome", view.id, view.state.value))
+        return True
+
+    def tell_requester(self, view: RequestView) -> bool:
+        self.said.append(("tell", view.requester_id, view.state.value))
+        return True
+
+    def deliver_secret(self, view: RequestView, label: str, secret: SecretStr) -> bool:
+        self.secrets.append((view.requester_id, secret.get_secret_value()))
+        return True
+
+
+@dataclass
+class Domain:
+    core: Core
+    clock: Clock
+    notifier: RecordingNotifier
+    dispatching: Dispatching
+    upkeep: Upkeep
+    workflow: Workflow
+    providers: dict[str, FakeProvider]
+
+    def draft(
+        self, requester: str = ALICE, provider: str = "flags", user: str = "tom@x.com"
+    ) -> Draft:
+        return self.core.filing.validate(requester, provider, None, user, "locked out")
+
+    def file(
+        self, requester: str = ALICE, provider: str = "flags", user: str = "tom@x.com"
+    ) -> RequestView:
+        draft = self.draft(requester, provider, user)
+        account = self.core.filing.resolve(draft)
+        return self.core.filing.file(draft, account, origin_channel="C0SUPPORT")
+
+
+PROVIDERS: dict[str, dict[str, Any]] = {
+    "flags": {"approvals_channel": "C0APPROVE"},
+    "edge": {},
+    "pair": {"approvals_required": 2},
+    "selfie": {"allow_self_approval": True},
+    "links": {"approvals_channel": "C0APPROVE"},
+}
+GRANTS = [
+    (ALICE, "requester", None),
+    (BOB, "approver", None),
+    (CAROL, "approver", None),
+    (ERIN, "approver", "flags"),
+]
+
+
+def make_domain(tmp_path: Path) -> Iterator[Domain]:
+    from bot.domain import roles
+    from bot.store.models import Role
+
+    settings = ExactSettings.model_validate(
+        {
+            "database_url": f"sqlite:///{tmp_path / 'domain.db'}",
+            "admins": [ADMIN],
+            "max_pending_per_requester": 3,
+            "providers": {
+                name: {"kind": "unleash", "base_url": "https://u.test", "token": "t", **extra}
+                for name, extra in PROVIDERS.items()
+            },
+        }
+    )
+    store = Store(settings.database_url)
+    Base.metadata.create_all(store.engine)
+    with store.session() as tx:
+        for user, role, scope in GRANTS:
+            roles.grant(tx, ADMIN, user, Role(role), scope)
+    fakes = {
+        name: FakeProvider(
+            name,
+            settings.providers[name],  # type: ignore[arg-type]
+            secret="https://u.test/reset/SECRET-TOKEN" if name == "links" else None,
+        )
+        for name in PROVIDERS
+    }
+    clock = Clock()
+    core = build_core(settings, store=store, providers=fakes, clock=clock)
+    notifier = RecordingNotifier()
+    dispatching = Dispatching(core.ctx, owner="test-owner")
+    upkeep = Upkeep(core.ctx)
+    workflow = Workflow(
+        filing=core.filing,
+        decisions=core.decisions,
+        dispatching=dispatching,
+        upkeep=upkeep,
+        notifier=notifier,
+    )
+    yield Domain(core, clock, notifier, dispatching, upkeep, workflow, fakes)
+    core.close()
