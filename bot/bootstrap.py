@@ -141,7 +141,6 @@ class Worker:
             workflow=self.workflow,
             notifier=self.notifier,
             client=self.client,
-            admins=tuple(settings.admins),
             submit=submitter(self.background),
         )
         self.background.context = self.deps

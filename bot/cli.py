@@ -239,21 +239,16 @@ def cmd_roles_revoke(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_roles_list(args: argparse.Namespace, ctx: Context) -> int:
     from bot.domain import roles
 
-    rows: list[tuple[str, ...]] = [
-        (admin, "admin", "*", "config", "")
-        for admin in ctx.settings.admins
-        if args.user in (None, admin)
-    ]
-    with ctx.store() as store:
-        rows += [
+    with ctx.store() as store, store.reading() as tx:
+        rows = [
             (
                 g.user_id,
                 g.role.value,
                 g.provider_scope,
                 g.granted_by,
-                g.granted_at.isoformat(timespec="seconds"),
+                g.granted_at.isoformat(timespec="seconds") if g.granted_at else "",
             )
-            for g in roles.list_grants(store, args.user)
+            for g in roles.list_grants(tx, ctx.settings.admins, args.user)
         ]
     if not rows:
         print("no roles granted")

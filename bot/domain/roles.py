@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bot.domain import policy
 from bot.domain.context import Context
 from bot.domain.errors import NotAllowed
 from bot.domain.lifecycle import AuditAction
-from bot.domain.views import GrantView, grant_view
+from bot.domain.views import FROM_CONFIG, GrantView, grant_view
 from bot.store import requests as request_store
 from bot.store import roles as role_store
-from bot.store.db import Store, Tx
-from bot.store.models import Role
+from bot.store.db import Tx
+from bot.store.models import ALL_PROVIDERS, Role
 
 
 def grant(tx: Tx, actor: str, user_id: str, role: Role, provider: str | None) -> bool:
@@ -50,10 +52,17 @@ def revoke(tx: Tx, actor: str, user_id: str, role: Role, provider: str | None) -
     return True
 
 
-def list_grants(store: Store, user_id: str | None = None) -> list[GrantView]:
-    """Every grant (or one person's), ordered by person, role and scope."""
-    with store.reading() as tx:
-        return [grant_view(g) for g in role_store.list_grants(tx, user_id)]
+def list_grants(
+    tx: Tx, config_admins: Sequence[str], user_id: str | None = None
+) -> list[GrantView]:
+    """Every grant (or one person's): the config's admins first, then the stored grants
+    ordered by person, role and scope."""
+    admins = [
+        GrantView(a, Role.ADMIN, ALL_PROVIDERS, FROM_CONFIG, None)
+        for a in config_admins
+        if user_id in (None, a)
+    ]
+    return admins + [grant_view(g) for g in role_store.list_grants(tx, user_id)]
 
 
 class RoleAdmin:
@@ -80,4 +89,4 @@ class RoleAdmin:
     def list_grants(self, actor: str, user_id: str | None = None) -> list[GrantView]:
         with self.ctx.store.reading() as tx:
             self._require_admin(tx, actor, "list")
-            return [grant_view(g) for g in role_store.list_grants(tx, user_id)]
+            return list_grants(tx, self.ctx.settings.admins, user_id)

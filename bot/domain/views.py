@@ -70,13 +70,20 @@ class RequestLine:
     approval_channel: str | None
 
 
+FROM_CONFIG = "config"  # GrantView.granted_by of the admins the config names
+
+
 @dataclass(frozen=True, slots=True)
 class GrantView:
     user_id: str
     role: Role
     provider_scope: str
     granted_by: str
-    granted_at: datetime
+    granted_at: datetime | None  # None for the config's admins
+
+    @property
+    def from_config(self) -> bool:
+        return self.granted_by == FROM_CONFIG
 
 
 @dataclass(frozen=True, slots=True)

@@ -378,10 +378,12 @@ def providers_text(rows: Sequence[ProviderStatus]) -> str:
     return "\n".join(lines)
 
 
-def grants_text(grants: Sequence[GrantView], admins: Sequence[str]) -> str:
+def grants_text(grants: Sequence[GrantView]) -> str:
     lines = ["*Role grants*"]
-    lines += [f"• {md.user(a)} admin (from config)" for a in admins]
     for g in grants:
+        if g.from_config:
+            lines.append(f"• {md.user(g.user_id)} admin (from config)")
+            continue
         scope = "all providers" if g.provider_scope == ALL_PROVIDERS else md.code(g.provider_scope)
         lines.append(f"• {md.user(g.user_id)} {g.role.value} for {scope}")
     if len(lines) == 1:

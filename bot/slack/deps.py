@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from slack_sdk import WebClient
@@ -44,5 +44,4 @@ class JobDeps:
     workflow: Workflow
     notifier: SlackNotifier
     client: WebClient
-    admins: Sequence[str]
     submit: Submit
