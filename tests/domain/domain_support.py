@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -165,13 +166,10 @@ GRANTS = [
 ]
 
 
-def make_domain(tmp_path: Path) -> Iterator[Domain]:
-    from bot.domain import roles
-    from bot.store.models import Role
-
-    settings = ExactSettings.model_validate(
+def domain_settings(database_url: str) -> Settings:
+    return ExactSettings.model_validate(
         {
-            "database_url": f"sqlite:///{tmp_path / 'domain.db'}",
+            "database_url": database_url,
             "admins": [ADMIN],
             "max_pending_per_requester": 3,
             "providers": {
@@ -180,11 +178,26 @@ def make_domain(tmp_path: Path) -> Iterator[Domain]:
             },
         }
     )
-    store = Store(settings.database_url)
+
+
+def make_template(path: Path) -> Path:
+    """A store with its tables and the people's grants, to copy for each test."""
+    from bot.domain import roles
+    from bot.store.models import Role
+
+    store = Store(f"sqlite:///{path}")
     Base.metadata.create_all(store.engine)
     with store.session() as tx:
         for user, role, scope in GRANTS:
             roles.grant(tx, ADMIN, user, Role(role), scope)
+    store.dispose()
+    return path
+
+
+def make_domain(template: Path, tmp_path: Path) -> Iterator[Domain]:
+    path = tmp_path / "domain.db"
+    shutil.copyfile(template, path)
+    settings = domain_settings(f"sqlite:///{path}")
     fakes = {
         name: FakeProvider(
             name,
@@ -194,7 +207,7 @@ def make_domain(tmp_path: Path) -> Iterator[Domain]:
         for name in PROVIDERS
     }
     clock = Clock()
-    core = build_core(settings, store=store, providers=fakes, clock=clock)
+    core = build_core(settings, providers=fakes, clock=clock)
     notifier = RecordingNotifier()
     dispatching = Dispatching(core.ctx, owner="test-owner")
     upkeep = Upkeep(core.ctx)
