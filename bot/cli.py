@@ -97,9 +97,6 @@ def _iso_datetime(text: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
-# -- serve ------------------------------------------------------------------------------------
-
-
 def register_serve(sub: Any) -> None:
     p = sub.add_parser(
         "serve",
@@ -129,9 +126,6 @@ def cmd_serve(args: argparse.Namespace, ctx: Context) -> int:
         logging.getLogger("bot.cli").info("%s", migrated)
     serve(settings)
     return EXIT_OK
-
-
-# -- db ---------------------------------------------------------------------------------------
 
 
 def register_db(sub: Any) -> None:
@@ -170,9 +164,6 @@ def cmd_db_current(args: argparse.Namespace, ctx: Context) -> int:
         return EXIT_OK
     print(f"{found} (newest)" if found == target else f"{found} (behind the newest, {target})")
     return EXIT_OK
-
-
-# -- roles ------------------------------------------------------------------------------------
 
 
 def register_roles(sub: Any) -> None:
@@ -260,9 +251,6 @@ def cmd_roles_list(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
-# -- audit ------------------------------------------------------------------------------------
-
-
 def register_audit(sub: Any) -> None:
     from bot.store.audit import FORMATS
 
@@ -303,9 +291,6 @@ def cmd_audit_export(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
-# -- config -----------------------------------------------------------------------------------
-
-
 def register_config(sub: Any) -> None:
     p = sub.add_parser("config", parents=[_common()], help="check the configuration")
     config = p.add_subparsers(dest="config_command", required=True, metavar="{check}")
@@ -326,9 +311,6 @@ def cmd_config_check(args: argparse.Namespace, ctx: Context) -> int:
     for problem in settings.serve_problems():
         print(f"note: `resetbot serve` would refuse to start: {problem}", file=sys.stderr)
     return EXIT_OK
-
-
-# -- demo -------------------------------------------------------------------------------------
 
 
 def _port(text: str) -> int:
@@ -448,8 +430,6 @@ def cmd_demo_click(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_demo_transcript(args: argparse.Namespace, ctx: Context) -> int:
     return _demo_send("GET", "/transcript")
 
-
-# -- wiring -----------------------------------------------------------------------------------
 
 # Each command group registers its own parser; a new command adds one function here.
 REGISTRARS: list[Callable[[Any], None]] = [

@@ -145,7 +145,7 @@ class Settings(BaseSettings):
     log_level: LogLevel = "INFO"
     # Where `resetbot serve` runs provider calls, writes and Slack follow-ups: a worker process
     # of its own ("process": acks never share an interpreter lock with that work) or threads of
-    # the web process ("thread": one process less, about 80 MB less memory, slower acks under load).
+    # the web process ("thread": one process less and less memory, slower acks under load).
     background: Literal["process", "thread"] = "process"
     slack: SlackSettings = Field(default_factory=SlackSettings)
     providers: dict[InstanceName, ProviderInstance] = Field(default_factory=dict)

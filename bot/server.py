@@ -126,10 +126,10 @@ MALLOC_ARENAS = 2  # glibc's default: up to 8 per core, one more each time threa
 def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> None:
     """Cap glibc's malloc arenas before any thread starts (``MALLOC_ARENA_MAX`` still wins).
 
-    ~50 threads (request threads, workers, sweeper, heartbeat) run SQLite, whose page cache
-    on each connection is dropped and refilled whenever another connection has written
-    (WAL). Spread over up to 16 arenas, the freed memory was never reused well: worker RSS
-    grew ~1 MB per 1,000 requests while the memory actually in use stayed flat.
+    Dozens of threads (request threads, workers, sweeper, heartbeat) run SQLite, whose page
+    cache on each connection is dropped and refilled whenever another connection has written
+    (WAL). Spread over many arenas, the freed memory is not reused well and RSS creeps up while
+    the memory actually in use stays flat.
     """
     if "MALLOC_ARENA_MAX" in os.environ or not sys.platform.startswith("linux"):
         return

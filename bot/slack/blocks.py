@@ -72,9 +72,6 @@ def view_json(view: View) -> dict[str, Any]:
     return view.to_dict()
 
 
-# -- the approval message ------------------------------------------------------------------
-
-
 def account_line(r: RequestView) -> str:
     parts = [md.escape(r.target_name)] if r.target_name else []
     if r.target_email:
@@ -191,9 +188,6 @@ def secret_dm(r: RequestView, label: str, secret: str) -> dict[str, Any]:
         ContextBlock(elements=[_text(md.escape(r.outcome_message or ""))]),
     ]
     return {"text": md.escape(text), "blocks": blocks_json(blocks)}
-
-
-# -- modals ----------------------------------------------------------------------------
 
 
 def request_modal(
@@ -338,9 +332,6 @@ def deny_modal(r: RequestView) -> dict[str, Any]:
             blocks=blocks,
         )
     )
-
-
-# -- ephemeral answers -----------------------------------------------------------------
 
 
 def status_text(r: RequestView) -> str:

@@ -55,9 +55,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         # background work, and closed and reopened overflow connections all the time.
         kwargs.setdefault("pool_size", POOL_SIZE)
         kwargs.setdefault("max_overflow", POOL_OVERFLOW)
-        # The connection just returned is the one to hand out next: its caches are warm (with
-        # a FIFO queue a status command cost 1.5x the CPU, each request cycling through cold
-        # SQLite page caches), and on PostgreSQL the ones left idle can be timed out.
+        # The connection just returned is the one to hand out next: its caches are warm (a FIFO
+        # queue cycles every request through cold SQLite page caches), and on PostgreSQL the
+        # ones left idle can be timed out.
         kwargs.setdefault("pool_use_lifo", True)
     if url.startswith("sqlite"):
         engine = create_engine(
@@ -74,9 +74,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
                 cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
-            # Each pooled connection has its own page cache (2 MB by default), which fills as the
-            # file grows: with a pool this size, RSS crept up by over 1 MB per 1,000 requests.
-            # The OS caches the file anyway.
+            # Each pooled connection has its own page cache, which fills as the file grows: with
+            # a pool this size the default lets RSS creep up. The OS caches the file anyway.
             cur.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
             cur.close()
 
@@ -124,8 +123,8 @@ class Store:
     def session(self) -> Iterator[Session]:
         # SQLite has one writer at a time. Threads of this process queue here, on a lock that
         # wakes the next one as soon as the last commits, instead of in SQLite's busy handler,
-        # which sleeps in growing steps (up to 100 ms) and let 32 workers convoy. Other
-        # processes (the CLI) still meet busy_timeout.
+        # which sleeps in growing steps and lets the workers convoy. Other processes (the CLI)
+        # still meet busy_timeout.
         with translated(), self._write_lock, self._sessions() as session, session.begin():
             yield session
 
@@ -144,7 +143,7 @@ class Store:
 
         For the reads a person waits for (role checks, ``status``, ``pending``): a single
         statement is consistent on its own, and skipping the session, the unit of work and the
-        transaction cuts its cost to about a third. Build ``statement`` once (module level,
+        transaction cuts most of its cost. Build ``statement`` once (module level,
         ``bindparam``) so it is not compiled again on every call.
         """
         with translated(), self._single.connect() as conn:
