@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 from alembic import command
@@ -10,11 +11,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
-import migrations
 from bot.store.db import make_engine, translated
 from bot.store.urls import mask_url
 
-MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
+# Found by name: the migrations import the store, not the other way round.
+MIGRATIONS_DIR = Path(str(files("migrations")))
 
 
 class SchemaError(Exception):
