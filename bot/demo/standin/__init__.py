@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.standin.driver import (
+from bot.demo.standin.driver import (
     STALE,
     UNSIGNED,
     WRONG_SIGNATURE,
@@ -12,8 +12,9 @@ from bot.standin.driver import (
     ack_body,
     retried,
 )
-from bot.standin.slack_api import SlackStandIn, Violation
-from bot.standin.state import (
+from bot.demo.standin.slack_api import SlackStandIn, Violation
+from bot.demo.standin.transcript import render
+from bot.demo.standin.workspace import (
     APP_ID,
     BOT_ID,
     BOT_USER_ID,
@@ -24,7 +25,6 @@ from bot.standin.state import (
     User,
     Workspace,
 )
-from bot.standin.transcript import render
 
 __all__ = [
     "APP_ID",

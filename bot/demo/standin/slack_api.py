@@ -18,8 +18,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-from bot.standin import blockkit
-from bot.standin.state import (
+from bot.demo.standin import blockkit
+from bot.demo.standin.workspace import (
     APP_ID,
     BOT_ID,
     BOT_USER_ID,
@@ -36,7 +36,7 @@ from bot.standin.state import (
 )
 
 if TYPE_CHECKING:
-    from bot.standin.socket_mode import SocketModeServer
+    from bot.demo.standin.socket_mode import SocketModeServer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -203,7 +203,7 @@ class SlackStandIn:
     @property
     def socket_mode(self) -> SocketModeServer:
         """The Socket Mode server behind ``apps.connections.open``, started on first use."""
-        from bot.standin.socket_mode import SocketModeServer
+        from bot.demo.standin.socket_mode import SocketModeServer
 
         with self._lock:
             if self._server is None:
@@ -334,7 +334,7 @@ class SlackStandIn:
             return copy.deepcopy(self._state)
 
     def transcript(self, **options: Any) -> str:
-        from bot.standin.transcript import render
+        from bot.demo.standin.transcript import render
 
         return render(self.snapshot(), **options)
 

@@ -21,15 +21,15 @@ from typing import Any
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from bot.config import Settings
+from bot.demo.sandboxes import Sandbox, start_sandbox
+from bot.demo.standin import Message, ModalView, SlackDriver, SlackStandIn
 from bot.runtime import Runtime
 from bot.server import EVENTS_PATH, BackgroundServer, make_wsgi_app
 from bot.slack import blocks
-from bot.standin import Message, ModalView, SlackDriver, SlackStandIn
 from bot.store import roles as role_store
 from bot.store.db import Store
 from bot.store.migrate import upgrade
 from bot.store.models import FINAL_STATES, RequestState, ResetRequest, Role
-from providers.sandbox import Sandbox, start_sandbox
 
 SIGNING_SECRET = "rig-signing-secret-0123456789abcdef"  # noqa: S105 - loopback only
 SUPPORT = "C0SUPPORT"

@@ -14,8 +14,8 @@ from urllib.parse import urlencode
 import httpx
 from slack_sdk.signature import SignatureVerifier
 
-from bot.standin.slack_api import SlackStandIn
-from bot.standin.state import APP_ID, TEAM_DOMAIN, TEAM_ID, Message, ModalView
+from bot.demo.standin.slack_api import SlackStandIn
+from bot.demo.standin.workspace import APP_ID, TEAM_DOMAIN, TEAM_ID, Message, ModalView
 
 R = TypeVar("R")
 Values = Mapping[str, str | Sequence[str] | None]

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
-from providers.sandbox.server import REDACTED, Request, Response, Route, Sandbox
+from bot.demo.sandboxes.server import REDACTED, Request, Response, Route, Sandbox
 
 _ADMIN_DENIED = {
     "Status": "Error",

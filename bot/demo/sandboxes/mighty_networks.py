@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
-from providers.sandbox.server import Request, Response, Route, Sandbox
+from bot.demo.sandboxes.server import Request, Response, Route, Sandbox
 
 _NET = r"/admin/v1/networks/(?P<network>[^/]+)"
 
