@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.demo.standin.core import Violation
 from bot.demo.standin.driver import (
     STALE,
     UNSIGNED,
@@ -12,7 +13,7 @@ from bot.demo.standin.driver import (
     ack_body,
     retried,
 )
-from bot.demo.standin.slack_api import SlackStandIn, Violation
+from bot.demo.standin.server import SlackStandIn
 from bot.demo.standin.transcript import render
 from bot.demo.standin.workspace import (
     APP_ID,
