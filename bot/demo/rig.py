@@ -150,8 +150,6 @@ class Rig:
     driver: SlackDriver = field(init=False)
     _started: list[Callable[[], None]] = field(init=False, default_factory=list)
 
-    # -- life-cycle ---------------------------------------------------------------------------
-
     def start(self) -> Rig:
         try:
             self._start()
@@ -237,8 +235,6 @@ class Rig:
     @property
     def events_url(self) -> str:
         return self.server.url + EVENTS_PATH
-
-    # -- what people do -------------------------------------------------------------------
 
     def say(self, user: str, text: str, *, channel: str = SUPPORT, settle: bool = True) -> Any:
         """``/reset-password <text>`` typed by ``user`` (an id or a handle); by default returns
@@ -359,8 +355,6 @@ class Rig:
         except AssertionError:
             return None  # refused: the person got an ephemeral instead
 
-    # -- what the store and Slack show ----------------------------------------------------
-
     def user_id(self, user: str) -> str:
         for person in self.people:
             if user in (person.id, person.handle, f"@{person.handle}"):
@@ -465,7 +459,7 @@ def rig_iter(workdir: Path, **options: Any) -> Iterator[Rig]:
         yield rig
 
 
-# -- for tests, the demo and benchmarks that run ``resetbot serve`` as a process ---------------
+# For tests, the demo and benchmarks that run ``resetbot serve`` as a process.
 
 
 def prepare_store(url: str, people: tuple[Person, ...] = PEOPLE) -> Store:

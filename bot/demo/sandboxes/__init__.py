@@ -6,7 +6,8 @@ from typing import Literal, overload
 
 from bot.demo.sandboxes.f5xc import F5XCSandbox
 from bot.demo.sandboxes.mighty_networks import MightyNetworksSandbox
-from bot.demo.sandboxes.server import FAULTS, RecordedCall, Sandbox
+from bot.demo.sandboxes.routes import RecordedCall
+from bot.demo.sandboxes.server import FAULTS, Sandbox
 from bot.demo.sandboxes.tyk import TykSandbox
 from bot.demo.sandboxes.unleash import UnleashSandbox
 
