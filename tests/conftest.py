@@ -13,7 +13,7 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from bot.rig import Rig
+from bot.demo.rig import Rig
 from bot.store.db import Store
 from bot.store.migrate import upgrade
 
@@ -101,7 +101,7 @@ def store(db_url: str) -> Iterator[Store]:
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
-    """The whole bot on loopback (``bot.rig``); no Block Kit or ack-time violation allowed."""
+    """The whole bot on loopback (``bot.demo.rig``); no Block Kit or ack-time violation allowed."""
     with Rig(tmp_path) as r:
         yield r
     assert r.standin.violations == [], r.standin.violations

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.demo import report
 from bot.demo.client import DemoError, DemoState
-from bot.rig import Rig
+from bot.demo.rig import Rig
 from bot.server import BackgroundServer
 from bot.store.models import FINAL_STATES, RequestState
 

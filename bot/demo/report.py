@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
+from bot.demo.rig import Rig
 from bot.demo.scenes import Played
-from bot.rig import Rig
-from bot.standin import Workspace, render
+from bot.demo.standin import Workspace, render
 from bot.store.models import AuditEvent
 
 TRANSCRIPT_OPTIONS = {"times": False}

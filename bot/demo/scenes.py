@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.rig import Rig
+from bot.demo.rig import Rig
 from bot.store.models import RequestState
 
 

@@ -1,6 +1,6 @@
 """Running ``resetbot demo``: start everything, play the scenes, print, stop and clean up.
 
-It starts ``bot.rig`` (the real bot behind its real HTTP endpoint with a SQLite store in a
+It starts ``bot.demo.rig`` (the real bot behind its real HTTP endpoint with a SQLite store in a
 temporary directory, a Slack stand-in and four provider sandboxes, all on 127.0.0.1), plays the
 scenes in ``bot.demo.scenes``, prints the channel transcript and the audit trail, and stops and
 removes everything. With ``keep_running`` it stays up for ``resetbot demo say`` / ``click``.
@@ -27,8 +27,8 @@ from typing import TextIO
 
 from bot.demo import client, control, report, scenes
 from bot.demo.client import DemoError
+from bot.demo.rig import Clock, Rig
 from bot.demo.startup import Progress, check_port, port_taken
-from bot.rig import Clock, Rig
 
 __all__ = ["DemoError", "DemoOptions", "run"]
 

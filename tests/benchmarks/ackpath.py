@@ -30,9 +30,9 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 
-from bot.rig import SIGNING_SECRET, SUPPORT, Rig
+from bot.demo.rig import SIGNING_SECRET, SUPPORT, Rig
+from bot.demo.standin import APP_ID, TEAM_ID
 from bot.server import EVENTS_PATH, make_wsgi_app
-from bot.standin import APP_ID, TEAM_ID
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 

@@ -68,13 +68,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from bot.background import WORKER_NICE
-from bot.rig import SIGNING_SECRET, SUPPORT, free_port, toml_value, wait_for
-from bot.standin import APP_ID, TEAM_ID, SlackStandIn
+from bot.demo.rig import SIGNING_SECRET, SUPPORT, free_port, toml_value, wait_for
+from bot.demo.sandboxes import Sandbox, start_sandbox
+from bot.demo.standin import APP_ID, TEAM_ID, SlackStandIn
 from bot.store import roles as role_store
 from bot.store.db import Store
 from bot.store.migrate import upgrade
 from bot.store.models import FINAL_STATES, RequestState, ResetRequest, Role
-from providers.sandbox import Sandbox, start_sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -239,7 +239,7 @@ class World:
             if c.method == method and all(c.params.get(k) is not None for k in match)
         )
 
-    # Slack's payloads, as the stand-in's driver builds them (see bot/standin/driver.py).
+    # Slack's payloads, as the stand-in's driver builds them (see bot/demo/standin/driver.py).
 
     def command(self, user: str, text: str) -> str:
         return urlencode(

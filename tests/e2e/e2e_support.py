@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.rig import Rig
-from bot.standin import Message
+from bot.demo.rig import Rig
+from bot.demo.standin import Message
 from bot.store.models import RequestState, ResetRequest
 
 

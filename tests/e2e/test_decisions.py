@@ -12,7 +12,7 @@ from e2e_support import (
     thread_texts,
 )
 
-from bot.rig import Rig
+from bot.demo.rig import Rig
 from bot.store.models import RequestState
 
 MakeRig = Callable[..., Rig]

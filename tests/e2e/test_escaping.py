@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.rig import Rig
+from bot.demo.rig import Rig
 
 TYPED = "Ping <!channel> and <http://evil.example|click> *bold* a & b"
 HOSTILE = ("<!channel>", "<http://evil", "<!here>")

@@ -10,8 +10,8 @@ from e2e_support import dm_texts, last_ephemeral, succeeded, thread_texts
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bot.rig import Rig
-from bot.standin.driver import ack_body
+from bot.demo.rig import Rig
+from bot.demo.standin.driver import ack_body
 from bot.store.models import RequestState
 
 MakeRig = Callable[..., Rig]

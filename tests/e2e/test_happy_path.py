@@ -14,8 +14,8 @@ from e2e_support import (
     thread_texts,
 )
 
-from bot.rig import SUPPORT, Rig
-from bot.standin import ModalView
+from bot.demo.rig import SUPPORT, Rig
+from bot.demo.standin import ModalView
 
 MakeRig = Callable[..., Rig]
 

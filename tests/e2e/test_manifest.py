@@ -7,7 +7,7 @@ from pathlib import Path
 
 from e2e_support import succeeded
 
-from bot.rig import Rig
+from bot.demo.rig import Rig
 from bot.server import EVENTS_PATH
 
 MANIFEST = Path(__file__).resolve().parents[2] / "slack-manifest.yml"

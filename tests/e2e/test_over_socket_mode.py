@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from e2e_support import decided_in_place, succeeded
 
-from bot.rig import SUPPORT, Rig
+from bot.demo.rig import SUPPORT, Rig
+from bot.demo.standin import SocketModeDriver
 from bot.server import socket_mode_handler
-from bot.standin import SocketModeDriver
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from e2e_support import succeeded
 
-from bot.rig import Rig
-from bot.standin import STALE, UNSIGNED, WRONG_SIGNATURE, Delivery, retried
+from bot.demo.rig import Rig
+from bot.demo.standin import STALE, UNSIGNED, WRONG_SIGNATURE, Delivery, retried
 from bot.store.models import RequestState
 
 BAD = [

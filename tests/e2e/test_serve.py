@@ -15,11 +15,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bot.rig import SUPPORT, free_port, toml_value, wait_for
-from bot.standin import SlackDriver, SlackStandIn, SocketModeDriver
+from bot.demo.rig import SUPPORT, free_port, toml_value, wait_for
+from bot.demo.sandboxes import Sandbox, start_sandbox
+from bot.demo.standin import SlackDriver, SlackStandIn, SocketModeDriver
 from bot.store.db import Store
 from bot.store.models import RequestState, ResetRequest
-from providers.sandbox import Sandbox, start_sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "serve-test-signing-secret"  # noqa: S105 - loopback only

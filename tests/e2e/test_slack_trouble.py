@@ -6,7 +6,7 @@ import time
 
 from e2e_support import last_ephemeral, succeeded
 
-from bot.rig import Rig
+from bot.demo.rig import Rig
 from bot.store.models import RequestState
 
 

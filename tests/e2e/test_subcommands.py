@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from e2e_support import last_ephemeral, succeeded
 
-from bot.rig import Rig
+from bot.demo.rig import Rig
 from bot.store.models import RequestState
 
 

@@ -9,10 +9,10 @@ import httpx
 import pytest
 from provider_fakes import SETTINGS, FakeApi, Sleeps
 
+from bot.demo.sandboxes import Sandbox, start_sandbox
 from providers.base import Provider
 from providers.http import RetryPolicy
 from providers.registry import PROVIDER_KINDS, parse_settings
-from providers.sandbox import Sandbox, start_sandbox
 
 
 @pytest.fixture

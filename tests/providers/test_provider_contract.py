@@ -7,6 +7,13 @@ from typing import Any
 
 import pytest
 
+from bot.demo.sandboxes import (
+    F5XCSandbox,
+    MightyNetworksSandbox,
+    Sandbox,
+    TykSandbox,
+    UnleashSandbox,
+)
 from providers.base import (
     Account,
     BadCredentials,
@@ -16,13 +23,6 @@ from providers.base import (
     NotResettable,
     Provider,
     RateLimited,
-)
-from providers.sandbox import (
-    F5XCSandbox,
-    MightyNetworksSandbox,
-    Sandbox,
-    TykSandbox,
-    UnleashSandbox,
 )
 
 KINDS = ["mighty_networks", "unleash", "f5xc", "tyk"]

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from bot.demo.sandboxes import Sandbox
 from providers.base import (
     OutcomeUnknown,
     Provider,
@@ -14,7 +15,6 @@ from providers.base import (
     Unavailable,
     UnexpectedResponse,
 )
-from providers.sandbox import Sandbox
 
 KINDS = ["mighty_networks", "unleash", "f5xc", "tyk"]
 Start = Callable[[str], Sandbox]

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
+from bot.demo.sandboxes import Sandbox
 from providers.base import ActionResult, CredentialCheck, Provider, ProviderError
-from providers.sandbox import Sandbox
 
 KINDS = ["mighty_networks", "unleash", "f5xc", "tyk"]
 STATUSES = [400, 401, 403, 404, 409, 415, 422, 429, 500, 502, 503, 504]
 FAULTS = ["timeout", "reset", "html", "invalid_json", "unexpected_body"]
-LOGGERS = ("", "httpx", "httpcore", "providers", "providers.sandbox")
+LOGGERS = ("", "httpx", "httpcore", "providers", "bot.demo.sandboxes")
 
 
 class Seen:

@@ -6,10 +6,10 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from bot.demo.sandboxes import SANDBOX_KINDS, start_sandbox
 from providers.f5xc import F5XCProvider
 from providers.mighty_networks import MightyNetworksProvider
 from providers.registry import PROVIDER_KINDS, build_provider, build_providers, parse_settings
-from providers.sandbox import SANDBOX_KINDS, start_sandbox
 from providers.settings import KINDS
 from providers.tyk import TykProvider
 from providers.unleash import UnleashProvider

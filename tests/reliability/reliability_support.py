@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from bot.rig import PEOPLE, SIGNING_SECRET, SUPPORT, free_port, write_config
+from bot.demo.rig import PEOPLE, SIGNING_SECRET, SUPPORT, free_port, write_config
+from bot.demo.standin import Message, SlackDriver, SlackStandIn
 from bot.server import EVENTS_PATH
-from bot.standin import Message, SlackDriver, SlackStandIn
 from bot.store.db import Store
 from bot.store.models import ResetRequest
 

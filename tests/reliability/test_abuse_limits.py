@@ -12,9 +12,9 @@ import pytest
 from reliability_support import count
 from sqlalchemy import event
 
+from bot.demo.rig import SUPPORT, Rig
 from bot.domain.errors import LimitReached
 from bot.domain.views import Draft
-from bot.rig import SUPPORT, Rig
 from bot.store.models import RequestState
 from providers.base import Account
 

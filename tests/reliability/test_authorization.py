@@ -14,8 +14,8 @@ from urllib.parse import urlencode
 import pytest
 from reliability_support import count
 
+from bot.demo.rig import PEOPLE, Person, Rig
 from bot.domain import roles
-from bot.rig import PEOPLE, Person, Rig
 from bot.slack import blocks
 from bot.store import roles as role_store
 from bot.store.models import RequestState, Role

@@ -18,12 +18,12 @@ from reliability_support import (
 )
 from sqlalchemy import select
 
-from bot.rig import SUPPORT, prepare_store, wait_for
+from bot.demo.rig import SUPPORT, prepare_store, wait_for
+from bot.demo.sandboxes import Sandbox, start_sandbox
+from bot.demo.standin import SlackStandIn
 from bot.slack import blocks
-from bot.standin import SlackStandIn
 from bot.store.db import Store
 from bot.store.models import AuditEvent, RequestState, ResetRequest
-from providers.sandbox import Sandbox, start_sandbox
 
 LEASE = 2.0  # seconds; production default is 30
 
@@ -130,7 +130,7 @@ class TestCrashMidCall:
 class TestLease:
     def test_a_live_dispatch_keeps_its_lease_however_long_the_call(self, make_rig: object) -> None:
         """A replica's sweep never reports another replica's running call as unknown."""
-        from bot.rig import Rig
+        from bot.demo.rig import Rig
 
         rig: Rig = make_rig(
             settings_options={"dispatch_lease_seconds": 3},  # type: ignore[operator]
@@ -157,7 +157,7 @@ class TestLease:
         """Rows whose owner stopped beating become unknown once the lease has passed."""
         from sqlalchemy import update
 
-        from bot.rig import Rig
+        from bot.demo.rig import Rig
 
         rig: Rig = make_rig(settings_options={"dispatch_lease_seconds": 30})  # type: ignore[operator]
         rid = rig.file("alice", "community tom@example.com locked out")
@@ -189,7 +189,7 @@ class TestLease:
 
         from sqlalchemy import update
 
-        from bot.rig import Rig
+        from bot.demo.rig import Rig
         from bot.store.requests import transition
 
         rig: Rig = make_rig()  # type: ignore[operator]
@@ -225,7 +225,7 @@ class TestApprovedNeverStarted:
         so the sweeper dispatches it (once, however many sweeps run)."""
         from sqlalchemy import update
 
-        from bot.rig import Rig
+        from bot.demo.rig import Rig
 
         rig: Rig = make_rig()  # type: ignore[operator]
         rid = rig.file("alice", "community tom@example.com locked out")

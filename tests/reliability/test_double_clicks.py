@@ -21,13 +21,13 @@ from reliability_support import (
 )
 from sqlalchemy import func, select
 
-from bot.rig import SIGNING_SECRET, SUPPORT, Rig, prepare_store, wait_for
+from bot.demo.rig import SIGNING_SECRET, SUPPORT, Rig, prepare_store, wait_for
+from bot.demo.sandboxes import start_sandbox
+from bot.demo.standin import SlackDriver, SlackStandIn
+from bot.demo.standin.driver import Delivery, retried
 from bot.slack import blocks
-from bot.standin import SlackDriver, SlackStandIn
-from bot.standin.driver import Delivery, retried
 from bot.store.db import Store
 from bot.store.models import Approval, AuditEvent, RequestState
-from providers.sandbox import start_sandbox
 
 CLICKS = 50
 

@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from reliability_support import count
 from sqlalchemy import select
 
-from bot.rig import PEOPLE, Rig
+from bot.demo.rig import PEOPLE, Rig
+from bot.demo.standin.workspace import Call
 from bot.slack import blocks
-from bot.standin.state import Call
 from bot.store.models import (
     FINAL_STATES,
     Approval,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 from reliability_support import count
 
-from bot.rig import INSTANCES, Rig
+from bot.demo.rig import INSTANCES, Rig
 from bot.store.models import RequestState
 
 KINDS = {kind: name for name, kind in INSTANCES.items()}  # kind → the rig's instance name

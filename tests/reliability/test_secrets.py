@@ -20,12 +20,12 @@ from reliability_support import (
 )
 from sqlalchemy import inspect, select, text
 
-from bot.rig import ACCOUNTS, INSTANCES, SUPPORT, Rig, prepare_store, wait_for
+from bot.demo.rig import ACCOUNTS, INSTANCES, SUPPORT, Rig, prepare_store, wait_for
+from bot.demo.sandboxes import Sandbox, start_sandbox
+from bot.demo.standin import SlackDriver, SlackStandIn
 from bot.slack import blocks
-from bot.standin import SlackDriver, SlackStandIn
 from bot.store.db import Store
 from bot.store.models import AuditEvent, ResetRequest
-from providers.sandbox import Sandbox, start_sandbox
 
 BOT_TOKEN = "xoxb-SENTINEL-BOT-TOKEN-51f3"  # noqa: S105 - sentinels, looked for, never used
 SIGNING_SECRET = "SENTINEL-SIGNING-SECRET-8d2c"  # noqa: S105

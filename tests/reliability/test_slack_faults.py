@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from reliability_support import count
 
-from bot.rig import SUPPORT, Rig
-from bot.standin.state import Call
+from bot.demo.rig import SUPPORT, Rig
+from bot.demo.standin.workspace import Call
 from bot.store.models import RequestState
 
 

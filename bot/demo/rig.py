@@ -22,14 +22,14 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from bot.bootstrap import Web, Worker, build_web
 from bot.config import Settings
+from bot.demo.sandboxes import Sandbox, start_sandbox
+from bot.demo.standin import Message, ModalView, SlackDriver, SlackStandIn
 from bot.domain import roles
 from bot.server import EVENTS_PATH, BackgroundServer, make_wsgi_app
 from bot.slack import blocks
-from bot.standin import Message, ModalView, SlackDriver, SlackStandIn
 from bot.store.db import Store
 from bot.store.migrate import upgrade
 from bot.store.models import FINAL_STATES, RequestState, ResetRequest, Role
-from providers.sandbox import Sandbox, start_sandbox
 
 SIGNING_SECRET = "rig-signing-secret-0123456789abcdef"  # noqa: S105 - loopback only
 SUPPORT = "C0SUPPORT"
@@ -150,8 +150,6 @@ class Rig:
     driver: SlackDriver = field(init=False)
     _started: list[Callable[[], None]] = field(init=False, default_factory=list)
 
-    # -- life-cycle ---------------------------------------------------------------------------
-
     def start(self) -> Rig:
         try:
             self._start()
@@ -249,8 +247,6 @@ class Rig:
     @property
     def events_url(self) -> str:
         return self.server.url + EVENTS_PATH
-
-    # -- what people do -------------------------------------------------------------------
 
     def say(self, user: str, text: str, *, channel: str = SUPPORT, settle: bool = True) -> Any:
         """``/reset-password <text>`` typed by ``user`` (an id or a handle); by default returns
@@ -371,8 +367,6 @@ class Rig:
         except AssertionError:
             return None  # refused: the person got an ephemeral instead
 
-    # -- what the store and Slack show ----------------------------------------------------
-
     def user_id(self, user: str) -> str:
         for person in self.people:
             if user in (person.id, person.handle, f"@{person.handle}"):
@@ -477,7 +471,7 @@ def rig_iter(workdir: Path, **options: Any) -> Iterator[Rig]:
         yield rig
 
 
-# -- for tests, the demo and benchmarks that run ``resetbot serve`` as a process ---------------
+# For tests, the demo and benchmarks that run ``resetbot serve`` as a process.
 
 
 def prepare_store(url: str, people: tuple[Person, ...] = PEOPLE) -> Store:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.standin import BOT_USER_ID, Message, User, Workspace, render
-from bot.standin.state import Channel, Command, Version
-from bot.standin.transcript import blocks_text, mrkdwn_text
+from bot.demo.standin import BOT_USER_ID, Message, User, Workspace, render
+from bot.demo.standin.transcript import blocks_text, mrkdwn_text
+from bot.demo.standin.workspace import Channel, Command, Version
 
 ALICE = "U0ALICE"
 BOB = "U0BOB"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bot.standin.driver import (
+from bot.demo.standin.core import Violation
+from bot.demo.standin.driver import (
     STALE,
     UNSIGNED,
     WRONG_SIGNATURE,
@@ -12,8 +13,9 @@ from bot.standin.driver import (
     ack_body,
     retried,
 )
-from bot.standin.slack_api import SlackStandIn, Violation
-from bot.standin.state import (
+from bot.demo.standin.server import SlackStandIn
+from bot.demo.standin.transcript import render
+from bot.demo.standin.workspace import (
     APP_ID,
     BOT_ID,
     BOT_USER_ID,
@@ -24,7 +26,6 @@ from bot.standin.state import (
     User,
     Workspace,
 )
-from bot.standin.transcript import render
 
 __all__ = [
     "APP_ID",

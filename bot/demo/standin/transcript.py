@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.standin.state import Command, Message, Workspace
+from bot.demo.standin.workspace import Command, Message, Workspace
 
 INDENT = "  "
 BODY = " " * 4

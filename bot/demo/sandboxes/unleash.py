@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from providers.sandbox.server import REDACTED, Request, Response, Route, Sandbox
+from bot.demo.sandboxes.routes import REDACTED, Request, Response, Route
+from bot.demo.sandboxes.server import Sandbox
 
 _RESET_PATH = "/api/admin/user-admin/reset-password"
 _BCRYPT_ALPHABET = "./" + string.ascii_letters + string.digits

@@ -13,7 +13,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 from standin_support import ALICE, BOB, SIGNING_SECRET, SUPPORT, BoltServer, Seen, build_app
 
-from bot.standin import SlackDriver, SlackStandIn
+from bot.demo.standin import SlackDriver, SlackStandIn
 
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):

@@ -7,7 +7,8 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
-from providers.sandbox.server import REDACTED, Request, Response, Route, Sandbox
+from bot.demo.sandboxes.routes import REDACTED, Request, Response, Route
+from bot.demo.sandboxes.server import Sandbox
 
 _ADMIN_DENIED = {
     "Status": "Error",
@@ -118,7 +119,7 @@ class TykSandbox(Sandbox):
     def _public(self, user: dict[str, Any]) -> dict[str, Any]:
         return dict(user)  # like the real API: access_key included
 
-    # -- Admin API -----------------------------------------------------------------------
+    # Admin API
 
     def _admin_denied(self, request: Request) -> Response | None:
         if request.headers.get("admin-auth") != self.admin_secret:
@@ -155,7 +156,7 @@ class TykSandbox(Sandbox):
             200, {"organisations": [{"id": self.org_id, "owner_name": "Acme"}], "pages": 0}
         )
 
-    # -- Dashboard API -------------------------------------------------------------------
+    # Dashboard API
 
     def _caller(self, request: Request) -> tuple[dict[str, Any] | None, Response | None]:
         key = request.headers.get("authorization", "")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Literal, overload
 
-from providers.sandbox.f5xc import F5XCSandbox
-from providers.sandbox.mighty_networks import MightyNetworksSandbox
-from providers.sandbox.server import FAULTS, RecordedCall, Sandbox
-from providers.sandbox.tyk import TykSandbox
-from providers.sandbox.unleash import UnleashSandbox
+from bot.demo.sandboxes.f5xc import F5XCSandbox
+from bot.demo.sandboxes.mighty_networks import MightyNetworksSandbox
+from bot.demo.sandboxes.routes import RecordedCall
+from bot.demo.sandboxes.server import FAULTS, Sandbox
+from bot.demo.sandboxes.tyk import TykSandbox
+from bot.demo.sandboxes.unleash import UnleashSandbox
 
 SANDBOX_KINDS: dict[str, type[Sandbox]] = {
     MightyNetworksSandbox.kind: MightyNetworksSandbox,

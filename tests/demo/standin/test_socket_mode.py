@@ -9,7 +9,7 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 from standin_support import ALICE, BOB, SUPPORT, Seen, build_app
 
-from bot.standin import SlackStandIn, SocketModeDriver
+from bot.demo.standin import SlackStandIn, SocketModeDriver
 
 
 @pytest.fixture

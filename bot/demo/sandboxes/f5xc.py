@@ -7,7 +7,8 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
-from providers.sandbox.server import Request, Response, Route, Sandbox
+from bot.demo.sandboxes.routes import Request, Response, Route
+from bot.demo.sandboxes.server import Sandbox
 
 _SYSTEM = "/api/web/custom/namespaces/system"
 

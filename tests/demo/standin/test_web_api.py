@@ -20,7 +20,7 @@ from slack_sdk.http_retry.builtin_interval_calculators import (
 )
 from standin_support import ALICE, SUPPORT
 
-from bot.standin import BOT_USER_ID, SlackStandIn
+from bot.demo.standin import BOT_USER_ID, SlackStandIn
 
 
 @pytest.fixture

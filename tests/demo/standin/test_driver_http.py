@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from standin_support import ALICE, BOB, SIGNING_SECRET, SUPPORT, BoltServer
 
-from bot.standin import (
+from bot.demo.standin import (
     BOT_USER_ID,
     STALE,
     UNSIGNED,

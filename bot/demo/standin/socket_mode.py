@@ -17,7 +17,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.sync.server import Server, ServerConnection, serve
 
-from bot.standin.state import APP_ID
+from bot.demo.standin.workspace import APP_ID
 
 log = logging.getLogger(__name__)
 

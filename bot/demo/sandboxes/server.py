@@ -1,20 +1,16 @@
-"""The loopback HTTP server every sandbox kind builds on: routing, recording, latency, faults."""
+"""The sandbox every provider kind builds on: routing, recorded calls, latency, injected faults."""
 
 from __future__ import annotations
 
-import json
-import logging
-import re
 import socket
-import struct
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Self
 from urllib.parse import parse_qsl, urlsplit
 
-log = logging.getLogger(__name__)
+from bot.demo.sandboxes.handler import LoopbackServer, RequestHandler, handler_for
+from bot.demo.sandboxes.routes import RecordedCall, Request, Response, Route
 
 Fault = Literal["timeout", "reset", "html", "invalid_json", "unexpected_body"]
 FAULTS: tuple[str, ...] = ("timeout", "reset", "html", "invalid_json", "unexpected_body")
@@ -23,61 +19,6 @@ _HTML_PAGE = (
     b"<body><h1>Bad Gateway</h1><p>The upstream server is not responding.</p></body></html>"
 )
 _INVALID_JSON = b'{"Status": "OK", "resetPasswordUrl": '
-REDACTED = "[redacted]"
-_QUERY = re.compile(r"\?[^\s\"]*")
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedCall:
-    """One request as the sandbox saw it; secrets in the query or body are redacted."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    json: Any
-    step: str  # "lookup", "action", "check", "validate" (Unleash) or "other"
-    status: int | None  # None when a fault sent no answer
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: Mapping[str, str]
-    body: bytes
-    params: dict[str, str]  # named groups of the route's path pattern
-
-    @property
-    def json(self) -> Any:
-        if not self.body:
-            return None
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            return None
-
-    @property
-    def content_type(self) -> str:
-        return self.headers.get("content-type", "").split(";")[0].strip().lower()
-
-
-@dataclass(frozen=True, slots=True)
-class Response:
-    status: int
-    body: Any = None  # JSON-able, raw bytes, or None for no body
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-Handler = Callable[[Request], Response]
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    method: str
-    pattern: re.Pattern[str]
-    step: str
-    handler: Handler
 
 
 @dataclass(slots=True)
@@ -115,10 +56,8 @@ class Sandbox:
         self._open: set[socket.socket] = set()
         self.latency = 0.0
         self._routes = list(self.routes())
-        self._server = _Server((host, port), _handler_for(self))
+        self._server = LoopbackServer((host, port), handler_for(self))
         self._thread: threading.Thread | None = None
-
-    # -- life-cycle ----------------------------------------------------------------------
 
     @property
     def url(self) -> str:
@@ -160,8 +99,6 @@ class Sandbox:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    # -- what a kind provides ------------------------------------------------------------
-
     def routes(self) -> Iterable[Route]:
         raise NotImplementedError
 
@@ -182,8 +119,6 @@ class Sandbox:
     def redact(self, step: str, query: dict[str, str], body: Any) -> tuple[dict[str, str], Any]:
         """Remove secrets (reset tokens, new passwords) before a call is recorded."""
         return query, body
-
-    # -- knobs ---------------------------------------------------------------------------
 
     def set_latency(self, step: str, seconds: float) -> None:
         """Delay every request of ``step`` by ``seconds`` (on top of ``latency``)."""
@@ -227,8 +162,6 @@ class Sandbox:
     def reset_rate_limits(self) -> None:
         """Forget every rate-limit window (kinds without a limit have nothing to forget)."""
 
-    # -- recorded calls ------------------------------------------------------------------
-
     @property
     def calls(self) -> list[RecordedCall]:
         with self._lock:
@@ -258,8 +191,6 @@ class Sandbox:
         with self._lock:
             self._calls.clear()
 
-    # -- serving -------------------------------------------------------------------------
-
     def _route(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
         for route in self._routes:
             match = route.pattern.fullmatch(path)
@@ -282,7 +213,7 @@ class Sandbox:
         """Sleep unless stopping; True when the sandbox is stopping."""
         return self._stopping.wait(seconds) if seconds > 0 else self._stopping.is_set()
 
-    def _serve(self, handler: _RequestHandler) -> None:
+    def _serve(self, handler: RequestHandler) -> None:
         parts = urlsplit(handler.path)
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         length = int(handler.headers.get("Content-Length") or 0)
@@ -344,85 +275,3 @@ class Sandbox:
                 RecordedCall(request.method, request.path, query, body, step, status)
             )
             self._changed.notify_all()
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = False  # server_close() joins them: nothing outlives stop()
-    block_on_close = True
-    allow_reuse_address = True
-    request_queue_size = 128  # a burst of look-ups must not lose SYNs (1 s retransmits)
-
-
-class _RequestHandler(BaseHTTPRequestHandler):
-    sandbox: ClassVar[Sandbox]
-    protocol_version = "HTTP/1.0"  # one request per connection: nothing idles after stop()
-    timeout = 10  # a client that connects and says nothing cannot hold a thread for long
-    server_version = "resetbot-sandbox"
-
-    def setup(self) -> None:
-        super().setup()
-        with self.sandbox._lock:
-            self.sandbox._open.add(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            with self.sandbox._lock:
-                self.sandbox._open.discard(self.connection)
-
-    def handle_one_request(self) -> None:
-        try:
-            super().handle_one_request()
-        except (ConnectionError, TimeoutError, OSError):
-            self.close_connection = True
-
-    def _dispatch(self) -> None:
-        self.sandbox._serve(self)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _dispatch
-
-    def reply(self, response: Response) -> None:
-        if response.body is None:
-            payload = b""
-        elif isinstance(response.body, bytes):
-            payload = response.body
-        else:
-            payload = json.dumps(response.body).encode()
-        self.send_response(response.status)
-        names = {k.lower() for k in response.headers}
-        if payload and "content-type" not in names:
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if payload:
-            self.wfile.write(payload)
-
-    def drop(self) -> None:
-        """Close the connection with a reset and no answer."""
-        self.close_connection = True
-        try:
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.connection.close()
-        except OSError:
-            pass
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # The request line may carry a reset token in its query: log the path only. A garbled
-        # request (a client that gave up mid-body) is logged as "Bad request syntax ('…')" and
-        # may quote a header line, credential included: mask every secret the sandbox knows.
-        text = _QUERY.sub("?[query redacted]", format % args)
-        for secret in self.sandbox.secrets():
-            if secret:
-                text = text.replace(secret, "[secret]")
-        log.debug("%s sandbox: %s", self.sandbox.kind, text)
-
-
-def _handler_for(sandbox: Sandbox) -> type[_RequestHandler]:
-    return type("Handler", (_RequestHandler,), {"sandbox": sandbox})
-
-
-def json_error(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response:
-    return Response(status, body, dict(headers or {}))

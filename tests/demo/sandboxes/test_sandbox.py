@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from providers.sandbox import SANDBOX_KINDS, start_sandbox
+from bot.demo.sandboxes import SANDBOX_KINDS, start_sandbox
 
 
 def listening(url: str) -> bool:

@@ -8,7 +8,8 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
-from providers.sandbox.server import Request, Response, Route, Sandbox
+from bot.demo.sandboxes.routes import Request, Response, Route
+from bot.demo.sandboxes.server import Sandbox
 
 _NET = r"/admin/v1/networks/(?P<network>[^/]+)"
 
