@@ -1,7 +1,9 @@
 """resetbot against a bare Bolt app, both under ``resetbot serve``'s gunicorn gthread stack.
 
-``python -m tests.benchmarks`` (13 to 25 minutes) or ``python -m tests.benchmarks --quick``
-(a smoke run of a few seconds). Prints one markdown table and writes it to
+``python -m tests.benchmarks`` (13 to 25 minutes), ``--quick`` (every phase with few requests,
+about 25 seconds) or ``--smoke`` (one and 64 senders, the fewest requests that still produce
+every kind of row, a 0.2 s provider instead of 2 s: about 12 seconds, for the test suite; its
+figures mean nothing). Prints one markdown table and writes it to
 ``tests/benchmarks/results.md`` (``--output`` elsewhere).
 
 Who runs where (2 cores, so this matters):
@@ -88,7 +90,6 @@ ADMIN = "U0ADA"
 APPROVER = "U0BOB"
 REQUESTERS = [f"U0REQ{i:03d}" for i in range(64)]
 TARGETS = 400  # accounts in the sandbox; with 64 requesters the pending limits never bite
-SLOW_SECONDS = 2.0
 BACKGROUND = ["process"]  # resetbot's `background` setting (--background)
 PAUSE_BACKGROUND = [False]  # --pause-background: hold the worker while a row is measured
 
@@ -99,6 +100,7 @@ class Plan:
     levels: tuple[tuple[int, int], ...]  # (concurrent senders, requests)
     rounds: int  # latency rows: each round a bare Bolt sample, then resetbot's, pooled
     slow_requests: int
+    slow_seconds: float  # the provider's latency per call in the slow-provider rows
     throughput_requests: int
     memory_total: int
     startups: int
@@ -111,6 +113,7 @@ class Plan:
             levels=((1, 600), (16, 1000), (64, 2000)),
             rounds=3,
             slow_requests=200,
+            slow_seconds=2.0,
             throughput_requests=300,
             memory_total=10_000,
             startups=3,
@@ -123,8 +126,23 @@ class Plan:
             levels=((1, 10), (16, 32), (64, 64)),
             rounds=1,
             slow_requests=8,
+            slow_seconds=2.0,
             throughput_requests=8,
             memory_total=300,
+            startups=1,
+        )
+
+    @classmethod
+    def smoke(cls) -> Plan:
+        """Every phase and every kind of row, with as little as each needs: for the tests."""
+        return cls(
+            warmup=10,
+            levels=((1, 4), (64, 64)),
+            rounds=1,
+            slow_requests=4,
+            slow_seconds=0.2,
+            throughput_requests=4,
+            memory_total=40,
             startups=1,
         )
 
@@ -751,9 +769,11 @@ def measure_resetbot(
                 f"{row.standin_cpu_ms:.2f} ms"
             )
 
-    # Acknowledgements while approved requests are dispatched to a provider taking 2 s a call:
-    # for each level, a fresh batch is filed and approved over HTTP, then measured at once.
-    world.sandbox.set_latency("action", SLOW_SECONDS)
+    # Acknowledgements while approved requests are dispatched to a slow provider (2 s a call in
+    # a full run): for each level, a fresh batch is filed and approved over HTTP, then measured
+    # at once.
+    world.sandbox.set_latency("action", plan.slow_seconds)
+    out["slow_latency"] = plan.slow_seconds
     try:
         out["slow_seconds"] = []
         for concurrency, n in plan.levels:
@@ -780,7 +800,7 @@ def measure_resetbot(
             left = count(server.store, RequestState.APPROVED, RequestState.DISPATCHING)
             row = Row.of(
                 server.name,
-                "file, 2 s provider",
+                f"file, {plan.slow_seconds:g} s provider",
                 concurrency,
                 result,
                 note=f"{in_flight}→{left} dispatches in flight",
@@ -793,7 +813,7 @@ def measure_resetbot(
             )
             wait_for(
                 partial(finished, server.store, done_before + len(ids)),
-                len(ids) * SLOW_SECONDS + 120,
+                len(ids) * plan.slow_seconds + 120,
                 "the slow dispatches",
             )
             out["slow_seconds"].append(time.perf_counter() - began)
@@ -995,7 +1015,8 @@ def render(
         last_k = (end - steady) / max(1e-9, (end_n - steady_n) / 1000)
         lines.append(
             f"| {name} | {t['rps']:.1f} req/s ({t['requests']} in {t['seconds']:.1f} s; "
-            f"{res['slow_requests']} dispatches at 2 s: {res['slow_dispatch_seconds']:.1f} s) "
+            f"{res['slow_requests']} dispatches at {res['slow_latency']:g} s: "
+            f"{res['slow_dispatch_seconds']:.1f} s) "
             f"| {mem[0][1]:.1f} MB | {warm:.1f} MB ({warm_n}) "
             f"| {end:.1f} MB ({end_n}) | {per_k:+.2f} MB | {last_k:+.2f} MB ({steady_n}→{end_n}) "
             f"| {startup} |"
@@ -1021,7 +1042,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--quick", action="store_true", help="a smoke run: few requests")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument(
+        "--quick", action="store_true", help="every phase with few requests (about 25 s)"
+    )
+    size.add_argument(
+        "--smoke",
+        action="store_true",
+        help="one and 64 senders, the fewest requests that produce every kind of row, "
+        "a 0.2 s provider (about 12 s; for the test suite, figures meaningless)",
+    )
     parser.add_argument(
         "--output",
         type=Path,
@@ -1065,7 +1095,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--pause-background needs --background process")
     BACKGROUND[0] = args.background
     PAUSE_BACKGROUND[0] = args.pause_background
-    plan = Plan.quick() if args.quick else Plan.full()
+    plan = Plan.smoke() if args.smoke else Plan.quick() if args.quick else Plan.full()
     STACK.update(WEB_CONCURRENCY=str(args.workers), RESETBOT_THREADS=str(args.threads))
     command = " ".join(
         ["python -m tests.benchmarks", *(argv if argv is not None else sys.argv[1:])]
