@@ -1,8 +1,8 @@
 """resetbot against a bare Bolt app, both under ``resetbot serve``'s gunicorn gthread stack.
 
 ``python -m tests.benchmarks`` (13 to 25 minutes), ``--quick`` (every phase with few requests,
-about 25 seconds) or ``--smoke`` (one and 64 senders, the fewest requests that still produce
-every kind of row, a 0.2 s provider instead of 2 s: about 12 seconds, for the test suite; its
+about 20 seconds) or ``--smoke`` (one and 64 senders, the fewest requests that still produce
+every kind of row, a 0.2 s provider instead of 2 s: about 10 seconds, for the test suite; its
 figures mean nothing). Prints one markdown table and writes it to
 ``tests/benchmarks/results.md`` (``--output`` elsewhere).
 
@@ -53,6 +53,7 @@ import os
 import platform
 import resource
 import secrets
+import selectors
 import signal
 import statistics
 import subprocess
@@ -434,6 +435,46 @@ class Server:
         self.memory.append((self.sent, self.rss()))
 
 
+class LoadDriver:
+    """The load driver's process (``load.py --serve``), started once for the whole run: each
+    row's requests go out from there, so its threads never share a GIL with what they measure.
+    It exits when its stdin closes, also when this process is killed outright."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(  # noqa: S603 -- our interpreter, our script
+            [PYTHON, str(HERE / "load.py"), "--serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def run(self, spec: Path, timeout: float = 600.0) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"{spec}\n")
+        self.proc.stdin.flush()
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.proc.stdout, selectors.EVENT_READ)
+            if not sel.select(timeout):
+                raise TimeoutError(f"the load driver did not answer within {timeout:g} s")
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the load driver exited with {self.proc.wait()}")
+        result: dict[str, Any] = json.loads(line)
+        return result
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+DRIVER: list[LoadDriver] = []  # started by the first drive(), closed by main()
+
+
 def drive(server: Server, bodies: list[str], concurrency: int, workdir: Path) -> dict[str, Any]:
     """Send ``bodies`` from the load-driver process; latencies in seconds."""
     spec = workdir / "load.json"
@@ -447,14 +488,10 @@ def drive(server: Server, bodies: list[str], concurrency: int, workdir: Path) ->
             }
         )
     )
-    out = subprocess.run(  # noqa: S603
-        [PYTHON, str(HERE / "load.py"), str(spec)],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
+    if not DRIVER:
+        DRIVER.append(LoadDriver())
+    result = DRIVER[0].run(spec)
     server.sent += len(bodies)
-    result: dict[str, Any] = json.loads(out.stdout)
     # Anything but 200 is what Slack would show as an error (Bolt answers 404 when a listener
     # did not ack within its 3 s): counted and shown in the table, never hidden.
     result["failed"] = {k: v for k, v in result["statuses"].items() if k != "200"}
@@ -1044,13 +1081,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     size = parser.add_mutually_exclusive_group()
     size.add_argument(
-        "--quick", action="store_true", help="every phase with few requests (about 25 s)"
+        "--quick", action="store_true", help="every phase with few requests (about 20 s)"
     )
     size.add_argument(
         "--smoke",
         action="store_true",
         help="one and 64 senders, the fewest requests that produce every kind of row, "
-        "a 0.2 s provider (about 12 s; for the test suite, figures meaningless)",
+        "a 0.2 s provider (about 10 s; for the test suite, figures meaningless)",
     )
     parser.add_argument(
         "--output",
@@ -1162,6 +1199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for server in servers.values():
             server.stop()
         world.stop()
+        while DRIVER:
+            DRIVER.pop().close()
     table = render(
         info,
         command,
