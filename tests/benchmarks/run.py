@@ -29,8 +29,8 @@ CPU column includes that background work.
 Each resetbot latency row is **paired** with bare Bolt: before each of its rounds (three in a
 full run), the bare app, idle and running beside it, gets the same number of requests at the
 same concurrency, and the ratio is taken between the pooled rounds. Bare Bolt's own p99 at 64
-senders moved between 57 and 143 ms from one run to the next on the same machine, so a ratio
-against one sample taken minutes earlier said more about that sample than about resetbot.
+senders can move by a factor of two from one run to the next on the same machine, so a ratio
+against one sample taken minutes earlier says more about that sample than about resetbot.
 
 Bare Bolt is also measured with a busy loop per core at the background worker's nice (10):
 "every core busy", the floor any ack meets on these 2 cores while background work -- anyone's
