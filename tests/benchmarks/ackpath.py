@@ -3,9 +3,9 @@
 ``python -m tests.benchmarks.ackpath`` (about 20 seconds). Where ``python -m tests.benchmarks``
 measures latency under load, this isolates what one acknowledgement costs in resetbot's own
 code (the WSGI layer, Bolt with resetbot's middleware, the listener, handing its job on) against
-the same Bolt request answered by a listener that only acks. Since acks stopped reading the
-database, what ``status``, ``pending`` and ``file`` then do runs on the rig's pool (a worker
-process under ``resetbot serve``) and is not counted here. No load driver, no gunicorn, no
+the same Bolt request answered by a listener that only acks. Acks do not touch the database:
+what ``status``, ``pending`` and ``file`` do next runs on the rig's pool (a worker process
+under ``resetbot serve``) and is not counted here. No load driver, no gunicorn, no
 other thread competing: the figures move little between runs, so a change to the ack path can be
 compared before and after on the same machine.
 

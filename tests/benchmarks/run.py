@@ -1,7 +1,9 @@
 """resetbot against a bare Bolt app, both under ``resetbot serve``'s gunicorn gthread stack.
 
-``python -m tests.benchmarks`` (13 to 25 minutes) or ``python -m tests.benchmarks --quick``
-(a smoke run of a few seconds). Prints one markdown table and writes it to
+``python -m tests.benchmarks`` (13 to 25 minutes), ``--quick`` (every phase with few requests,
+about 20 seconds) or ``--smoke`` (one and 64 senders, the fewest requests that still produce
+every kind of row, a 0.2 s provider instead of 2 s: about 10 seconds, for the test suite; its
+figures mean nothing). Prints one markdown table and writes it to
 ``tests/benchmarks/results.md`` (``--output`` elsewhere).
 
 Who runs where (2 cores, so this matters):
@@ -27,8 +29,8 @@ CPU column includes that background work.
 Each resetbot latency row is **paired** with bare Bolt: before each of its rounds (three in a
 full run), the bare app, idle and running beside it, gets the same number of requests at the
 same concurrency, and the ratio is taken between the pooled rounds. Bare Bolt's own p99 at 64
-senders moved between 57 and 143 ms from one run to the next on the same machine, so a ratio
-against one sample taken minutes earlier said more about that sample than about resetbot.
+senders can move by a factor of two from one run to the next on the same machine, so a ratio
+against one sample taken minutes earlier says more about that sample than about resetbot.
 
 Bare Bolt is also measured with a busy loop per core at the background worker's nice (10):
 "every core busy", the floor any ack meets on these 2 cores while background work -- anyone's
@@ -51,6 +53,7 @@ import os
 import platform
 import resource
 import secrets
+import selectors
 import signal
 import statistics
 import subprocess
@@ -88,7 +91,6 @@ ADMIN = "U0ADA"
 APPROVER = "U0BOB"
 REQUESTERS = [f"U0REQ{i:03d}" for i in range(64)]
 TARGETS = 400  # accounts in the sandbox; with 64 requesters the pending limits never bite
-SLOW_SECONDS = 2.0
 BACKGROUND = ["process"]  # resetbot's `background` setting (--background)
 PAUSE_BACKGROUND = [False]  # --pause-background: hold the worker while a row is measured
 
@@ -99,6 +101,7 @@ class Plan:
     levels: tuple[tuple[int, int], ...]  # (concurrent senders, requests)
     rounds: int  # latency rows: each round a bare Bolt sample, then resetbot's, pooled
     slow_requests: int
+    slow_seconds: float  # the provider's latency per call in the slow-provider rows
     throughput_requests: int
     memory_total: int
     startups: int
@@ -111,6 +114,7 @@ class Plan:
             levels=((1, 600), (16, 1000), (64, 2000)),
             rounds=3,
             slow_requests=200,
+            slow_seconds=2.0,
             throughput_requests=300,
             memory_total=10_000,
             startups=3,
@@ -123,8 +127,23 @@ class Plan:
             levels=((1, 10), (16, 32), (64, 64)),
             rounds=1,
             slow_requests=8,
+            slow_seconds=2.0,
             throughput_requests=8,
             memory_total=300,
+            startups=1,
+        )
+
+    @classmethod
+    def smoke(cls) -> Plan:
+        """Every phase and every kind of row, with as little as each needs: for the tests."""
+        return cls(
+            warmup=10,
+            levels=((1, 4), (64, 64)),
+            rounds=1,
+            slow_requests=4,
+            slow_seconds=0.2,
+            throughput_requests=4,
+            memory_total=40,
             startups=1,
         )
 
@@ -416,6 +435,46 @@ class Server:
         self.memory.append((self.sent, self.rss()))
 
 
+class LoadDriver:
+    """The load driver's process (``load.py --serve``), started once for the whole run: each
+    row's requests go out from there, so its threads never share a GIL with what they measure.
+    It exits when its stdin closes, also when this process is killed outright."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(  # noqa: S603 -- our interpreter, our script
+            [PYTHON, str(HERE / "load.py"), "--serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def run(self, spec: Path, timeout: float = 600.0) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"{spec}\n")
+        self.proc.stdin.flush()
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.proc.stdout, selectors.EVENT_READ)
+            if not sel.select(timeout):
+                raise TimeoutError(f"the load driver did not answer within {timeout:g} s")
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the load driver exited with {self.proc.wait()}")
+        result: dict[str, Any] = json.loads(line)
+        return result
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+DRIVER: list[LoadDriver] = []  # started by the first drive(), closed by main()
+
+
 def drive(server: Server, bodies: list[str], concurrency: int, workdir: Path) -> dict[str, Any]:
     """Send ``bodies`` from the load-driver process; latencies in seconds."""
     spec = workdir / "load.json"
@@ -429,14 +488,10 @@ def drive(server: Server, bodies: list[str], concurrency: int, workdir: Path) ->
             }
         )
     )
-    out = subprocess.run(  # noqa: S603
-        [PYTHON, str(HERE / "load.py"), str(spec)],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
+    if not DRIVER:
+        DRIVER.append(LoadDriver())
+    result = DRIVER[0].run(spec)
     server.sent += len(bodies)
-    result: dict[str, Any] = json.loads(out.stdout)
     # Anything but 200 is what Slack would show as an error (Bolt answers 404 when a listener
     # did not ack within its 3 s): counted and shown in the table, never hidden.
     result["failed"] = {k: v for k, v in result["statuses"].items() if k != "200"}
@@ -751,9 +806,11 @@ def measure_resetbot(
                 f"{row.standin_cpu_ms:.2f} ms"
             )
 
-    # Acknowledgements while approved requests are dispatched to a provider taking 2 s a call:
-    # for each level, a fresh batch is filed and approved over HTTP, then measured at once.
-    world.sandbox.set_latency("action", SLOW_SECONDS)
+    # Acknowledgements while approved requests are dispatched to a slow provider (2 s a call in
+    # a full run): for each level, a fresh batch is filed and approved over HTTP, then measured
+    # at once.
+    world.sandbox.set_latency("action", plan.slow_seconds)
+    out["slow_latency"] = plan.slow_seconds
     try:
         out["slow_seconds"] = []
         for concurrency, n in plan.levels:
@@ -780,7 +837,7 @@ def measure_resetbot(
             left = count(server.store, RequestState.APPROVED, RequestState.DISPATCHING)
             row = Row.of(
                 server.name,
-                "file, 2 s provider",
+                f"file, {plan.slow_seconds:g} s provider",
                 concurrency,
                 result,
                 note=f"{in_flight}→{left} dispatches in flight",
@@ -793,7 +850,7 @@ def measure_resetbot(
             )
             wait_for(
                 partial(finished, server.store, done_before + len(ids)),
-                len(ids) * SLOW_SECONDS + 120,
+                len(ids) * plan.slow_seconds + 120,
                 "the slow dispatches",
             )
             out["slow_seconds"].append(time.perf_counter() - began)
@@ -995,7 +1052,8 @@ def render(
         last_k = (end - steady) / max(1e-9, (end_n - steady_n) / 1000)
         lines.append(
             f"| {name} | {t['rps']:.1f} req/s ({t['requests']} in {t['seconds']:.1f} s; "
-            f"{res['slow_requests']} dispatches at 2 s: {res['slow_dispatch_seconds']:.1f} s) "
+            f"{res['slow_requests']} dispatches at {res['slow_latency']:g} s: "
+            f"{res['slow_dispatch_seconds']:.1f} s) "
             f"| {mem[0][1]:.1f} MB | {warm:.1f} MB ({warm_n}) "
             f"| {end:.1f} MB ({end_n}) | {per_k:+.2f} MB | {last_k:+.2f} MB ({steady_n}→{end_n}) "
             f"| {startup} |"
@@ -1021,7 +1079,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--quick", action="store_true", help="a smoke run: few requests")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument(
+        "--quick", action="store_true", help="every phase with few requests (about 20 s)"
+    )
+    size.add_argument(
+        "--smoke",
+        action="store_true",
+        help="one and 64 senders, the fewest requests that produce every kind of row, "
+        "a 0.2 s provider (about 10 s; for the test suite, figures meaningless)",
+    )
     parser.add_argument(
         "--output",
         type=Path,
@@ -1065,7 +1132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--pause-background needs --background process")
     BACKGROUND[0] = args.background
     PAUSE_BACKGROUND[0] = args.pause_background
-    plan = Plan.quick() if args.quick else Plan.full()
+    plan = Plan.smoke() if args.smoke else Plan.quick() if args.quick else Plan.full()
     STACK.update(WEB_CONCURRENCY=str(args.workers), RESETBOT_THREADS=str(args.threads))
     command = " ".join(
         ["python -m tests.benchmarks", *(argv if argv is not None else sys.argv[1:])]
@@ -1132,6 +1199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for server in servers.values():
             server.stop()
         world.stop()
+        while DRIVER:
+            DRIVER.pop().close()
     table = render(
         info,
         command,
