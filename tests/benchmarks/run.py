@@ -74,7 +74,7 @@ from bot.background import WORKER_NICE
 from bot.demo.rig import SIGNING_SECRET, SUPPORT, free_port, toml_value, wait_for
 from bot.demo.sandboxes import Sandbox, start_sandbox
 from bot.demo.standin import APP_ID, TEAM_ID, SlackStandIn
-from bot.store import roles as role_store
+from bot.domain import roles
 from bot.store.db import Store
 from bot.store.migrate import upgrade
 from bot.store.models import FINAL_STATES, RequestState, ResetRequest, Role
@@ -607,8 +607,8 @@ def resetbot_server(world: World, workdir: Path, backend: str, url: str) -> Serv
     store = Store(url)
     with store.session() as s:
         for uid in REQUESTERS:
-            role_store.grant(s, uid, Role.REQUESTER, granted_by=ADMIN)
-        role_store.grant(s, APPROVER, Role.APPROVER, granted_by=ADMIN)
+            roles.grant(s, ADMIN, uid, Role.REQUESTER, None)
+        roles.grant(s, ADMIN, APPROVER, Role.APPROVER, None)
     resetbot = str(Path(PYTHON).with_name("resetbot"))
     argv = [resetbot, "serve"] if Path(resetbot).exists() else [PYTHON, "-m", "bot", "serve"]
     before = world.calls("response_url")
