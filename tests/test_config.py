@@ -8,15 +8,14 @@ from pathlib import Path
 import pytest
 
 from bot.config import (
-    MASK,
     ConfigError,
     Settings,
     load_settings,
-    mask_url,
     require_serve,
     require_slack_http,
     require_slack_socket,
 )
+from bot.store.urls import MASK, mask_url
 from providers.settings import TykSettings, UnleashSettings
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "resetbot.example.toml"

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from domain_support import Domain, make_domain, make_template
 from sqlalchemy import text
 
 from bot.store.db import Store
 from bot.store.models import Base
+from tests.domain.domain_support import Domain, make_domain, make_template
 
 # In memory where the machine has it: these tests are about rules, not about the disk, and a
 # commit's fsync on a busy disk costs more than the test.

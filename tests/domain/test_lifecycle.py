@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from domain_support import Domain
 from sqlalchemy import select
 
 from bot.domain import lifecycle
 from bot.domain.lifecycle import TRANSITIONS, AuditAction, Event, IllegalTransition
 from bot.store.db import Store
 from bot.store.models import AuditEvent, RequestState, ResetRequest, utcnow
+from tests.domain.domain_support import Domain
 
 ALL = [(state, event) for state in RequestState for event in Event]
 

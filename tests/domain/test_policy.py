@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from domain_support import ADMIN, ALICE, BOB, CAROL, DAN, ERIN, Domain
 
 from bot.domain.errors import InvalidInput, LimitReached, NotAllowed, UnknownProvider, WrongState
 from bot.store.models import RequestState
+from tests.domain.domain_support import ADMIN, ALICE, BOB, CAROL, DAN, ERIN, Domain
 
 
 class TestFiling:

@@ -4,10 +4,10 @@ call at quorum (once), the secret's one route, and what the sweeper does."""
 from __future__ import annotations
 
 import pytest
-from domain_support import ALICE, BOB, CAROL, Domain
 
 from bot.domain.ports import NotPosted
 from bot.store.models import RequestState
+from tests.domain.domain_support import ALICE, BOB, CAROL, Domain
 
 
 def test_filing_posts_the_approval_message_and_remembers_it(domain: Domain) -> None:

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from e2e_support import (
+from bot.demo.rig import Rig
+from bot.store.models import RequestState
+from tests.e2e.e2e_support import (
     decided_in_place,
     dm_texts,
     last_ephemeral,
     succeeded,
     thread_texts,
 )
-
-from bot.demo.rig import Rig
-from bot.store.models import RequestState
 
 MakeRig = Callable[..., Rig]
 

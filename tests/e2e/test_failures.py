@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from e2e_support import dm_texts, last_ephemeral, succeeded, thread_texts
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from bot.demo.rig import Rig
 from bot.demo.standin.driver import ack_body
 from bot.store.models import RequestState
+from tests.e2e.e2e_support import dm_texts, last_ephemeral, succeeded, thread_texts
 
 MakeRig = Callable[..., Rig]
 

@@ -6,16 +6,16 @@ import logging
 from collections.abc import Callable
 
 import pytest
-from e2e_support import (
+
+from bot.demo.rig import SUPPORT, Rig
+from bot.demo.standin import ModalView
+from tests.e2e.e2e_support import (
     decided_in_place,
     dm_texts,
     only_in_dm,
     succeeded,
     thread_texts,
 )
-
-from bot.demo.rig import SUPPORT, Rig
-from bot.demo.standin import ModalView
 
 MakeRig = Callable[..., Rig]
 
@@ -26,7 +26,9 @@ def approve_through_modal(rig: Rig, request_id: str, approver: str, note: str = 
     mark = len(rig.standin.views_for(uid))
     response = rig.click(approver, request_id, "approve")
     assert response.status_code == 200
-    modal = rig.wait(lambda: rig.standin.views_for(uid)[mark:], what="the approval modal")[-1]
+    modal: ModalView = rig.wait(
+        lambda: rig.standin.views_for(uid)[mark:], what="the approval modal"
+    )[-1]
     assert request_id in modal.title
     assert "Tom Taylor" in modal.all_text()
     rig.driver.submit_view(uid, modal, {"note": note} if note else {})

@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from e2e_support import succeeded
-
 from bot.demo.rig import Rig
 from bot.server import EVENTS_PATH
+from tests.e2e.e2e_support import succeeded
 
 MANIFEST = Path(__file__).resolve().parents[2] / "slack-manifest.yml"
 # Every Web API method the bot may call, and the bot scope it needs (None: no scope).

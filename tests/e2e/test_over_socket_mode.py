@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from e2e_support import decided_in_place, succeeded
 
 from bot.demo.rig import SUPPORT, Rig
 from bot.demo.standin import SocketModeDriver
 from bot.server import socket_mode_handler
+from tests.e2e.e2e_support import decided_in_place, succeeded
 
 
 @pytest.fixture

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from e2e_support import succeeded
 
 from bot.demo.rig import Rig
 from bot.demo.standin import STALE, UNSIGNED, WRONG_SIGNATURE, Delivery, retried
 from bot.store.models import RequestState
+from tests.e2e.e2e_support import succeeded
 
 BAD = [
     pytest.param(UNSIGNED, id="unsigned"),

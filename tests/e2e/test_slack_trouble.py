@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import time
 
-from e2e_support import last_ephemeral, succeeded
-
 from bot.demo.rig import Rig
 from bot.store.models import RequestState
+from tests.e2e.e2e_support import last_ephemeral, succeeded
 
 
 class TestSlackTrouble:

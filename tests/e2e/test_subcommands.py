@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from e2e_support import last_ephemeral, succeeded
-
 from bot.demo.rig import Rig
 from bot.store.models import RequestState
+from tests.e2e.e2e_support import last_ephemeral, succeeded
 
 
 def answer(rig: Rig, user: str, text: str) -> str:

@@ -7,12 +7,12 @@ from typing import Any
 
 import httpx
 import pytest
-from provider_fakes import SETTINGS, FakeApi, Sleeps
 
 from bot.demo.sandboxes import Sandbox, start_sandbox
 from providers.base import Provider
 from providers.http import RetryPolicy
 from providers.registry import PROVIDER_KINDS, parse_settings
+from tests.providers.provider_fakes import SETTINGS, FakeApi, Sleeps
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 import pytest
-from provider_fakes import F5_TOKEN, FakeApi, reply
 
 from providers.base import (
     Account,
@@ -22,6 +21,7 @@ from providers.base import (
     RateLimited,
     Unavailable,
 )
+from tests.providers.provider_fakes import F5_TOKEN, FakeApi, reply
 
 USERS = "/api/web/custom/namespaces/system/user_roles"
 RESET = "/api/web/custom/password/admin_reset"

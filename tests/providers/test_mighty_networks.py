@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 import pytest
-from provider_fakes import MN_TOKEN, FakeApi, reply
 
 from providers.base import (
     Account,
@@ -20,6 +19,7 @@ from providers.base import (
     RateLimited,
     UnexpectedResponse,
 )
+from tests.providers.provider_fakes import MN_TOKEN, FakeApi, reply
 
 NET = "/admin/v1/networks/acme"
 BY_EMAIL = f"{NET}/members/by_email"

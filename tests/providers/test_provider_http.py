@@ -9,7 +9,6 @@ from email.utils import format_datetime
 
 import httpx
 import pytest
-from provider_fakes import FakeApi, Sleeps, reply
 
 from providers.base import (
     BadCredentials,
@@ -23,6 +22,7 @@ from providers.base import (
     UnexpectedResponse,
 )
 from providers.http import Call, HttpClient, RetryPolicy, parse_retry_after
+from tests.providers.provider_fakes import FakeApi, Sleeps, reply
 
 SECRET = "plumbing-SECRET-77"  # noqa: S105 - a fake
 READ = Call("GET", "/thing", "read", what="look up the thing", target="thing 7")

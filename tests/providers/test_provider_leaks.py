@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import pytest
 
 from bot.demo.sandboxes import Sandbox
+from bot.demo.sandboxes.server import Fault
 from providers.base import ActionResult, CredentialCheck, Provider, ProviderError
 
 KINDS = ["mighty_networks", "unleash", "f5xc", "tyk"]
 STATUSES = [400, 401, 403, 404, 409, 415, 422, 429, 500, 502, 503, 504]
-FAULTS = ["timeout", "reset", "html", "invalid_json", "unexpected_body"]
+FAULTS: list[Fault] = ["timeout", "reset", "html", "invalid_json", "unexpected_body"]
 LOGGERS = ("", "httpx", "httpcore", "providers", "bot.demo.sandboxes")
 
 
@@ -67,7 +69,7 @@ def every_path(sb: Sandbox, provider: Provider[Any], seen: Seen) -> None:
 
     def perform_all() -> None:
         for spec in provider.actions:
-            seen.run(lambda spec=spec: provider.perform(spec.name, account))
+            seen.run(partial(provider.perform, spec.name, account))
             sb.reset_rate_limits()
 
     perform_all()  # successes, with secrets issued

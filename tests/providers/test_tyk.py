@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-from provider_fakes import TYK_ADMIN_SECRET, TYK_DASHBOARD_KEY, FakeApi, reply
 
 from providers.base import (
     Account,
@@ -22,6 +21,7 @@ from providers.base import (
     UnexpectedResponse,
 )
 from providers.tyk import temporary_password
+from tests.providers.provider_fakes import TYK_ADMIN_SECRET, TYK_DASHBOARD_KEY, FakeApi, reply
 
 UID = "614215edb2d47190f98b3b79"
 TOM = {

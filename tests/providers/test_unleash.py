@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 import pytest
-from provider_fakes import UNLEASH_TOKEN, FakeApi, reply
 
 from providers.base import (
     Account,
@@ -21,6 +20,7 @@ from providers.base import (
     Unavailable,
     UnexpectedResponse,
 )
+from tests.providers.provider_fakes import UNLEASH_TOKEN, FakeApi, reply
 
 RESET = "/api/admin/user-admin/reset-password"
 SEARCH = "/api/admin/user-admin/search"

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from reliability_support import FIGURES
+
+from tests.reliability.reliability_support import FIGURES
 
 FIGURE_NAMES = {
     "concurrent_submissions": "concurrent approval submissions sent",

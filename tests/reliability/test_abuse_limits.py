@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from reliability_support import count
 from sqlalchemy import event
 
 from bot.demo.rig import SUPPORT, Rig
@@ -17,6 +16,7 @@ from bot.domain.errors import LimitReached
 from bot.domain.views import Draft
 from bot.store.models import RequestState
 from providers.base import Account
+from tests.reliability.reliability_support import count
 
 TARGETS = [
     f"{p} {t}"
@@ -70,7 +70,7 @@ def flood(rig: Rig, commands: int) -> None:
 
     def one(i: int) -> int:
         barrier.wait()
-        return rig.say("alice", f"{TARGETS[i % len(TARGETS)]} flood {i}").status_code
+        return int(rig.say("alice", f"{TARGETS[i % len(TARGETS)]} flood {i}").status_code)
 
     with ThreadPoolExecutor(max_workers=commands) as pool:
         statuses = list(pool.map(one, range(commands)))

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import pytest
-from reliability_support import count
 
 from bot.demo.rig import PEOPLE, Person, Rig
 from bot.domain import roles
 from bot.slack import blocks
 from bot.store import roles as role_store
 from bot.store.models import RequestState, Role
+from tests.reliability.reliability_support import count
 
 # The request under test is always Alice's, for the `community` instance.
 ACTORS: dict[str, Person] = {

@@ -8,14 +8,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from reliability_support import (
-    Served,
-    approval_message,
-    bot_settings,
-    count,
-    only_request,
-    slack_world,
-)
 from sqlalchemy import select
 
 from bot.demo.rig import SUPPORT, prepare_store, wait_for
@@ -24,6 +16,14 @@ from bot.demo.standin import SlackStandIn
 from bot.slack import blocks
 from bot.store.db import Store
 from bot.store.models import AuditEvent, RequestState, ResetRequest
+from tests.reliability.reliability_support import (
+    Served,
+    approval_message,
+    bot_settings,
+    count,
+    only_request,
+    slack_world,
+)
 
 LEASE = 2.0  # seconds; production default is 30
 

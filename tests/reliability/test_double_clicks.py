@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from reliability_support import (
-    Served,
-    approval_message,
-    bot_settings,
-    count,
-    only_request,
-    slack_world,
-)
 from sqlalchemy import func, select
 
 from bot.demo.rig import SIGNING_SECRET, SUPPORT, Rig, prepare_store, wait_for
@@ -28,6 +20,14 @@ from bot.demo.standin.driver import Delivery, retried
 from bot.slack import blocks
 from bot.store.db import Store
 from bot.store.models import Approval, AuditEvent, RequestState
+from tests.reliability.reliability_support import (
+    Served,
+    approval_message,
+    bot_settings,
+    count,
+    only_request,
+    slack_world,
+)
 
 CLICKS = 50
 
@@ -58,7 +58,7 @@ def open_approval_modal(
     wait_for(lambda: len(standin.views_for(user_id)) > before, 5, f"{user_id}'s approval modal")
 
 
-def storm(posts: list[Callable[[], httpx.Response]]) -> list[int]:
+def storm(posts: Sequence[Callable[[], httpx.Response]]) -> list[int]:
     """Fire every post at once (a barrier lines them up); their HTTP statuses."""
     barrier = threading.Barrier(len(posts))
 

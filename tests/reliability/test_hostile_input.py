@@ -18,7 +18,6 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from reliability_support import count
 from sqlalchemy import select
 
 from bot.demo.rig import PEOPLE, Rig
@@ -31,6 +30,7 @@ from bot.store.models import (
     RequestState,
     ResetRequest,
 )
+from tests.reliability.reliability_support import count
 
 EXAMPLES = int(os.environ.get("RESETBOT_HOSTILE_EXAMPLES", "250"))
 # No shrinking: each example is a real HTTP exchange, so shrinking a failure can take minutes;
@@ -430,6 +430,7 @@ def test_any_interaction_payload(hostile: tuple[Rig, _Errors], data: st.DataObje
         json_junk(),
     )
     kind = data.draw(st.sampled_from(["decide", "click", "submit", "raw"]), label="kind")
+    payload: Any
     if kind == "decide":  # well-formed, by a real person, on a real request, hostile words
         callback = data.draw(st.sampled_from([blocks.APPROVE_MODAL, blocks.DENY_MODAL]))
         field = "note" if callback == blocks.APPROVE_MODAL else "reason"
@@ -442,7 +443,7 @@ def test_any_interaction_payload(hostile: tuple[Rig, _Errors], data: st.DataObje
         )
         body = urlencode({"payload": json.dumps(payload)})
     elif kind == "click":
-        payload: Any = _action_payload(
+        payload = _action_payload(
             data.draw(user, label="user"),
             data.draw(
                 st.sampled_from(

@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
-from reliability_support import count
 
 from bot.demo.rig import INSTANCES, Rig
 from bot.store.models import RequestState
+from tests.reliability.reliability_support import count
 
 KINDS = {kind: name for name, kind in INSTANCES.items()}  # kind → the rig's instance name
 RETRIES = 1  # the rig's max_retries: a retryable fault is tried 1 + RETRIES times

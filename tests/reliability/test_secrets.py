@@ -11,13 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability_support import (
-    Served,
-    approval_message,
-    bot_settings,
-    count,
-    slack_world,
-)
 from sqlalchemy import inspect, select, text
 
 from bot.demo.rig import ACCOUNTS, INSTANCES, SUPPORT, Rig, prepare_store, wait_for
@@ -26,6 +19,13 @@ from bot.demo.standin import SlackDriver, SlackStandIn
 from bot.slack import blocks
 from bot.store.db import Store
 from bot.store.models import AuditEvent, ResetRequest
+from tests.reliability.reliability_support import (
+    Served,
+    approval_message,
+    bot_settings,
+    count,
+    slack_world,
+)
 
 BOT_TOKEN = "xoxb-SENTINEL-BOT-TOKEN-51f3"  # noqa: S105 - sentinels, looked for, never used
 SIGNING_SECRET = "SENTINEL-SIGNING-SECRET-8d2c"  # noqa: S105
@@ -47,8 +47,8 @@ def use_sentinels(name: str, sandbox: Sandbox) -> None:
             owner = next(
                 u
                 for u in sandbox.users.values()  # type: ignore[attr-defined]
-                if u["access_key"] == sandbox.dashboard_key
-            )  # type: ignore[attr-defined]
+                if u["access_key"] == sandbox.dashboard_key  # type: ignore[attr-defined]
+            )
             owner["access_key"] = value
         setattr(sandbox, attr, value)
 

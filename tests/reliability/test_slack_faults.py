@@ -3,11 +3,10 @@ Retry-After, and a message that could not be updated is brought up to date by th
 
 from __future__ import annotations
 
-from reliability_support import count
-
 from bot.demo.rig import SUPPORT, Rig
 from bot.demo.standin.workspace import Call
 from bot.store.models import RequestState
+from tests.reliability.reliability_support import count
 
 
 def fail(

@@ -11,9 +11,17 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import pytest
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
-from standin_support import ALICE, BOB, SIGNING_SECRET, SUPPORT, BoltServer, Seen, build_app
 
 from bot.demo.standin import SlackDriver, SlackStandIn
+from tests.demo.standin.standin_support import (
+    ALICE,
+    BOB,
+    SIGNING_SECRET,
+    SUPPORT,
+    BoltServer,
+    Seen,
+    build_app,
+)
 
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from standin_support import ALICE, BOB, SIGNING_SECRET, SUPPORT, BoltServer
 
 from bot.demo.standin import (
     BOT_USER_ID,
@@ -15,6 +14,7 @@ from bot.demo.standin import (
     ack_body,
     retried,
 )
+from tests.demo.standin.standin_support import ALICE, BOB, SIGNING_SECRET, SUPPORT, BoltServer
 
 
 class TestSigning:

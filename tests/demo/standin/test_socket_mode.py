@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
-from standin_support import ALICE, BOB, SUPPORT, Seen, build_app
 
 from bot.demo.standin import SlackStandIn, SocketModeDriver
+from tests.demo.standin.standin_support import ALICE, BOB, SUPPORT, Seen, build_app
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def connected(standin: SlackStandIn, seen: Seen) -> Iterator[SocketModeHandler]:
     # The handler's SocketModeClient reuses app.client, so apps.connections.open goes to the
     # stand-in too; connect() returns once the WebSocket is up and runs it in the background.
     handler = SocketModeHandler(app, app_token=standin.app_token)
-    handler.connect()
+    handler.connect()  # type: ignore[no-untyped-call]
     try:
         standin.socket_mode.wait_connected()
         yield handler
@@ -33,7 +33,7 @@ def connected(standin: SlackStandIn, seen: Seen) -> Iterator[SocketModeHandler]:
         # otherwise its close() waits out a 3 s receive timeout.
         handler.client.auto_reconnect_enabled = False
         standin.socket_mode.stop()
-        handler.close()
+        handler.close()  # type: ignore[no-untyped-call]
 
 
 class TestSocketMode:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.demo.standin import BOT_USER_ID, Message, User, Workspace, render
 from bot.demo.standin.transcript import blocks_text, mrkdwn_text
 from bot.demo.standin.workspace import Channel, Command, Version
@@ -28,7 +30,7 @@ def bot(channel: str, ts: str, text: str = "", **extra: object) -> Message:
 class TestBlocks:
     def test_sections_fields_context_and_buttons(self) -> None:
         """Section text, fields, context and buttons each become readable lines."""
-        blocks = [
+        blocks: list[dict[str, Any]] = [
             {"type": "header", "text": {"type": "plain_text", "text": "Reset request"}},
             {
                 "type": "section",

@@ -18,9 +18,9 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.http_retry.builtin_interval_calculators import (
     FixedValueRetryIntervalCalculator,
 )
-from standin_support import ALICE, SUPPORT
 
 from bot.demo.standin import BOT_USER_ID, SlackStandIn
+from tests.demo.standin.standin_support import ALICE, SUPPORT
 
 
 @pytest.fixture
