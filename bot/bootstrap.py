@@ -26,6 +26,7 @@ from bot.background import (
 )
 from bot.config import Settings
 from bot.domain.catalog import Catalog
+from bot.domain.confirmations import Confirmations
 from bot.domain.context import Context
 from bot.domain.decisions import Decisions
 from bot.domain.dispatch import Dispatching
@@ -44,6 +45,7 @@ from bot.server import (
 from bot.slack.app import build_app, make_web_client
 from bot.slack.delivery import after_ack
 from bot.slack.deps import JobDeps, ListenerDeps, Submit
+from bot.slack.directory import SlackDirectory
 from bot.slack.notifier import SlackNotifier
 from bot.store.db import Store, StoreError
 from bot.store.models import utcnow
@@ -124,12 +126,15 @@ class Worker:
         self.client = client or make_web_client(settings)
         self.notifier = SlackNotifier(self.client)
         self.dispatching = Dispatching(core.ctx)
+        self.confirmations = Confirmations(core.ctx)
         self.workflow = Workflow(
             filing=core.filing,
             decisions=core.decisions,
             dispatching=self.dispatching,
             upkeep=Upkeep(core.ctx),
+            confirmations=self.confirmations,
             notifier=self.notifier,
+            directory=SlackDirectory(self.client),
         )
         self.background = ThreadBackground(workers=workers, check_pickle=check_pickle)
         self.deps = JobDeps(
@@ -138,6 +143,7 @@ class Worker:
             decisions=core.decisions,
             queries=core.queries,
             role_admin=core.role_admin,
+            confirmations=self.confirmations,
             workflow=self.workflow,
             notifier=self.notifier,
             client=self.client,

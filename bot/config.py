@@ -45,6 +45,7 @@ from providers.settings import (
 CONFIG_ENV = "RESETBOT_CONFIG"
 DEFAULT_CONFIG = Path("resetbot.toml")
 SLACK_USER_ID_PATTERN = r"^[UW][A-Z0-9]{2,}$"
+CHANNEL_ID_PATTERN = r"^[CG][A-Z0-9]{2,}$"
 INSTANCE_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
 # The standard Slack variables, under their usual names, and where they land.
 SLACK_ENV = {
@@ -92,9 +93,16 @@ class ApprovalPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    approvals_channel: str | None = Field(default=None, pattern=r"^[CG][A-Z0-9]{2,}$")
+    approvals_channel: str | None = Field(default=None, pattern=CHANNEL_ID_PATTERN)
     approvals_required: int = Field(default=1, ge=1, le=10)
     allow_self_approval: bool = False
+    # The person whose password is reset: asked to confirm before anything is done (when found
+    # in Slack, or always), and where a secret goes.
+    verify_target: Literal["if_in_slack", "required", "off"] = "if_in_slack"
+    deliver_secret_to: Literal["target", "requester"] = "target"  # noqa: S105 - a recipient
+    # An account the provider reports as an administrator.
+    approvals_required_privileged: int = Field(default=2, ge=1, le=10)
+    refuse_privileged: bool = False
 
 
 # One ``[providers.<name>]`` table: the vendor's settings and the bot's policy for it.
@@ -143,6 +151,8 @@ class Settings(BaseSettings):
     # A provider call whose process has not renewed it for this long is reported as unknown.
     dispatch_lease_seconds: float = Field(default=30.0, ge=1, le=3600)
     log_level: LogLevel = "INFO"
+    # Where alerts go when a target says a request was not theirs (else the approvals channel).
+    security_channel: str | None = Field(default=None, pattern=CHANNEL_ID_PATTERN)
     # Where `resetbot serve` runs provider calls, writes and Slack follow-ups: a worker process
     # of its own ("process": acks never share an interpreter lock with that work) or threads of
     # the web process ("thread": one process less and less memory, slower acks under load).
@@ -401,7 +411,7 @@ def _message(error: ErrorDetails) -> str:
                 "instance name must be a slug: a lowercase letter, then lowercase letters, "
                 "digits or '-', at most 32 characters"
             )
-        if loc and loc[-1] == "approvals_channel":
+        if loc and loc[-1] in ("approvals_channel", "security_channel"):
             return "not a Slack channel id (C… or G…)"
         return f"does not match the pattern {ctx.get('pattern')}"
     message = error["msg"]

@@ -125,13 +125,13 @@ class TestScriptedDemo:
             "the F5 XC sandbox",
             "the store",
             "the bot",
-            "scene 7 of 7: Expired",
+            "scene 9 of 9: The account's owner did not ask: rejected, security alerted",
         ):
             assert step in demo.err
         assert "starting" not in demo.out
 
     def test_every_scene_ends_as_scripted(self, demo: Finished) -> None:
-        """The scene list names all seven scenes and their outcomes, none unexpected."""
+        """The scene list names all nine scenes and their outcomes, none unexpected."""
         scenes = demo.part("Scenes", "Transcript")
         assert "UNEXPECTED" not in scenes
         for outcome in (
@@ -145,6 +145,9 @@ class TestScriptedDemo:
             "]: denied",
             "7. Expired",
             "]: expired",
+            "8. The account's owner confirms, then receives the link",
+            "9. The account's owner did not ask: rejected, security alerted",
+            "]: rejected_by_target",
         ):
             assert outcome in scenes
 
@@ -155,18 +158,28 @@ class TestScriptedDemo:
         assert "Done: Mighty Networks sent a password-reset e-mail to Tom Taylor" in channel
 
     def test_unleash_link_only_in_the_requesters_dm(self, demo: Finished) -> None:
-        """The reset link is in @alice's DM and nowhere else: not the channel, not the audit."""
+        """The reset link is in @alice's DM and nowhere else: not the channel, not the audit.
+        (Scene 8's link, for an owner who is in Slack, is in @vic's DM instead.)"""
         transcript = demo.part("Transcript", "Audit trail")
         parts = sections(transcript)
         links = LINK.findall(transcript)
-        assert len(links) == 1
+        assert len(links) == 2
         assert links[0] in parts["Direct messages with @alice"]
         assert links[0] not in parts["#it-support"]
+        assert links[1] in parts["Direct messages with @vic"]
+        assert links[1] not in parts["Direct messages with @alice"]
+        assert links[1] not in parts["#it-support"]
         assert "token=" not in demo.part("Audit trail")
         assert (
             "The reset link goes only to the requester, by direct message."
             in (parts["#it-support"])
         )
+
+    def test_the_owner_who_did_not_ask_alerts_security(self, demo: Finished) -> None:
+        parts = sections(demo.part("Transcript", "Audit trail"))
+        assert "Security alert" in parts["#security"]
+        assert "caller says he is Vic" in parts["#security"]
+        assert "Rejected by the account's owner" in parts["#it-support"]
 
     def test_tyk_permission_grant(self, demo: Finished) -> None:
         channel = sections(demo.part("Transcript", "Audit trail"))["#it-support"]
@@ -408,7 +421,7 @@ class TestKeepRunning:
         kept.wait_ready()
         cases = {
             ("say", "@zed", "help"): "resetbot: nobody called @zed in the demo; people: "
-            "@alice, @bob, @carol, @dan, @erin, @ada\n",
+            "@alice, @bob, @carol, @dan, @erin, @ada, @vic\n",
             ("say", "@alice", "/remind me"): "resetbot: only /reset-password exists here, "
             "not /remind\n",
             ("say", "@alice", "/reset-password"): "resetbot: /reset-password alone opens a form,"

@@ -42,8 +42,10 @@ class Person:
     name: str
     role: Role | None = None
     provider: str | None = None  # scope of the role; None = every provider
+    email: str | None = None  # as the workspace knows it (users.lookupByEmail)
 
 
+VIC = "vic@example.com"
 PEOPLE = (
     Person("U0ALICE", "alice", "Alice Archer", Role.REQUESTER),
     Person("U0BOB", "bob", "Bob Baker", Role.APPROVER),
@@ -51,8 +53,16 @@ PEOPLE = (
     Person("U0DAN", "dan", "Dan Dunn"),
     Person("U0ERIN", "erin", "Erin Ellis", Role.APPROVER, "flags"),
     Person("U0ADA", "ada", "Ada Admin"),  # admin through config, like a new install
+    # Whose accounts the sandboxes hold too: the person whose password is reset, in Slack.
+    Person("U0VIC", "vic", "Vic Vance", email=VIC),
 )
 ADMIN = "U0ADA"
+SECURITY = "C0SECURITY"
+OWNER_ACTIONS = {
+    "confirm": blocks.CONFIRM_ACTION,
+    "reject": blocks.REJECT_ACTION,
+    "dispute": blocks.DISPUTE_ACTION,
+}
 
 # Provider instances as design.md names them, and the accounts each sandbox holds.
 INSTANCES: dict[str, str] = {
@@ -65,19 +75,23 @@ ACCOUNTS: dict[str, list[dict[str, Any]]] = {
     "mighty_networks": [
         {"email": "tom@example.com", "name": "Tom Taylor"},
         {"email": "uma@example.com", "name": "Uma Upton"},
+        {"email": VIC, "name": "Vic Vance"},
     ],
     "unleash": [
         {"email": "tom@example.com", "name": "Tom Taylor"},
         {"email": "uma@example.com", "name": "Uma Upton"},
+        {"email": VIC, "name": "Vic Vance"},
     ],
     "f5xc": [
         {"email": "tom@example.com", "name": "Tom Taylor"},
         {"email": "sam@example.com", "name": "Sam Sso", "sso": True},
         {"email": "ci-bot@example.com", "name": "CI Bot", "service": True},
+        {"email": VIC, "name": "Vic Vance"},
     ],
     "tyk": [
         {"email": "tom@example.com", "name": "Tom Taylor"},
         {"email": "uma@example.com", "name": "Uma Upton"},
+        {"email": VIC, "name": "Vic Vance"},
     ],
 }
 
@@ -165,8 +179,11 @@ class Rig:
             self.standin.bot_token = self.bot_token
         self._started.append(self.standin.stop)
         for person in self.people:
-            self.standin.add_user(person.id, person.handle, real_name=person.name)
+            self.standin.add_user(
+                person.id, person.handle, real_name=person.name, email=person.email
+            )
         self.standin.add_channel(SUPPORT, "it-support")
+        self.standin.add_channel(SECURITY, "security")
         if self.approvals_channel:
             self.standin.add_channel(self.approvals_channel, "reset-approvals")
 
@@ -192,6 +209,7 @@ class Rig:
             {
                 "database_url": url,
                 "admins": list(self.admins),
+                "security_channel": SECURITY,
                 "slack": {
                     "api_url": self.standin.api_url,
                     "bot_token": self.standin.bot_token,
@@ -357,6 +375,29 @@ class Rig:
         if modal is None:
             return None
         return self.driver.submit_view(uid, modal, {"reason": reason})
+
+    def owner_dm(self, user: str, request_id: str, answer: str) -> Message:
+        """The DM to ``user`` that offers ``answer`` ("confirm", "reject" or "dispute") for
+        ``request_id``, once the bot has sent it."""
+        uid = self.user_id(user)
+        action = OWNER_ACTIONS[answer]
+
+        def offered() -> Message | None:
+            for message in reversed(self.standin.dms(uid)):
+                if any(
+                    e.get("action_id") == action and e.get("value") == request_id
+                    for _, e in message.elements()
+                ):
+                    return message
+            return None
+
+        found: Message = self.wait(offered, what=f"{user}'s DM offering {answer} {request_id}")
+        return found
+
+    def answer_as_owner(self, user: str, request_id: str, answer: str, **kwargs: Any) -> Any:
+        """The account's owner clicks Yes, No or "This wasn't me" in their DM."""
+        message = self.owner_dm(user, request_id, answer)
+        return self.driver.click(self.user_id(user), message, OWNER_ACTIONS[answer], **kwargs)
 
     def _new_modal(self, uid: str, mark: int) -> ModalView | None:
         try:

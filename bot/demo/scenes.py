@@ -1,11 +1,11 @@
-"""The demo's scripted session: seven short scenes that show what resetbot does and refuses."""
+"""The demo's scripted session: short scenes that show what resetbot does and refuses."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.demo.rig import Rig
+from bot.demo.rig import SECURITY, Rig
 from bot.store.models import RequestState
 
 
@@ -158,6 +158,43 @@ def expired(rig: Rig) -> Ran:
     )
 
 
+def owner_confirms(rig: Rig) -> Ran:
+    """The account's owner confirms, then receives the link"""
+    rid = rig.file("alice", "flags vic@example.com locked out after a password manager mix-up")
+    rig.approve("bob", rid)
+    rig.settle()
+    waited = rig.request(rid).state is RequestState.PENDING
+    rig.answer_as_owner("vic", rid, "confirm")
+    outcome = _final(rig, rid)
+    if not waited:
+        outcome = "dispatched before @vic confirmed"
+    return Ran(
+        "@alice asks for an Unleash reset link for vic@example.com; @vic is in Slack, so the "
+        "bot asks him first; @bob approves; nothing happens until @vic says yes; the link goes "
+        "to @vic's DM, not @alice's, and @vic is told what was done",
+        rid,
+        outcome,
+        RequestState.SUCCEEDED.value,
+    )
+
+
+def owner_did_not_ask(rig: Rig) -> Ran:
+    """The account's owner did not ask: rejected, security alerted"""
+    rid = rig.file("alice", "community vic@example.com caller says he is Vic, locked out")
+    rig.answer_as_owner("vic", rid, "reject")
+    outcome = _final(rig, rid)
+    rig.settle()
+    if not rig.standin.messages(SECURITY):
+        outcome = "no alert in #security"
+    return Ran(
+        'a caller posing as Vic gets @alice to file a reset; @vic answers "No, I did not '
+        'ask": the request ends, nothing is done, and #security is alerted',
+        rid,
+        outcome,
+        RequestState.REJECTED_BY_TARGET.value,
+    )
+
+
 SCENES: tuple[Scene, ...] = (
     mighty_networks_approved,
     unleash_link_by_dm,
@@ -166,6 +203,8 @@ SCENES: tuple[Scene, ...] = (
     self_approval_refused,
     denied_with_reason,
     expired,
+    owner_confirms,
+    owner_did_not_ask,
 )
 
 

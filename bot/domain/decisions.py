@@ -62,7 +62,10 @@ class Decisions:
                 outcome=f"{count}/{request.approvals_required}",
                 note=note,
             )
-            quorum = policy.quorum_met(count, request.approvals_required)
+            # The quorum moves the request on only once its owner has confirmed, where asked.
+            quorum = policy.quorum_met(count, request.approvals_required) and (
+                policy.owner_agrees(request.confirmation)
+            )
             if quorum:
                 moved = lifecycle.move(
                     tx,

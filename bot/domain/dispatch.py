@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from bot.domain import lifecycle
+from bot.domain import lifecycle, policy
 from bot.domain.context import SYSTEM, Context
 from bot.domain.lifecycle import AuditAction, Event
 from bot.domain.views import DispatchOutcome, RequestView
@@ -63,6 +63,12 @@ class Dispatching:
                 return None
             account = Account(request.target_id, request.target_email, request.target_name)
             provider_name, action = request.provider, request.action
+            # The owner in Slack receives the secret themself; never the requester then.
+            target = request.target_slack_id
+            to_target = target is not None and policy.secret_goes_to_target(
+                self.ctx.settings, provider_name
+            )
+            recipient = target if to_target and target else request.requester_id
 
         secret: SecretStr | None = None
         secret_label: str | None = None
@@ -90,9 +96,15 @@ class Dispatching:
                 secret, secret_label, details = result.secret, result.secret_label, result.details
                 if secret is not None:
                     label = secret_label or "secret"
-                    message += f" The {label} goes only to the requester, by direct message."
+                    whom = "the account's owner" if recipient == target else "the requester"
+                    message += f" The {label} goes only to {whom}, by direct message."
         finished = self._finish(
-            request_id, state, kind, message, details, secret_issued=secret is not None
+            request_id,
+            state,
+            kind,
+            message,
+            details,
+            secret_recipient=recipient if secret is not None else None,
         )
         return DispatchOutcome(finished, secret, secret_label)
 
@@ -104,7 +116,7 @@ class Dispatching:
         message: str,
         details: Mapping[str, Any],
         *,
-        secret_issued: bool,
+        secret_recipient: str | None,
     ) -> RequestView:
         audit = {k: v for k, v in details.items() if k not in {"secret", "message"}}
         with self.ctx.store.session() as tx:
@@ -114,10 +126,16 @@ class Dispatching:
                 _FINISH[state],
                 actor=SYSTEM,
                 outcome=kind,
-                audit={"message": message, "secret_issued": secret_issued, **audit},
+                audit={
+                    "message": message,
+                    "secret_issued": secret_recipient is not None,
+                    **({"secret_to": secret_recipient} if secret_recipient else {}),
+                    **audit,
+                },
                 finished_at=self.ctx.clock(),
                 outcome_kind=kind,
                 outcome_message=message,
+                secret_recipient=secret_recipient,
             )
             return self.ctx.view(moved or self.ctx.load(tx, request_id))
 

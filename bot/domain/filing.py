@@ -9,11 +9,12 @@ from bot.domain.context import SYSTEM, Context
 from bot.domain.errors import InvalidInput, LimitReached, NotAllowed
 from bot.domain.ids import new_request_id
 from bot.domain.lifecycle import AuditAction, Event
+from bot.domain.ports import Directory, PersonLookup
 from bot.domain.text import MAX_REASON, MAX_USER_TEXT, clean_text, is_email
-from bot.domain.views import Draft, RequestView
+from bot.domain.views import Draft, RequestView, Target
 from bot.store import requests as request_store
 from bot.store.db import Tx
-from bot.store.models import RequestState, ResetRequest
+from bot.store.models import Confirmation, RequestState, ResetRequest, TargetLookup
 from providers.base import Account, ProviderError
 
 
@@ -82,6 +83,51 @@ class Filing:
             raise NotAllowed(message, field="user")
         return account
 
+    def check_target(self, draft: Draft, account: Account, directory: Directory) -> Target:
+        """Find the account's owner in Slack and decide whether they must confirm; refuses (and
+        audits) what the provider's policy does not allow."""
+        settings = self.ctx.settings
+        privileged = bool(getattr(account, "privileged", False))
+        why = getattr(account, "privileged_why", None)
+        if privileged and settings.providers[draft.provider].refuse_privileged:
+            message = (
+                f"{account.label} is an administrator at {self.ctx.catalog.title(draft.provider)}"
+                f"{f' ({why})' if why else ''}, and '{draft.provider}' does not reset "
+                "administrators' passwords through resetbot."
+            )
+            self._audit_rejected(draft, "privileged", message)
+            raise NotAllowed(message, field="user")
+        verify = policy.verify_target(settings, draft.provider, privileged=privileged)
+        if not account.email:
+            lookup = PersonLookup()
+            status = TargetLookup.SKIPPED
+        else:
+            lookup = directory.find_by_email(account.email)
+            if lookup.failed:
+                status = TargetLookup.FAILED
+            else:
+                status = TargetLookup.FOUND if lookup.found else TargetLookup.NOT_FOUND
+        if verify == "required" and status is not TargetLookup.FOUND:
+            cause = {
+                TargetLookup.FAILED: f"I could not look them up in Slack ({lookup.error})",
+                TargetLookup.SKIPPED: "the provider knows no e-mail address for them",
+            }.get(status, "they are not in this Slack workspace")
+            need = "an administrator's account" if privileged else f"'{draft.provider}'"
+            message = (
+                f"{account.label} must confirm the request in Slack before a reset ({need} "
+                f"requires it), but {cause}."
+            )
+            self._audit_rejected(draft, "target_not_confirmable", message)
+            raise NotAllowed(message, field="user")
+        return Target(
+            lookup=status,
+            slack_id=lookup.found,
+            error=lookup.error,
+            privileged=privileged,
+            privileged_why=why,
+            confirm=status is TargetLookup.FOUND and verify != "off",
+        )
+
     def reject_unknown_provider(self, requester_id: str, provider: str, user_text: str) -> None:
         """A request naming no configured provider: nothing is filed, but the attempt is kept."""
         name = clean_text(provider, limit=40)
@@ -108,7 +154,15 @@ class Filing:
                 message=message,
             )
 
-    def file(self, draft: Draft, account: Account, *, origin_channel: str | None) -> RequestView:
+    def file(
+        self,
+        draft: Draft,
+        account: Account,
+        *,
+        origin_channel: str | None,
+        target: Target | None = None,
+    ) -> RequestView:
+        target = target or Target(lookup=TargetLookup.SKIPPED)
         settings = self.ctx.settings
         now = self.ctx.clock()
         with self.ctx.store.session() as tx:
@@ -130,7 +184,9 @@ class Filing:
                     target_name=account.display_name,
                     reason=draft.reason,
                     state=RequestState.PENDING,
-                    approvals_required=policy.approvals_required(settings, draft.provider),
+                    approvals_required=policy.approvals_for(
+                        settings, draft.provider, privileged=target.privileged
+                    ),
                     created_at=now,
                     updated_at=now,
                     expires_at=now + timedelta(minutes=settings.request_ttl_minutes),
@@ -139,6 +195,14 @@ class Filing:
                         settings, draft.provider, origin_channel
                     ),
                     approvals=[],  # known empty: reading it for the view needs no query
+                    target_lookup=target.lookup.value,
+                    target_lookup_error=(target.error or "")[:64] or None,
+                    target_slack_id=target.slack_id,
+                    confirmation=(
+                        Confirmation.AWAITING if target.confirm else Confirmation.NOT_NEEDED
+                    ).value,
+                    privileged=target.privileged,
+                    privileged_why=(target.privileged_why or "")[:256] or None,
                 ),
             )
             request_store.record(

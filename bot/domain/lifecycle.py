@@ -41,6 +41,7 @@ class Event(enum.StrEnum):
     SUCCEED = "succeed"
     FAIL = "fail"  # the provider certainly did not act
     LOSE_TRACK = "lose_track"  # the call may or may not have happened
+    TARGET_REJECTS = "target_rejects"  # the account's owner: "No, I did not ask"
 
 
 class AuditAction(enum.StrEnum):
@@ -57,6 +58,12 @@ class AuditAction(enum.StrEnum):
     SUCCEEDED = "request.succeeded"
     FAILED = "request.failed"
     UNKNOWN = "request.unknown"
+    REJECTED_BY_TARGET = "request.rejected_by_target"
+    TARGET_ASKED = "target.asked"  # the owner's confirmation DM went out
+    TARGET_UNREACHABLE = "target.unreachable"  # ... or could not be delivered
+    TARGET_CONFIRMED = "target.confirmed"
+    TARGET_NOTIFIED = "target.notified"  # told after the reset what was done
+    TARGET_DISPUTED = "target.disputed"  # "This wasn't me", after the reset
     SECRET_DELIVERED = "secret.delivered"  # noqa: S105 - an action name, not a secret
     SECRET_DELIVERY_FAILED = "secret.delivery_failed"  # noqa: S105
     ROLE_GRANTED = "role.granted"
@@ -71,6 +78,7 @@ TRANSITIONS: Mapping[tuple[RequestState, Event], RequestState] = {
     (S.PENDING, Event.CANCEL): S.CANCELLED,
     (S.PENDING, Event.ABANDON): S.CANCELLED,
     (S.PENDING, Event.EXPIRE): S.EXPIRED,
+    (S.PENDING, Event.TARGET_REJECTS): S.REJECTED_BY_TARGET,
     (S.APPROVED, Event.START): S.DISPATCHING,
     (S.DISPATCHING, Event.SUCCEED): S.SUCCEEDED,
     (S.DISPATCHING, Event.FAIL): S.FAILED,
@@ -87,6 +95,7 @@ _AUDIT: Mapping[RequestState, AuditAction] = {
     S.SUCCEEDED: AuditAction.SUCCEEDED,
     S.FAILED: AuditAction.FAILED,
     S.UNKNOWN: AuditAction.UNKNOWN,
+    S.REJECTED_BY_TARGET: AuditAction.REJECTED_BY_TARGET,
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence, Set
 
 from bot.config import Settings
-from bot.store.models import Role
+from bot.store.models import Confirmation, Role
 
 # What each role held lets a person do, as a set of effective roles: an admin may do everything
 # an approver may, and approvers and admins may file requests too (someone else still approves).
@@ -51,10 +51,6 @@ def self_approval_allowed(settings: Settings, provider: str) -> bool:
     return bool(instance and instance.allow_self_approval)
 
 
-def approvals_required(settings: Settings, provider: str) -> int:
-    return settings.providers[provider].approvals_required
-
-
 def approvals_channel(settings: Settings, provider: str, origin: str | None) -> str | None:
     """Where the approval message goes: the provider's channel, else where it was asked."""
     return settings.providers[provider].approvals_channel or origin
@@ -62,3 +58,30 @@ def approvals_channel(settings: Settings, provider: str, origin: str | None) -> 
 
 def quorum_met(approvals: int, required: int) -> bool:
     return approvals >= required
+
+
+def owner_agrees(confirmation: str) -> bool:
+    """Nothing is dispatched while the account's owner has been asked and not yet answered."""
+    return confirmation != Confirmation.AWAITING
+
+
+def approvals_for(settings: Settings, provider: str, *, privileged: bool) -> int:
+    """Distinct approvals a request needs: more for an account the provider calls an admin."""
+    instance = settings.providers[provider]
+    if privileged:
+        return max(instance.approvals_required, instance.approvals_required_privileged)
+    return instance.approvals_required
+
+
+def verify_target(settings: Settings, provider: str, *, privileged: bool) -> str:
+    """Whether to check with the account's owner: "if_in_slack", "required" or "off";
+    a privileged account is always "required"."""
+    return "required" if privileged else settings.providers[provider].verify_target
+
+
+def secret_goes_to_target(settings: Settings, provider: str) -> bool:
+    return settings.providers[provider].deliver_secret_to == "target"  # noqa: S105
+
+
+def security_channel(settings: Settings, approval_channel: str | None) -> str | None:
+    return settings.security_channel or approval_channel

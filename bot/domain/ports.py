@@ -27,6 +27,26 @@ class NotPosted(Exception):
         self.error = error
 
 
+@dataclass(frozen=True, slots=True)
+class PersonLookup:
+    """Who an e-mail address belongs to in the workspace."""
+
+    found: str | None = None  # the person's Slack user id
+    error: str | None = None  # set when the workspace could not be asked
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+
+class Directory(Protocol):
+    """The workspace's people."""
+
+    def find_by_email(self, email: str) -> PersonLookup:
+        """Never raises: a failure to ask is a PersonLookup with ``error``."""
+        ...
+
+
 class Notifier(Protocol):
     """Tells people what happened to a request. Returns False where a message did not go out
     (already logged); never writes domain state."""
@@ -51,6 +71,29 @@ class Notifier(Protocol):
         """Tell the requester, by direct message, where their request stands."""
         ...
 
-    def deliver_secret(self, view: RequestView, label: str, secret: SecretStr) -> bool:
-        """Send a reset link or temporary password to the requester's DM: its only route."""
+    def deliver_secret(
+        self, view: RequestView, recipient: str, label: str, secret: SecretStr
+    ) -> bool:
+        """Send a reset link or temporary password to ``recipient``'s DM: its only route."""
+        ...
+
+    def ask_target(self, view: RequestView) -> bool:
+        """Ask the account's owner, by DM, whether the request is theirs (Yes / No)."""
+        ...
+
+    def target_answered(self, view: RequestView) -> bool:
+        """Say in the message's thread what the owner answered."""
+        ...
+
+    def tell_people(self, view: RequestView, people: list[str]) -> bool:
+        """Tell each of ``people`` (approvers, by DM) where the request stands."""
+        ...
+
+    def tell_owner(self, view: RequestView) -> bool:
+        """Tell the account's owner, by DM, what was done, at whose request, approved by
+        whom, with a "This wasn't me" button."""
+        ...
+
+    def alert(self, channel: str, view: RequestView, what: str) -> bool:
+        """Post a security alert about ``view`` in ``channel``; ``what`` says what happened."""
         ...

@@ -9,7 +9,14 @@ from typing import Any
 from pydantic import SecretStr
 
 from bot.domain.catalog import Catalog
-from bot.store.models import RequestState, ResetRequest, Role, RoleGrant
+from bot.store.models import (
+    Confirmation,
+    RequestState,
+    ResetRequest,
+    Role,
+    RoleGrant,
+    TargetLookup,
+)
 from providers.base import Account, CredentialCheck
 
 
@@ -50,6 +57,15 @@ class RequestView:
     approval_channel: str | None
     approval_ts: str | None
     message_stale: bool = False
+    target_lookup: str | None = None  # a TargetLookup
+    target_lookup_error: str | None = None
+    target_slack_id: str | None = None
+    confirmation: Confirmation = Confirmation.NOT_NEEDED
+    confirmed_at: datetime | None = None
+    privileged: bool = False
+    privileged_why: str | None = None
+    secret_recipient: str | None = None
+    disputed_at: datetime | None = None
 
     @property
     def target_label(self) -> str:
@@ -95,6 +111,18 @@ class Draft:
     action: str
     user_text: str
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The account's owner as found in Slack when the request was filed."""
+
+    lookup: TargetLookup
+    slack_id: str | None = None
+    error: str | None = None
+    privileged: bool = False
+    privileged_why: str | None = None
+    confirm: bool = False  # ask them before anything is done
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +175,15 @@ def request_view(r: ResetRequest, catalog: Catalog) -> RequestView:
         approval_channel=r.approval_channel,
         approval_ts=r.approval_ts,
         message_stale=bool(r.message_stale),
+        target_lookup=r.target_lookup,
+        target_lookup_error=r.target_lookup_error,
+        target_slack_id=r.target_slack_id,
+        confirmation=Confirmation(r.confirmation or Confirmation.NOT_NEEDED),
+        confirmed_at=r.confirmed_at,
+        privileged=bool(r.privileged),
+        privileged_why=r.privileged_why,
+        secret_recipient=r.secret_recipient,
+        disputed_at=r.disputed_at,
     )
 
 

@@ -6,13 +6,15 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+from bot.domain import policy
+from bot.domain.confirmations import Confirmations
 from bot.domain.decisions import Decisions
 from bot.domain.dispatch import Dispatching
 from bot.domain.filing import Filing
-from bot.domain.ports import Notifier, NotPosted
+from bot.domain.ports import Directory, Notifier, NotPosted
 from bot.domain.upkeep import Upkeep
 from bot.domain.views import Draft, RequestView
-from bot.store.models import RequestState
+from bot.store.models import Confirmation, RequestState
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +27,17 @@ class Workflow:
         decisions: Decisions,
         dispatching: Dispatching,
         upkeep: Upkeep,
+        confirmations: Confirmations,
         notifier: Notifier,
+        directory: Directory,
     ) -> None:
         self.filing = filing
         self.decisions = decisions
         self.dispatching = dispatching
         self.upkeep = upkeep
+        self.confirmations = confirmations
         self.notifier = notifier
+        self.directory = directory
         self.ctx = filing.ctx
 
     def file(self, draft: Draft, origin_channel: str | None) -> RequestView:
@@ -42,14 +48,23 @@ class Workflow:
         """
         self.filing.require_may_file(draft)
         account = self.filing.resolve(draft)
-        view = self.filing.file(draft, account, origin_channel=origin_channel)
+        target = self.filing.check_target(draft, account, self.directory)
+        view = self.filing.file(draft, account, origin_channel=origin_channel, target=target)
         try:
             ref = self.notifier.post_approval(view)
         except NotPosted as exc:
             self.filing.abandon(view.id, f"approval message could not be posted ({exc.error})")
             raise
         self.filing.attach_message(view.id, ref.channel, ref.ts)
-        return replace(view, approval_channel=ref.channel, approval_ts=ref.ts)
+        view = replace(view, approval_channel=ref.channel, approval_ts=ref.ts)
+        if view.confirmation is Confirmation.AWAITING:
+            delivered = self.notifier.ask_target(view)
+            view = self.confirmations.asked(view.id, delivered=delivered)
+            if not delivered:
+                self.refresh(view)
+                if view.state is not RequestState.PENDING:
+                    self.notifier.outcome(view)
+        return view
 
     def refresh(self, view: RequestView) -> bool:
         """Bring the approval message up to ``view``; a failure leaves it marked stale for the
@@ -74,6 +89,33 @@ class Workflow:
         if quorum_met:
             self.dispatch(request_id)
 
+    def after_confirm(self, request_id: str, *, approved: bool) -> None:
+        view = self.ctx.current(request_id)
+        self.refresh(view)
+        self.notifier.target_answered(view)
+        if approved:
+            self.dispatch(request_id)
+
+    def after_reject(self, view: RequestView) -> None:
+        """ "No, I did not ask": everyone involved hears of it, and security first."""
+        channel = policy.security_channel(self.ctx.settings, view.approval_channel)
+        if channel:
+            self.notifier.alert(channel, view, "the account's owner said they did not ask")
+        self.refresh(view)
+        self.notifier.outcome(view)
+        self.notifier.tell_requester(view)
+        self.notifier.tell_people(view, [a.approver_id for a in view.approvals])
+
+    def after_dispute(self, view: RequestView) -> None:
+        """ "This wasn't me" after the reset."""
+        channel = policy.security_channel(self.ctx.settings, view.approval_channel)
+        if channel:
+            self.notifier.alert(
+                channel, view, "the account's owner says the reset was not their doing"
+            )
+        self.refresh(view)
+        self.notifier.target_answered(view)
+
     def dispatch(self, request_id: str) -> None:
         outcome = self.dispatching.dispatch(request_id)
         if outcome is None:
@@ -81,7 +123,10 @@ class Workflow:
         view = outcome.request
         if outcome.secret is not None:
             delivered = self.notifier.deliver_secret(
-                view, outcome.secret_label or "secret", outcome.secret
+                view,
+                view.secret_recipient or view.requester_id,
+                outcome.secret_label or "secret",
+                outcome.secret,
             )
             self.dispatching.record_secret_delivery(
                 view.id, delivered=delivered, why="" if delivered else "the DM failed"
@@ -91,6 +136,13 @@ class Workflow:
             self.notifier.tell_requester(view)
         self.refresh(view)
         self.notifier.outcome(view)
+        self.tell_owner(view)
+
+    def tell_owner(self, view: RequestView) -> None:
+        """After a reset (or one that may have happened), the account's owner hears of it."""
+        if view.target_slack_id and view.state in (RequestState.SUCCEEDED, RequestState.UNKNOWN):
+            if self.notifier.tell_owner(view):
+                self.confirmations.notified(view.id)
 
     def after_cancel(self, view: RequestView) -> None:
         self.refresh(view)
@@ -107,6 +159,7 @@ class Workflow:
             self.refresh(view)
             self.notifier.outcome(view)
             self.notifier.tell_requester(view)
+            self.tell_owner(view)
         for request_id in redispatch:
             self.dispatch(request_id)
         for view in self.upkeep.stale_messages():

@@ -29,7 +29,7 @@ from slack_sdk.models.views import View
 
 from bot.domain.views import GrantView, ProviderStatus, RequestLine, RequestView
 from bot.slack import mrkdwn as md
-from bot.store.models import ALL_PROVIDERS, RequestState
+from bot.store.models import ALL_PROVIDERS, Confirmation, RequestState, TargetLookup
 
 APPROVE_ACTION = "approve_request"
 DENY_ACTION = "deny_request"
@@ -37,6 +37,9 @@ PROVIDER_SELECT = "provider_select"
 REQUEST_MODAL = "request_modal"
 APPROVE_MODAL = "approve_modal"
 DENY_MODAL = "deny_modal"
+CONFIRM_ACTION = "target_confirms"
+REJECT_ACTION = "target_rejects"
+DISPUTE_ACTION = "target_disputes"
 
 STATE_WORDS = {
     RequestState.PENDING: ":hourglass_flowing_sand: Waiting for approval",
@@ -48,6 +51,13 @@ STATE_WORDS = {
     RequestState.DENIED: ":no_entry: Denied",
     RequestState.EXPIRED: ":zzz: Expired — nobody decided in time",
     RequestState.CANCELLED: ":heavy_multiplication_x: Cancelled",
+    RequestState.REJECTED_BY_TARGET: ":no_entry_sign: Rejected by the account's owner",
+}
+CONFIRMATION_WORDS = {
+    Confirmation.AWAITING: ":hourglass_flowing_sand: asked to confirm; nothing is done before",
+    Confirmation.CONFIRMED: ":white_check_mark: confirmed the request is theirs",
+    Confirmation.NOT_NEEDED: "not asked (this provider does not ask the owner)",
+    Confirmation.UNREACHABLE: ":warning: could not be asked (their DM failed)",
 }
 
 
@@ -80,13 +90,48 @@ def account_line(r: RequestView) -> str:
     return " · ".join(parts)
 
 
+def owner_line(r: RequestView) -> str | None:
+    """Whether the account's owner was found in Slack, as whom, and what they answered."""
+    if r.target_lookup == TargetLookup.FOUND and r.target_slack_id:
+        return f"{md.user(r.target_slack_id)} — {CONFIRMATION_WORDS[r.confirmation]}"
+    if r.target_lookup == TargetLookup.NOT_FOUND:
+        return "not found in Slack: decide without the owner's confirmation"
+    if r.target_lookup == TargetLookup.FAILED:
+        return (
+            f":warning: could not be checked in Slack ({md.escape(r.target_lookup_error)}): "
+            "decide without the owner's confirmation"
+        )
+    return None
+
+
 def request_fields(r: RequestView) -> list[MarkdownTextObject]:
-    return [
+    fields = [
         _text(f"*Requested by*\n{md.user(r.requester_id)}"),
         _text(f"*Provider*\n{md.escape(r.provider)} ({md.escape(r.provider_title)})"),
         _text(f"*Account*\n{account_line(r)}"),
         _text(f"*Action*\n{md.escape(r.description)}"),
     ]
+    owner = owner_line(r)
+    if owner:
+        fields.append(_text(f"*Account owner in Slack*\n{owner}"))
+    return fields
+
+
+def warnings(r: RequestView) -> list[str]:
+    """What approvers and reviewers must not miss."""
+    out = []
+    if r.privileged:
+        why = f" ({md.escape(r.privileged_why)})" if r.privileged_why else ""
+        out.append(
+            f":rotating_light: An administrator account at {md.escape(r.provider_title)}{why}: "
+            f"it needs {r.approvals_required} approvals and its owner's confirmation."
+        )
+    if r.disputed_at:
+        out.append(
+            f":rotating_light: The account's owner says this reset was not theirs "
+            f"(reported {md.date(r.disputed_at)})."
+        )
+    return out
 
 
 def reason_block(r: RequestView) -> RichTextBlock:
@@ -111,6 +156,8 @@ def outcome_line(r: RequestView) -> str:
         return f"{head} by {md.user(r.decided_by)}: {md.escape(r.decision_note)}"
     if r.state is RequestState.CANCELLED and r.decided_by:
         return f"{head} by {md.user(r.decided_by)}"
+    if r.state is RequestState.REJECTED_BY_TARGET and r.decided_by:
+        return f"{head}: {md.user(r.decided_by)} did not ask for it. Nothing was done."
     if r.outcome_message:
         return f"{head}: {md.escape(r.outcome_message)}"
     return head
@@ -132,7 +179,10 @@ def approval_message(r: RequestView, *, secret_note: str | None = None) -> dict[
         facts.append(f"approved by {approvals}")
     if r.state is RequestState.PENDING:
         facts.append(f"expires {md.date(r.expires_at)}")
+    if r.secret_recipient:
+        facts.append(f"delivered privately to {md.user(r.secret_recipient)}")
     blocks.append(ContextBlock(elements=[_text(" · ".join(facts))]))
+    blocks += [SectionBlock(text=_text(w)) for w in warnings(r)]
     status = outcome_line(r)
     if secret_note:
         status += f"\n{md.escape(secret_note)}"
@@ -177,11 +227,18 @@ def requester_update(r: RequestView) -> str:
 
 
 def secret_dm(r: RequestView, label: str, secret: str) -> dict[str, Any]:
-    """The only place a secret is ever written: the requester's DM with the bot."""
-    text = (
-        f"Your request {r.id} succeeded. The {label} for {r.target_label} is below. "
-        "Pass it to the user through a channel you trust; it is not stored anywhere."
-    )
+    """The only place a secret is ever written: its recipient's DM with the bot (the account's
+    owner, or the requester when the owner is not in Slack)."""
+    if r.secret_recipient and r.secret_recipient == r.target_slack_id:
+        text = (
+            f"Your password reset ({r.id}) was approved. Your {label} for "
+            f"{r.provider_title} is below; it is not stored anywhere."
+        )
+    else:
+        text = (
+            f"Your request {r.id} succeeded. The {label} for {r.target_label} is below. "
+            "Pass it to the user through a channel you trust; it is not stored anywhere."
+        )
     blocks: list[Block] = [
         SectionBlock(text=_text(md.escape(text))),
         SectionBlock(text=_text(f"```{md.escape(secret)}```")),
@@ -380,3 +437,114 @@ def grants_text(grants: Sequence[GrantView]) -> str:
     if len(lines) == 1:
         lines.append("none")
     return "\n".join(lines)
+
+
+def target_confirmation(r: RequestView) -> dict[str, Any]:
+    """The DM that asks the account's owner whether the request is theirs."""
+    text = (
+        f"{md.user(r.requester_id)} asked for a password reset of your "
+        f"{md.escape(r.provider_title)} account ({account_line(r)}): "
+        f"{md.escape(r.description)}. Request {md.code(r.id)}."
+    )
+    blocks: list[Block] = [
+        SectionBlock(text=_text(text)),
+        reason_block(r),
+        SectionBlock(
+            text=_text(
+                "*Did you ask for this?* Nothing is done until you confirm. If you did not, "
+                "say so: the request ends and the security team is told."
+            )
+        ),
+        ActionsBlock(
+            block_id="owner",
+            elements=[
+                ButtonElement(
+                    text=_plain("Yes, this is me"),
+                    action_id=CONFIRM_ACTION,
+                    value=r.id,
+                    style="primary",
+                ),
+                ButtonElement(
+                    text=_plain("No, I did not ask"),
+                    action_id=REJECT_ACTION,
+                    value=r.id,
+                    style="danger",
+                ),
+            ],
+        ),
+    ]
+    return {
+        "text": f"Did you ask for a password reset of your {md.escape(r.provider_title)} "
+        f"account? (request {r.id})",
+        "blocks": blocks_json(blocks),
+    }
+
+
+def owner_answer(r: RequestView) -> str:
+    """What replaces the owner's question once they answered."""
+    if r.state is RequestState.REJECTED_BY_TARGET:
+        return (
+            f":no_entry_sign: You said you did not ask for request {md.code(r.id)}. It is "
+            "ended, nothing was done, and the security team has been told."
+        )
+    return (
+        f":white_check_mark: Thank you: you confirmed request {md.code(r.id)} "
+        f"({md.escape(r.description)}). It goes ahead once it is approved."
+    )
+
+
+def owner_notice(r: RequestView) -> dict[str, Any]:
+    """After the reset: the account's owner hears what was done, for whom, approved by whom."""
+    approvers = ", ".join(md.user(a.approver_id) for a in r.approvals) or "nobody"
+    text = (
+        f"{md.escape(r.description)} — {outcome_line(r)}\nAt the request of "
+        f"{md.user(r.requester_id)}, approved by {approvers} (request {md.code(r.id)})."
+    )
+    blocks: list[Block] = [
+        SectionBlock(text=_text(text)),
+        SectionBlock(text=_text("If you did not expect this, report it at once:")),
+        ActionsBlock(
+            block_id="owner",
+            elements=[
+                ButtonElement(
+                    text=_plain("This wasn't me"),
+                    action_id=DISPUTE_ACTION,
+                    value=r.id,
+                    style="danger",
+                )
+            ],
+        ),
+    ]
+    return {
+        "text": f"Your {md.escape(r.provider_title)} account: {md.escape(r.description)}",
+        "blocks": blocks_json(blocks),
+    }
+
+
+def disputed_answer(r: RequestView) -> str:
+    return (
+        f":rotating_light: Reported: request {md.code(r.id)} was not yours. The security team "
+        "has been told; they will contact you."
+    )
+
+
+def security_alert(r: RequestView, what: str) -> dict[str, Any]:
+    """An alert for the security channel: who asked, for whose account, where, why, when."""
+    owner = md.user(r.target_slack_id) if r.target_slack_id else account_line(r)
+    text = (
+        f":rotating_light: *Security alert*: {md.escape(what)}.\n"
+        f"Request {md.code(r.id)} at {md.escape(r.provider)} ({md.escape(r.provider_title)}): "
+        f"{md.escape(r.description)}.\nRequested by {md.user(r.requester_id)} for "
+        f"{owner}, filed {md.date(r.created_at)}."
+    )
+    blocks: list[Block] = [SectionBlock(text=_text(text)), reason_block(r)]
+    return {
+        "text": f"Security alert: {md.escape(what)} (request {r.id})",
+        "blocks": blocks_json(blocks),
+    }
+
+
+def people_update(r: RequestView) -> str:
+    return (
+        f"Request {md.code(r.id)} that you approved — {md.escape(r.description)}\n{outcome_line(r)}"
+    )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from slack_sdk import WebClient
 
 from bot.domain.catalog import Catalog
+from bot.domain.confirmations import Confirmations
 from bot.domain.decisions import Decisions
 from bot.domain.filing import Filing
 from bot.domain.queries import Queries
@@ -41,6 +42,7 @@ class JobDeps:
     decisions: Decisions
     queries: Queries
     role_admin: RoleAdmin
+    confirmations: Confirmations
     workflow: Workflow
     notifier: SlackNotifier
     client: WebClient

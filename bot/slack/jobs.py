@@ -191,6 +191,57 @@ def _not_recorded(deps: JobDeps, request_id: str, actor: str, what: str, exc: Do
         deps.notifier.tell(actor, text)
 
 
+CONFIRM, REJECT, DISPUTE = "confirm", "reject", "dispute"
+
+
+def owner_answer(
+    deps: JobDeps, request_id: str, user_id: str, answer: str, response_url: str
+) -> None:
+    """The account owner's Yes, No or "This wasn't me": recorded, their DM replaced with what
+    they answered (a refusal instead, when the click is not theirs or comes too late)."""
+    try:
+        if answer == CONFIRM:
+            view, approved = deps.confirmations.confirm(request_id, user_id)
+            deps.submit(after_confirm, view.id, approved=approved)
+            text = blocks.owner_answer(view)
+        elif answer == REJECT:
+            view = deps.confirmations.reject(request_id, user_id)
+            deps.submit(after_reject, view)
+            text = blocks.owner_answer(view)
+        else:
+            view = deps.confirmations.dispute(request_id, user_id)
+            deps.submit(after_dispute, view)
+            text = blocks.disputed_answer(view)
+    except DomainError as exc:
+        _respond(response_url, f":no_entry: {md.escape(str(exc))}", replace=False)
+        return
+    _respond(response_url, text, replace=True)
+
+
+def _respond(response_url: str, text: str, *, replace: bool) -> None:
+    if not response_url:
+        return
+    try:
+        Respond(response_url=response_url)(
+            text=text, replace_original=replace, response_type="ephemeral"
+        )
+    except (SlackApiError, SlackRequestError, ValueError, OSError) as exc:
+        log.warning("could not answer the owner via response_url: %s", type(exc).__name__)
+
+
+@calls_provider
+def after_confirm(deps: JobDeps, request_id: str, *, approved: bool) -> None:
+    deps.workflow.after_confirm(request_id, approved=approved)
+
+
+def after_reject(deps: JobDeps, view: RequestView) -> None:
+    deps.workflow.after_reject(view)
+
+
+def after_dispute(deps: JobDeps, view: RequestView) -> None:
+    deps.workflow.after_dispute(view)
+
+
 @calls_provider
 def after_decision(deps: JobDeps, request_id: str, actor: str, *, quorum_met: bool) -> None:
     deps.workflow.after_decision(request_id, actor, quorum_met=quorum_met)

@@ -86,13 +86,43 @@ class SlackNotifier:
     def tell_requester(self, view: RequestView) -> bool:
         return self.tell(view.requester_id, blocks.requester_update(view))
 
-    def deliver_secret(self, view: RequestView, label: str, secret: SecretStr) -> bool:
+    def deliver_secret(
+        self, view: RequestView, recipient: str, label: str, secret: SecretStr
+    ) -> bool:
         payload = blocks.secret_dm(view, label, secret.get_secret_value())
         return self.tell(
-            view.requester_id,
+            recipient,
             "Your reset succeeded; the secret is in this message.",
             blocks=payload["blocks"],
         )
+
+    def ask_target(self, view: RequestView) -> bool:
+        assert view.target_slack_id
+        payload = blocks.target_confirmation(view)
+        return self.tell(view.target_slack_id, payload["text"], blocks=payload["blocks"])
+
+    def target_answered(self, view: RequestView) -> bool:
+        if view.disputed_at and view.target_slack_id:
+            text = (
+                f":rotating_light: {md.user(view.target_slack_id)} says this reset was not theirs."
+            )
+        elif view.target_slack_id and view.confirmed_at:
+            text = f"{md.user(view.target_slack_id)} confirmed that the request is theirs."
+        else:
+            return True
+        return self.thread(view, text)
+
+    def tell_people(self, view: RequestView, people: list[str]) -> bool:
+        text = blocks.people_update(view)
+        return all([self.tell(person, text) for person in dict.fromkeys(people)])
+
+    def tell_owner(self, view: RequestView) -> bool:
+        assert view.target_slack_id
+        payload = blocks.owner_notice(view)
+        return self.tell(view.target_slack_id, payload["text"], blocks=payload["blocks"])
+
+    def alert(self, channel: str, view: RequestView, what: str) -> bool:
+        return self._post(channel=channel, **blocks.security_alert(view, what))
 
     def thread(self, view: RequestView, text: str) -> bool:
         if not (view.approval_channel and view.approval_ts):

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -75,6 +76,7 @@ class RequestState(enum.StrEnum):
     DENIED = "denied"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
+    REJECTED_BY_TARGET = "rejected_by_target"  # the account's owner said they did not ask
 
     @property
     def is_final(self) -> bool:
@@ -89,17 +91,36 @@ FINAL_STATES = frozenset(
         RequestState.DENIED,
         RequestState.EXPIRED,
         RequestState.CANCELLED,
+        RequestState.REJECTED_BY_TARGET,
     }
 )
 
 
-def _enum(cls: type[enum.Enum]) -> Enum:
+class Confirmation(enum.StrEnum):
+    """Where the account owner's confirmation of a request stands."""
+
+    NOT_NEEDED = "not_needed"  # not in Slack, or not asked (verify_target = "off")
+    AWAITING = "awaiting"  # asked by DM; no dispatch until they confirm
+    CONFIRMED = "confirmed"
+    UNREACHABLE = "unreachable"  # found in Slack, but the DM could not be delivered
+
+
+class TargetLookup(enum.StrEnum):
+    """What looking the account's e-mail up in the Slack workspace found."""
+
+    FOUND = "found"
+    NOT_FOUND = "not_found"
+    FAILED = "failed"  # Slack could not be asked (missing scope, rate-limited, down)
+    SKIPPED = "skipped"  # no e-mail to look up
+
+
+def _enum(cls: type[enum.Enum], length: int = 16) -> Enum:
     # VARCHAR + CHECK rather than a native PG enum: adding a state is a plain migration.
     return Enum(
         cls,
         native_enum=False,
         create_constraint=True,
-        length=16,
+        length=length,
         name=cls.__name__.lower(),
         values_callable=lambda members: [m.value for m in members],
     )
@@ -140,7 +161,9 @@ class ResetRequest(Base):
     target_email: Mapped[str | None] = mapped_column(String(320))
     target_name: Mapped[str | None] = mapped_column(String(256))
     reason: Mapped[str] = mapped_column(Text)
-    state: Mapped[RequestState] = mapped_column(_enum(RequestState), default=RequestState.PENDING)
+    state: Mapped[RequestState] = mapped_column(
+        _enum(RequestState, length=32), default=RequestState.PENDING
+    )
     approvals_required: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
@@ -162,6 +185,21 @@ class ResetRequest(Base):
     approval_ts: Mapped[str | None] = mapped_column(String(32))
     # The approval message lags the state (Slack was down): the sweeper re-renders it.
     message_stale: Mapped[bool] = mapped_column(default=False)
+    # The account's owner in Slack, found by the account's e-mail, and their answer.
+    target_lookup: Mapped[str | None] = mapped_column(String(16))  # a TargetLookup
+    target_lookup_error: Mapped[str | None] = mapped_column(String(64))
+    target_slack_id: Mapped[str | None] = mapped_column(String(32))
+    confirmation: Mapped[str] = mapped_column(
+        String(16), default=Confirmation.NOT_NEEDED.value, server_default="not_needed"
+    )
+    confirmed_at: Mapped[datetime | None]
+    # The provider reported the account as an administrator.
+    privileged: Mapped[bool] = mapped_column(default=False, server_default=false())
+    privileged_why: Mapped[str | None] = mapped_column(String(256))
+    # Who the secret (reset link, temporary password) was sent to, by DM.
+    secret_recipient: Mapped[str | None] = mapped_column(String(32))
+    # The owner said "This wasn't me" after the reset.
+    disputed_at: Mapped[datetime | None]
 
     approvals: Mapped[list[Approval]] = relationship(
         back_populates="request", order_by="Approval.id", lazy="selectin"

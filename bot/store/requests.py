@@ -153,6 +153,38 @@ def add_approval(
     return int(session.scalar(select(func.count()).where(Approval.request_id == request.id)) or 0)
 
 
+def set_confirmation(
+    session: Session, request_id: str, expected: str, new: str, **values: Any
+) -> bool:
+    """Move a pending request's confirmation from ``expected`` to ``new``; True if this call
+    won (compare-and-set, like ``transition``)."""
+    result = session.execute(
+        update(ResetRequest)
+        .where(
+            ResetRequest.id == request_id,
+            ResetRequest.state == RequestState.PENDING,
+            ResetRequest.confirmation == expected,
+        )
+        .values(confirmation=new, updated_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    assert isinstance(result, CursorResult)
+    won = result.rowcount == 1
+    if won:
+        session.expire_all()
+    return won
+
+
+def update_request(session: Session, request_id: str, **values: Any) -> None:
+    session.execute(
+        update(ResetRequest)
+        .where(ResetRequest.id == request_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire_all()
+
+
 def attach_message(session: Session, request_id: str, channel: str, ts: str) -> None:
     session.execute(
         update(ResetRequest)

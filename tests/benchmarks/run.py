@@ -148,7 +148,7 @@ class Plan:
         )
 
 
-# -- small helpers ------------------------------------------------------------------------------
+# Small helpers
 
 
 def rss_mb(pid: int) -> float:
@@ -215,7 +215,7 @@ def machine_info() -> dict[str, str]:
     }
 
 
-# -- the pieces in this process: Slack and the provider ------------------------------------------
+# The pieces in this process: Slack and the provider
 
 
 @dataclass
@@ -317,7 +317,7 @@ class World:
         return urlencode({"payload": json.dumps(payload)})
 
 
-# -- the servers ----------------------------------------------------------------------------------
+# The servers
 
 
 @dataclass
@@ -554,7 +554,7 @@ class Row:
         )
 
 
-# -- resetbot ------------------------------------------------------------------------------------
+# Resetbot
 
 
 def resetbot_config(world: World, workdir: Path, url: str) -> Path:
@@ -970,7 +970,7 @@ def measure_bare(
     return rows
 
 
-# -- the report ----------------------------------------------------------------------------------
+# The report
 
 
 def render(

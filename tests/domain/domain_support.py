@@ -14,8 +14,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from bot.bootstrap import Core, build_core
 from bot.config import Settings, UnleashInstance
+from bot.domain.confirmations import Confirmations
 from bot.domain.dispatch import Dispatching
-from bot.domain.ports import MessageRef, NotPosted
+from bot.domain.ports import MessageRef, NotPosted, PersonLookup
 from bot.domain.upkeep import Upkeep
 from bot.domain.views import Draft, RequestView
 from bot.domain.workflow import Workflow
@@ -52,6 +53,14 @@ class ExactSettings(Settings):
         return (init_settings,)
 
 
+@dataclass(frozen=True, slots=True)
+class FakeAccount(Account):
+    """An account the provider reports as an administrator."""
+
+    privileged: bool = False
+    privileged_why: str | None = None
+
+
 class FakeProvider(Provider[UnleashInstance]):
     """Resolves any e-mail, records each action; a secret when ``secret`` is set."""
 
@@ -68,7 +77,10 @@ class FakeProvider(Provider[UnleashInstance]):
         return (ActionSpec("reset", "Reset"),)
 
     def resolve(self, user: str) -> Account:
-        return Account(user.split("@")[0], user, user.split("@")[0].title())
+        name = user.split("@")[0]
+        if user == ROOT:
+            return FakeAccount(name, user, "Root", privileged=True, privileged_why="root role")
+        return Account(name, user, name.title())
 
     def perform(self, action: str, account: Account) -> ActionResult:
         self.performed.append((action, account.id))
@@ -98,6 +110,7 @@ class RecordingNotifier:
     """The Notifier port, recording what it was asked to say; ``fail_post`` refuses to post."""
 
     fail_post: bool = False
+    fail_dm: bool = False
     said: list[tuple[str, str, str]] = field(default_factory=list)
     secrets: list[tuple[str, str]] = field(default_factory=list)
 
@@ -123,9 +136,44 @@ class RecordingNotifier:
         self.said.append(("tell", view.requester_id, view.state.value))
         return True
 
-    def deliver_secret(self, view: RequestView, label: str, secret: SecretStr) -> bool:
-        self.secrets.append((view.requester_id, secret.get_secret_value()))
+    def deliver_secret(
+        self, view: RequestView, recipient: str, label: str, secret: SecretStr
+    ) -> bool:
+        self.secrets.append((recipient, secret.get_secret_value()))
         return True
+
+    def ask_target(self, view: RequestView) -> bool:
+        self.said.append(("ask", str(view.target_slack_id), view.id))
+        return not self.fail_dm
+
+    def target_answered(self, view: RequestView) -> bool:
+        self.said.append(("answered", view.id, view.confirmation.value))
+        return True
+
+    def tell_people(self, view: RequestView, people: list[str]) -> bool:
+        self.said += [("tell", person, view.state.value) for person in people]
+        return True
+
+    def tell_owner(self, view: RequestView) -> bool:
+        self.said.append(("owner told", str(view.target_slack_id), view.state.value))
+        return True
+
+    def alert(self, channel: str, view: RequestView, what: str) -> bool:
+        self.said.append(("alert", channel, what))
+        return True
+
+
+@dataclass
+class FakeDirectory:
+    """The workspace's people by e-mail; ``error`` makes every look-up fail."""
+
+    people: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+    def find_by_email(self, email: str) -> PersonLookup:
+        if self.error:
+            return PersonLookup(error=self.error)
+        return PersonLookup(found=self.people.get(email))
 
 
 @dataclass
@@ -135,6 +183,8 @@ class Domain:
     notifier: RecordingNotifier
     dispatching: Dispatching
     upkeep: Upkeep
+    confirmations: Confirmations
+    directory: FakeDirectory
     workflow: Workflow
     providers: dict[str, FakeProvider]
 
@@ -157,7 +207,14 @@ PROVIDERS: dict[str, dict[str, Any]] = {
     "pair": {"approvals_required": 2},
     "selfie": {"allow_self_approval": True},
     "links": {"approvals_channel": "C0APPROVE"},
+    "strict": {"verify_target": "required"},
+    "quiet": {"verify_target": "off"},
+    "handover": {"deliver_secret_to": "requester"},
+    "guarded": {"refuse_privileged": True},
 }
+SECRETS = {"links", "handover"}
+VIC = "U0VIC"  # the owner of vic@x.com in the workspace
+ROOT = "root@x.com"  # an account every fake provider reports as an administrator
 GRANTS = [
     (ALICE, "requester", None),
     (BOB, "approver", None),
@@ -202,7 +259,7 @@ def make_domain(template: Path, tmp_path: Path) -> Iterator[Domain]:
         name: FakeProvider(
             name,
             settings.providers[name],  # type: ignore[arg-type]
-            secret="https://u.test/reset/SECRET-TOKEN" if name == "links" else None,
+            secret="https://u.test/reset/SECRET-TOKEN" if name in SECRETS else None,
         )
         for name in PROVIDERS
     }
@@ -211,12 +268,18 @@ def make_domain(template: Path, tmp_path: Path) -> Iterator[Domain]:
     notifier = RecordingNotifier()
     dispatching = Dispatching(core.ctx, owner="test-owner")
     upkeep = Upkeep(core.ctx)
+    confirmations = Confirmations(core.ctx)
+    directory = FakeDirectory({"vic@x.com": VIC, ROOT: "U0ROOT"})
     workflow = Workflow(
         filing=core.filing,
         decisions=core.decisions,
         dispatching=dispatching,
         upkeep=upkeep,
+        confirmations=confirmations,
         notifier=notifier,
+        directory=directory,
     )
-    yield Domain(core, clock, notifier, dispatching, upkeep, workflow, fakes)
+    yield Domain(
+        core, clock, notifier, dispatching, upkeep, confirmations, directory, workflow, fakes
+    )
     core.close()

@@ -24,7 +24,9 @@ class TestFiling:
             domain.core.filing.require_may_file(domain.draft(requester=DAN))
 
     def test_an_unknown_provider_is_named_with_the_configured_ones(self, domain: Domain) -> None:
-        with pytest.raises(UnknownProvider, match="Configured: edge, flags, links, pair"):
+        with pytest.raises(
+            UnknownProvider, match="Configured: edge, flags, guarded, handover, links"
+        ):
             domain.core.filing.validate(ALICE, "nope", None, "tom@x.com", "locked out")
 
     @pytest.mark.parametrize(

@@ -165,7 +165,7 @@ def json_junk() -> st.SearchStrategy[Any]:
     )
 
 
-# -- what the bot said: every mrkdwn text in every Slack call and ack ------------------------
+# What the bot said: every mrkdwn text in every Slack call and ack
 
 
 def mrkdwn_texts(node: Any, *, top: bool = True) -> Iterator[str]:
@@ -209,7 +209,7 @@ def outgoing(calls: list[Call]) -> Iterator[str]:
         yield from mrkdwn_texts(call.params)
 
 
-# -- the store's invariants -------------------------------------------------------------------
+# The store's invariants
 
 
 def check_invariants(rig: Rig) -> None:
@@ -255,7 +255,7 @@ def check_invariants(rig: Rig) -> None:
                 assert r.decided_by in ({r.requester_id} | ADMINS), (r.id, r.decided_by)
 
 
-# -- the rig and its watchers -----------------------------------------------------------------
+# The rig and its watchers
 
 
 class _Errors(logging.Handler):
@@ -312,7 +312,7 @@ def after_example(
     count("hypothesis_examples")
 
 
-# -- the properties ---------------------------------------------------------------------------
+# The properties
 
 
 def pick_request(rig: Rig, data: st.DataObject) -> str:

@@ -68,7 +68,7 @@ def all_secrets(sandboxes: Iterable[Sandbox]) -> list[str]:
     return sorted(found)
 
 
-# -- the scenario: every provider's reset, a credential check, an error that echoes a token ----
+# The scenario: every provider's reset, a credential check, an error that echoes a token
 
 
 def run_scenario(
@@ -133,7 +133,7 @@ def decide(driver: SlackDriver, standin: SlackStandIn, store: Store, text: str) 
     )
 
 
-# -- where secrets could end up -----------------------------------------------------------
+# Where secrets could end up
 
 
 def slack_places(standin: SlackStandIn) -> Iterator[tuple[str, str]]:

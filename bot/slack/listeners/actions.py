@@ -66,6 +66,27 @@ def register(app: App, deps: ListenerDeps) -> None:
     def deny_clicked(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         open_decision(ack, body, respond, blocks.deny_modal)
 
+    # The account owner's answers, in their DM: recorded in the background (only the owner's
+    # own click counts, checked there), the DM then replaced with what they answered.
+    def owner_answers(ack: Ack, body: dict[str, Any], answer: str) -> None:
+        ack()
+        user_id, request_id = _clicked(body)
+        deps.submit(
+            jobs.owner_answer, request_id, user_id, answer, text_field(body, "response_url")
+        )
+
+    @app.action(blocks.CONFIRM_ACTION)
+    def owner_confirms(ack: Ack, body: dict[str, Any]) -> None:
+        owner_answers(ack, body, jobs.CONFIRM)
+
+    @app.action(blocks.REJECT_ACTION)
+    def owner_rejects(ack: Ack, body: dict[str, Any]) -> None:
+        owner_answers(ack, body, jobs.REJECT)
+
+    @app.action(blocks.DISPUTE_ACTION)
+    def owner_disputes(ack: Ack, body: dict[str, Any]) -> None:
+        owner_answers(ack, body, jobs.DISPUTE)
+
     @app.action(blocks.PROVIDER_SELECT)
     def provider_chosen(ack: Ack, body: dict[str, Any]) -> None:
         ack()

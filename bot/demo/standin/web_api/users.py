@@ -1,4 +1,4 @@
-"""The ``users.*`` Web API methods: ``users.info``."""
+"""The ``users.*`` Web API methods: ``users.info`` and ``users.lookupByEmail``."""
 
 from __future__ import annotations
 
@@ -15,7 +15,17 @@ class UsersMethods(StandInCore):
             raise ApiError("user_not_found")
         return {"ok": True, "user": user.as_payload()}
 
+    def _users_lookup_by_email(self, params: dict[str, Any]) -> dict[str, Any]:
+        email = str(params.get("email") or "").strip().casefold()
+        if not email:
+            raise ApiError("invalid_arguments")
+        for user in self._state.users.values():
+            if user.email and user.email.casefold() == email:
+                return {"ok": True, "user": user.as_payload()}
+        raise ApiError("users_not_found")
+
 
 METHODS: dict[str, Callable[[UsersMethods, dict[str, Any]], dict[str, Any]]] = {
     "users.info": UsersMethods._users_info,
+    "users.lookupByEmail": UsersMethods._users_lookup_by_email,
 }
