@@ -209,8 +209,8 @@ class TestPrivileged:
         boss = sb.add_user(email="boss@example.com", name="Bo Boss", admin=True)
         staff = sb.add_user(email="staff@example.com", name="Sta Staff")
         provider = connect(sb)
-        by = (lambda ident, email: ident) if kind == "mighty_networks" else (lambda i, e: e)
-        admin = provider.resolve(by(boss, "boss@example.com"))
-        plain = provider.resolve(by(staff, "staff@example.com"))
+        mighty = kind == "mighty_networks"  # its members are looked up by id here
+        admin = provider.resolve(boss if mighty else "boss@example.com")
+        plain = provider.resolve(staff if mighty else "staff@example.com")
         assert admin.privileged and admin.privileged_why and why in admin.privileged_why
         assert not plain.privileged and plain.privileged_why is None
