@@ -366,6 +366,8 @@ def providers_text(rows: Sequence[ProviderStatus]) -> str:
             f"{mark} {md.code(p.name)} {md.escape(p.title)} — actions: "
             f"{md.escape(', '.join(p.actions))} — {md.escape(p.check.detail)}"
         )
+        # Each missing right on its own line, saying what to change.
+        lines.extend(f"    ↳ {md.escape(line)}" for line in p.check.shortfalls)
     return "\n".join(lines)
 
 
