@@ -299,6 +299,12 @@ def register_config(sub: Any) -> None:
         parents=[_common()],
         help="validate the config and print it with every secret masked",
     )
+    check.add_argument(
+        "--online",
+        action="store_true",
+        help="also ask each provider whether it is reachable, accepts the credentials and"
+        " grants the rights the actions need (exit 1 when one does not)",
+    )
     check.set_defaults(handler=cmd_config_check)
 
 
@@ -310,7 +316,32 @@ def cmd_config_check(args: argparse.Namespace, ctx: Context) -> int:
     print(f"config OK ({source}); providers: {names}", file=sys.stderr)
     for problem in settings.serve_problems():
         print(f"note: `resetbot serve` would refuse to start: {problem}", file=sys.stderr)
+    if getattr(args, "online", False):
+        return _check_providers_online(settings)
     return EXIT_OK
+
+
+def _check_providers_online(settings: Settings) -> int:
+    """One line per provider: reachable, credentials accepted, rights held; then each shortfall."""
+    from providers.base import CredentialCheck, ProviderError
+    from providers.registry import build_providers
+
+    failed = False
+    instances = build_providers(settings.providers)
+    try:
+        for name, instance in instances.items():
+            try:
+                check = instance.check_credentials()
+            except ProviderError as exc:
+                check = CredentialCheck(ok=False, detail=str(exc))
+            failed = failed or not check.ok
+            print(f"{'ok  ' if check.ok else 'FAIL'} {name} ({instance.title}): {check.detail}")
+            for line in check.shortfalls:
+                print(f"     - {line}")
+    finally:
+        for instance in instances.values():
+            instance.close()
+    return EXIT_ERROR if failed else EXIT_OK
 
 
 def _port(text: str) -> int:

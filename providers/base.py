@@ -109,6 +109,10 @@ class Account:
     display_name: str | None = None
     # Set when a reset cannot help this account (an F5 SSO user, a service credential).
     not_resettable_reason: str | None = None
+    # The account holds administrator rights at the provider, as the vendor's API says so;
+    # ``privileged_why`` names the evidence ("Unleash root role Admin").
+    privileged: bool = False
+    privileged_why: str | None = None
 
     @property
     def label(self) -> str:
@@ -140,6 +144,8 @@ class ActionResult:
 class CredentialCheck:
     ok: bool
     detail: str  # "ok: admin rights confirmed" / "bad credentials: token refused"
+    # Each missing right in one line that says what to change; empty when nothing is missing.
+    shortfalls: tuple[str, ...] = ()
 
 
 S = TypeVar("S", bound=ProviderSettingsBase)

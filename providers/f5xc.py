@@ -30,16 +30,34 @@ SSO_REASON = (
 )
 SERVICE_REASON = "it is a service credential, not a person, and has no console password"
 DISABLED_REASON = "the user is disabled in the tenant; an administrator must re-enable them first"
+DEBUG_REASON = "it is an account F5 made for its own support staff (type DEBUG), not a person here"
+# The predefined role that administers a namespace (``namespace_roles`` of a ``user_roles`` entry;
+# in namespace "system" it administers the tenant).
+ADMIN_ROLES = frozenset({"ves-io-admin-role"})
 
 
 def not_resettable_reason(entry: Mapping[str, Any]) -> str | None:
     """Why a password reset cannot help this ``user_roles`` entry, or None."""
-    if str(entry.get("type") or "").strip().upper() == "SERVICE":
+    kind = str(entry.get("type") or "").strip().upper()
+    if kind == "SERVICE":
         return SERVICE_REASON
+    if kind == "DEBUG":
+        return DEBUG_REASON
     if "SSO" in str(entry.get("idm_type") or "").upper():
         return SSO_REASON
     if entry.get("disabled") is True:
         return DISABLED_REASON
+    return None
+
+
+def admin_evidence(entry: Mapping[str, Any]) -> str | None:
+    """Why this ``user_roles`` entry administers the tenant, or None."""
+    if entry.get("domain_owner") is True:
+        return "F5 Distributed Cloud tenant owner"
+    roles = entry.get("namespace_roles")
+    for item in roles if isinstance(roles, list) else []:
+        if isinstance(item, dict) and str(item.get("role") or "") in ADMIN_ROLES:
+            return f"F5 Distributed Cloud role {item['role']} in namespace {item.get('namespace')}"
     return None
 
 
@@ -90,11 +108,14 @@ class F5XCProvider(HttpProvider[F5XCSettings]):
         # A person's entry wins over a service credential that shares the address.
         matches.sort(key=lambda e: not_resettable_reason(e) is not None)
         entry = matches[0]
+        why = admin_evidence(entry)
         return Account(
             id=str(entry["email"]).strip(),
             email=str(entry["email"]).strip(),
             display_name=_display_name(entry),
             not_resettable_reason=not_resettable_reason(entry),
+            privileged=why is not None,
+            privileged_why=why,
         )
 
     # -- act -----------------------------------------------------------------------------
@@ -149,12 +170,30 @@ class F5XCProvider(HttpProvider[F5XCSettings]):
         try:
             me = self.http.expect_object(call, self.http.send(call))
         except (BadCredentials, InsufficientPermission) as exc:
-            return CredentialCheck(ok=False, detail=f"{exc.kind.replace('_', ' ')}: {exc}")
+            return CredentialCheck(
+                ok=False,
+                detail=f"reachable; {exc.kind.replace('_', ' ')}: {exc}",
+                shortfalls=(
+                    "F5 Distributed Cloud refused `token`: create an API token as a tenant "
+                    "admin (Administration → Credentials) and set it as `token`.",
+                ),
+            )
         who = me.get("email") or me.get("name")
         as_whom = f" (as {who})" if isinstance(who, str) and who.strip() else ""
+        why = admin_evidence(me)
+        if why is None and isinstance(me.get("namespace_roles"), list):
+            return CredentialCheck(
+                ok=False,
+                detail=f"reachable; API token accepted{as_whom}, but its creator is not a "
+                "tenant admin",
+                shortfalls=(
+                    f"The API token's creator{as_whom} holds no admin role in the tenant: create "
+                    "the token as a tenant admin (role ves-io-admin-role in namespace system).",
+                ),
+            )
+        rights = f"; {why}" if why else "; admin rights are confirmed by a reset"
         return CredentialCheck(
-            ok=True,
-            detail=f"ok: API token accepted{as_whom}; admin rights are confirmed by a reset",
+            ok=True, detail=f"ok: reachable; API token accepted{as_whom}{rights}"
         )
 
 

@@ -1,7 +1,10 @@
 """Mighty Networks Admin API: send a member a password-reset e-mail.
 
-The API documents no look-up by member id, so a member typed by id is not looked up: the
-approver sees the id, and the reset itself answers 404 for an unknown member.
+A member typed by id is looked up (``GET …/members/{id}/``) like one typed by e-mail, so the
+approver sees who it is and a wrong id fails at the look-up. ``/me`` says whether the token's
+user is an ``admin`` of the network; the credential check requires it. The member object the
+API documents carries no role, so a member is marked privileged only when an answer does say
+``role: host`` (the role the API takes when members are created or changed).
 """
 
 from __future__ import annotations
@@ -86,7 +89,21 @@ class MightyNetworksProvider(HttpProvider[MightyNetworksSettings]):
         text = clean_input(user)
         member_id = parse_member_id(text)
         if member_id is not None:
-            return Account(id=str(member_id))
+            by_id = Call(
+                "GET",
+                f"{self._network}/members/{member_id}/",
+                "read",
+                what="look up the member",
+                target=f"member {member_id}",
+            )
+            member = self.http.expect_object(by_id, self.http.send(by_id))
+            if str(member.get("id")) != str(member_id):
+                raise UnexpectedResponse(
+                    f"Mighty Networks answered the look-up of member {member_id} with another "
+                    f"member ({self.where}); nothing was done."
+                )
+            email = member.get("email")
+            return self._account(by_id, member, email if isinstance(email, str) else "")
         if not is_email(text):
             raise BadInput(
                 "Type the member's e-mail address or their Mighty Networks member id "
@@ -112,7 +129,7 @@ class MightyNetworksProvider(HttpProvider[MightyNetworksSettings]):
                 f"({self.where})."
             )
         found = member.get("email")
-        if isinstance(found, str) and found.strip().lower() != email.lower():
+        if email and isinstance(found, str) and found.strip().lower() != email.lower():
             # Never reset someone other than the person typed.
             raise UnexpectedResponse(
                 f"Mighty Networks answered the look-up of {email} with a different member "
@@ -120,10 +137,13 @@ class MightyNetworksProvider(HttpProvider[MightyNetworksSettings]):
             )
         names = [member.get(k) for k in ("first_name", "last_name")]
         display = " ".join(n.strip() for n in names if isinstance(n, str) and n.strip())
+        host = str(member.get("role") or "").strip().lower() == "host"
         return Account(
             id=str(member_id),
-            email=found.strip() if isinstance(found, str) and found.strip() else email,
+            email=found.strip() if isinstance(found, str) and found.strip() else (email or None),
             display_name=display or None,
+            privileged=host,
+            privileged_why="Mighty Networks host of the network" if host else None,
         )
 
     # -- act -----------------------------------------------------------------------------
@@ -168,15 +188,40 @@ class MightyNetworksProvider(HttpProvider[MightyNetworksSettings]):
         try:
             me = self.http.expect_object(call, self.http.send(call))
         except (BadCredentials, InsufficientPermission, NotFound) as exc:
-            return CredentialCheck(ok=False, detail=f"{exc.kind.replace('_', ' ')}: {exc}")
+            fix = (
+                "check `network_id` (the network's subdomain or number)"
+                if isinstance(exc, NotFound)
+                else "create an API key as an admin of the network (Admin → API) and set it as "
+                "`token`, with that network's `network_id`"
+            )
+            return CredentialCheck(
+                ok=False,
+                detail=f"reachable; {exc.kind.replace('_', ' ')}: {exc}",
+                shortfalls=(f"Mighty Networks refused the token: {fix}.",),
+            )
         network = me.get("network")
         label = self.settings.network_id
         if isinstance(network, dict):
-            name = network.get("name") or network.get("subdomain")
+            name = network.get("title") or network.get("name") or network.get("subdomain")
             if isinstance(name, str) and name.strip():
                 label = name.strip()
-        if not isinstance(me.get("user"), dict):
+        user = me.get("user")
+        if not isinstance(user, dict):
             return CredentialCheck(
                 ok=False, detail="unexpected answer: Mighty Networks did not say who the token is"
             )
-        return CredentialCheck(ok=True, detail=f"ok: token accepted for network '{label}'")
+        who = user.get("email") or user.get("name") or "its user"
+        if user.get("admin") is not True:
+            return CredentialCheck(
+                ok=False,
+                detail=f"reachable; token accepted for network '{label}', but {who} is not an "
+                "admin of the network",
+                shortfalls=(
+                    f"The token's user {who} is not a Mighty Networks admin: create the API key "
+                    "as an admin of the network and set it as `token`.",
+                ),
+            )
+        return CredentialCheck(
+            ok=True,
+            detail=f"ok: reachable; token of admin {who} accepted for network '{label}'",
+        )

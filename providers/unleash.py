@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -17,15 +18,22 @@ from providers.base import (
     CredentialCheck,
     InsufficientPermission,
     NotFound,
+    NotResettable,
     ProviderError,
     RateLimited,
     UnexpectedResponse,
 )
 from providers.common import HttpProvider, clean_input
-from providers.http import Call, Reply
+from providers.http import Call, Reply, parse_retry_after
 from providers.settings import UnleashSettings
 
 RESET_WINDOW_SECONDS = 60.0  # Unleash allows one reset per user per minute, without Retry-After
+# Unleash 8.x also limits the reset endpoint to 20 calls a minute per client (not-found answers
+# count too); past it comes a 429 with an HTML body and a Retry-After header. 7.x has no such limit.
+ENDPOINT_LIMIT_PER_MINUTE = 20
+# The predefined root role "Admin" has id 1 on every Unleash server (custom root roles, an
+# Enterprise feature, get higher ids).
+ADMIN_ROOT_ROLE = 1
 DELIVERED_AS = "reset link"  # what the DM calls the secret
 _RESET = ActionSpec("reset", "Issue a password-reset link")
 _RESET_PATH = "/api/admin/user-admin/reset-password"
@@ -50,6 +58,13 @@ class UnleashProvider(HttpProvider[UnleashSettings]):
         message = (reply.field("message") or "").lower()
         if status == 401:
             return BadCredentials(f"Unleash refused the token: check `token` for {self.where}.")
+        if status == 403 and "scim" in message:
+            # Enterprise with SCIM: the user is managed by the identity provider; the token is fine.
+            return NotResettable(
+                f"Unleash says {call.target} is managed by the SCIM identity provider, so its "
+                f"password cannot be reset in Unleash; reset it at the identity provider "
+                f"({self.where})."
+            )
         if status == 403 and "token type" in message:
             return InsufficientPermission(
                 "Unleash says `token` is the wrong kind of token (a client or frontend token?): "
@@ -63,11 +78,20 @@ class UnleashProvider(HttpProvider[UnleashSettings]):
             )
         if status == 404 and call.path == _RESET_PATH:
             return NotFound(f"Unleash has no user with the e-mail {call.target} ({self.where}).")
-        if status == 429 and call.path == _RESET_PATH:
+        if status == 429 and call.path == _RESET_PATH and name == "RateLimitError":
             return RateLimited(
                 f"Unleash allows one password reset per user per minute; nothing was done, try "
                 f"{call.target} again in a minute ({self.where}).",
                 retry_after=RESET_WINDOW_SECONDS,
+            )
+        if status == 429:
+            retry_after = parse_retry_after(reply.response.headers.get("Retry-After"))
+            wait = f"in {math.ceil(retry_after)} seconds" if retry_after is not None else "later"
+            return RateLimited(
+                f"Unleash is limiting how often the bot may call it (the password-reset "
+                f"endpoint takes {ENDPOINT_LIMIT_PER_MINUTE} calls a minute); nothing was done, "
+                f"try again {wait} ({self.where}).",
+                retry_after=retry_after,
             )
         if status == 415:
             return UnexpectedResponse(
@@ -100,12 +124,31 @@ class UnleashProvider(HttpProvider[UnleashSettings]):
             found = entry.get("email")
             if isinstance(found, str) and found.strip().lower() == email.lower():
                 name = entry.get("name") or entry.get("username")
+                privileged = self._is_admin(entry.get("id"), email)
                 return Account(
                     id=found.strip(),
                     email=found.strip(),
                     display_name=name.strip() if isinstance(name, str) and name.strip() else None,
+                    privileged=privileged,
+                    privileged_why="Unleash root role Admin" if privileged else None,
                 )
         raise NotFound(f"Unleash has no user with the e-mail {email} ({self.where}).")
+
+    def _is_admin(self, user_id: object, email: str) -> bool:
+        """Whether the user's root role is Admin (the search answer does not carry the role)."""
+        if not isinstance(user_id, int) or isinstance(user_id, bool):
+            raise UnexpectedResponse(
+                f"Unleash answered the look-up of {email} without a numeric user id ({self.where})."
+            )
+        call = Call(
+            "GET",
+            f"/api/admin/user-admin/{user_id}",
+            "read",
+            what="read the user's root role",
+            target=email,
+        )
+        user = self.http.expect_object(call, self.http.send(call))
+        return user.get("rootRole") == ADMIN_ROOT_ROLE
 
     def _email(self, text: str) -> str:
         # The reset takes the e-mail as its id: a numeric id answers 404 and "" answers 500.
@@ -206,9 +249,27 @@ class UnleashProvider(HttpProvider[UnleashSettings]):
         call = Call("GET", "/api/admin/user-admin/admin-count", "read", what="confirm admin rights")
         try:
             self.http.expect_object(call, self.http.send(call))
-        except (BadCredentials, InsufficientPermission) as exc:
-            return CredentialCheck(ok=False, detail=f"{exc.kind.replace('_', ' ')}: {exc}")
-        return CredentialCheck(ok=True, detail="ok: token has Unleash admin rights")
+        except BadCredentials as exc:
+            return CredentialCheck(
+                ok=False,
+                detail=f"reachable; bad credentials: {exc}",
+                shortfalls=(
+                    "Unleash refused `token`: create an Admin user's personal access token "
+                    "(Profile → Personal API tokens) and set it as `token`.",
+                ),
+            )
+        except InsufficientPermission as exc:
+            return CredentialCheck(
+                ok=False,
+                detail=f"reachable; token accepted; insufficient permission: {exc}",
+                shortfalls=(
+                    "The token lacks Unleash admin rights: use the personal access token of a "
+                    "user whose root role is Admin as `token`.",
+                ),
+            )
+        return CredentialCheck(
+            ok=True, detail="ok: reachable; token accepted; it has Unleash admin rights"
+        )
 
 
 def _reset_token(link: object) -> str | None:

@@ -423,6 +423,9 @@ def providers_text(rows: Sequence[ProviderStatus]) -> str:
             f"{mark} {md.code(p.name)} {md.escape(p.title)} — actions: "
             f"{md.escape(', '.join(p.actions))} — {md.escape(p.check.detail)}"
         )
+        # Each missing right on its own line, saying what to change (no code spans: a line
+        # with one is a provider's line).
+        lines.extend(f"    ↳ {md.escape(line.replace('`', ''))}" for line in p.check.shortfalls)
     return "\n".join(lines)
 
 

@@ -60,10 +60,21 @@ class TestResolve:
         ):
             mn.resolve("zed@x.com")
 
-    def test_member_id_needs_no_request(self, mn: Provider[Any], api: FakeApi) -> None:
-        """A uint64 member id is taken as typed (the API has no look-up by id)."""
-        assert mn.resolve("18446744073709551615") == Account("18446744073709551615")
-        assert api.requests == []
+    def test_member_id_is_looked_up(self, mn: Provider[Any], api: FakeApi) -> None:
+        """A uint64 member id is looked up (GET members/{id}/), so the approver sees who it is."""
+        big = "18446744073709551615"
+        member = {"id": int(big), "email": "ann@x.com", "first_name": "Ann", "last_name": "Lee"}
+        api.on("GET", f"{NET}/members/{big}/", reply(200, member))
+        assert mn.resolve(big) == Account(big, "ann@x.com", "Ann Lee")
+        assert [r.url.path for r in api.requests] == [f"{NET}/members/{big}/"]
+
+    def test_unknown_member_id_is_not_found_at_the_look_up(
+        self, mn: Provider[Any], api: FakeApi
+    ) -> None:
+        """A wrong id fails when it is typed, not as a 404 on the reset after approval."""
+        api.on("GET", f"{NET}/members/42/", reply(404, {"error": "Member not found"}))
+        with pytest.raises(NotFound, match="member 42"):
+            mn.resolve("42")
 
     @pytest.mark.parametrize(
         "typed",
@@ -237,9 +248,21 @@ class TestWords:
 class TestCredentials:
     def test_me_confirms_the_token(self, mn: Provider[Any], api: FakeApi) -> None:
         """GET me with user and network means the token works."""
-        api.on("GET", f"{NET}/me", reply(200, {"user": {"id": 1}, "network": {"name": "Acme"}}))
+        api.on(
+            "GET",
+            f"{NET}/me",
+            reply(200, {"user": {"id": 1, "admin": True}, "network": {"title": "Acme"}}),
+        )
         check = mn.check_credentials()
         assert check.ok and "Acme" in check.detail
+
+    def test_token_of_a_non_admin_fails_the_check(self, mn: Provider[Any], api: FakeApi) -> None:
+        """/me says whether the token's user is an admin: a non-admin's token is not enough."""
+        me = {"user": {"id": 1, "email": "bo@x.com", "admin": False}, "network": {"title": "A"}}
+        api.on("GET", f"{NET}/me", reply(200, me))
+        check = mn.check_credentials()
+        assert not check.ok and "not an admin" in check.detail
+        assert len(check.shortfalls) == 1 and "as an admin" in check.shortfalls[0]
 
     @pytest.mark.parametrize(
         ("status", "body"),

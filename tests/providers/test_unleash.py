@@ -234,6 +234,7 @@ class TestResolve:
                 ],
             ),
         )
+        api.on("GET", "/api/admin/user-admin/2", reply(200, {"id": 2, "rootRole": 3}))
         assert unleash.resolve("ANN@x.com") == Account("ann@x.com", "ann@x.com", "Ann Lee")
         assert api.requests[0].url.params["q"] == "ANN@x.com"
 

@@ -1,4 +1,4 @@
-"""The Unleash client against a real unleash-server 7.5.1 from npm, on loopback PostgreSQL."""
+"""The Unleash client against real unleash-server 7.x and 8.x from npm, on loopback PostgreSQL."""
 
 from __future__ import annotations
 
@@ -30,17 +30,22 @@ from providers.base import (
 )
 from providers.http import RetryPolicy
 from providers.settings import UnleashSettings
-from providers.unleash import UnleashProvider
+from providers.unleash import ENDPOINT_LIMIT_PER_MINUTE, UnleashProvider
 
 pytestmark = [pytest.mark.unleash, pytest.mark.slow, pytest.mark.timeout(900)]
+ROOT_ADMIN, ROOT_EDITOR = 1, 2
 
-VERSION = "7.5.1"
-CACHE = Path(
-    os.environ.get("RESETBOT_UNLEASH_DIR")
-    or Path.home() / ".cache" / "resetbot" / f"unleash-{VERSION}"
-)
-SERVER_JS = CACHE / "node_modules" / "unleash-server" / "dist" / "server.js"
-EDITOR_PASSWORD = f"Ed-{secrets.token_urlsafe(12)}-9x"
+VERSIONS = ("7.5.1", "8.2.0")  # one of each major in use
+CACHE_ROOT = Path(os.environ.get("RESETBOT_UNLEASH_DIR") or Path.home() / ".cache" / "resetbot")
+PASSWORD = f"Pw-{secrets.token_urlsafe(12)}-9x"
+
+
+def cache_dir(version: str) -> Path:
+    return CACHE_ROOT / f"unleash-{version}"
+
+
+def server_js(version: str) -> Path:
+    return cache_dir(version) / "node_modules" / "unleash-server" / "dist" / "server.js"
 
 
 def in_ci() -> bool:
@@ -54,27 +59,28 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def install_unleash() -> Path:
-    """unleash-server in the cache directory: installed once, reused afterwards."""
+def install_unleash(version: str) -> Path:
+    """unleash-server ``version`` in its cache directory: installed once, reused afterwards."""
     for tool in ("node", "npm"):
         if shutil.which(tool) is None:
             unavailable(f"`{tool}` is not installed (Node >= 20 is needed for unleash-server)")
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with open(CACHE / ".install.lock", "w") as lock:
+    cache = cache_dir(version)
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / ".install.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # parallel sessions install once
-        if not SERVER_JS.exists():
+        if not server_js(version).exists():
             result = subprocess.run(  # noqa: S603 - fixed arguments
-                ["npm", "install", "--no-audit", "--no-fund", f"unleash-server@{VERSION}"],  # noqa: S607
-                cwd=CACHE,
+                ["npm", "install", "--no-audit", "--no-fund", f"unleash-server@{version}"],  # noqa: S607
+                cwd=cache,
                 capture_output=True,
                 text=True,
                 timeout=600,
                 check=False,
             )
-            if result.returncode != 0 or not SERVER_JS.exists():
+            if result.returncode != 0 or not server_js(version).exists():
                 tail = (result.stderr or result.stdout).strip().splitlines()[-5:]
-                unavailable(f"npm install unleash-server@{VERSION} failed: {' | '.join(tail)}")
-    return SERVER_JS
+                unavailable(f"npm install unleash-server@{version} failed: {' | '.join(tail)}")
+    return server_js(version)
 
 
 def free_port() -> int:
@@ -86,10 +92,16 @@ def free_port() -> int:
 
 @dataclass(frozen=True)
 class RealUnleash:
+    version: str
     url: str
-    admin_token: str
+    admin_token: str  # the legacy admin API token the server was started with
+    admin_pat: str  # an Admin user's personal access token: what Unleash recommends
     editor_token: str
     client_token: str
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".")[0])
 
     def provider(self, token: str, **options: object) -> UnleashProvider:
         settings = UnleashSettings.model_validate(
@@ -143,28 +155,24 @@ def wait_until_healthy(
     pytest.fail(f"unleash-server was not healthy within {deadline_s:.0f} s; see {log}")
 
 
-def editor_pat(url: str, admin_token: str) -> str:
-    """An Editor user's personal access token: set a password via a reset link, log in."""
+def personal_token(url: str, admin_token: str, email: str, role: int) -> str:
+    """A personal access token of a new user with root ``role``: password via a reset link,
+    log in, create the token."""
     admin = {"Authorization": admin_token}
-    email = "editor@example.com"
     created = httpx.post(
         f"{url}/api/admin/user-admin",
         headers=admin,
-        json={"email": email, "name": "Ed Editor", "rootRole": 2, "sendEmail": False},
+        json={"email": email, "name": email.split("@")[0], "rootRole": role, "sendEmail": False},
     )
     assert created.status_code == 201, created.text
     link = httpx.post(
         f"{url}/api/admin/user-admin/reset-password", headers=admin, json={"id": email}
     ).json()["resetPasswordUrl"]
     token = httpx.URL(link).params["token"]
-    done = httpx.post(
-        f"{url}/auth/reset/password", json={"token": token, "password": EDITOR_PASSWORD}
-    )
+    done = httpx.post(f"{url}/auth/reset/password", json={"token": token, "password": PASSWORD})
     assert done.status_code == 200, done.text
     with httpx.Client(base_url=url) as session:
-        login = session.post(
-            "/auth/simple/login", json={"username": email, "password": EDITOR_PASSWORD}
-        )
+        login = session.post("/auth/simple/login", json={"username": email, "password": PASSWORD})
         assert login.status_code == 200, login.text
         pat = session.post(
             "/api/admin/user/tokens",
@@ -191,12 +199,13 @@ def client_token(url: str, admin_token: str) -> str:
     return secret
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", params=VERSIONS)
 def real_unleash(
-    pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RealUnleash]:
     """unleash-server on a free loopback port against a fresh database; stopped at the end."""
-    server_js = install_unleash()
+    version: str = request.param
+    script = install_unleash(version)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     admin_token = f"*:*.{secrets.token_hex(24)}"
@@ -216,8 +225,8 @@ def real_unleash(
             "NODE_ENV": "production",
         }
         process = subprocess.Popen(  # noqa: S603 - fixed arguments
-            ["node", str(server_js.relative_to(CACHE))],  # noqa: S607
-            cwd=CACHE,
+            ["node", str(script.relative_to(cache_dir(version)))],  # noqa: S607
+            cwd=cache_dir(version),
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -226,7 +235,12 @@ def real_unleash(
         try:
             wait_until_healthy(url, process, log)
             yield RealUnleash(
-                url, admin_token, editor_pat(url, admin_token), client_token(url, admin_token)
+                version,
+                url,
+                admin_token,
+                personal_token(url, admin_token, "ada.admin@example.com", ROOT_ADMIN),
+                personal_token(url, admin_token, "ed.editor@example.com", ROOT_EDITOR),
+                client_token(url, admin_token),
             )
         finally:
             with contextlib.suppress(ProcessLookupError):
@@ -241,7 +255,7 @@ def real_unleash(
 def test_reset_link_is_accepted_by_unleash_for_the_right_email(real_unleash: RealUnleash) -> None:
     """The delivered link validates, at Unleash itself, for the user that was reset."""
     real_unleash.add_user("Ann.Lee@Example.com", "Ann Lee")
-    provider = real_unleash.provider(real_unleash.admin_token)
+    provider = real_unleash.provider(real_unleash.admin_pat)
     account = provider.resolve("ann.lee@example.com")
     assert account == Account("ann.lee@example.com", "ann.lee@example.com", "Ann Lee")
     result = provider.perform("reset", account)
@@ -254,7 +268,7 @@ def test_reset_link_is_accepted_by_unleash_for_the_right_email(real_unleash: Rea
 
 def test_unknown_user_is_not_found(real_unleash: RealUnleash) -> None:
     """Neither the look-up nor the reset finds a user nobody created."""
-    provider = real_unleash.provider(real_unleash.admin_token)
+    provider = real_unleash.provider(real_unleash.admin_pat)
     with pytest.raises(NotFound):
         provider.resolve("nobody@example.com")
     with pytest.raises(NotFound):
@@ -282,20 +296,54 @@ def test_non_admin_tokens_lack_permission(real_unleash: RealUnleash, which: str)
     provider.close()
 
 
-def test_admin_token_passes_the_credential_check(real_unleash: RealUnleash) -> None:
-    """admin-count answers an ADMIN token."""
-    provider = real_unleash.provider(real_unleash.admin_token)
+@pytest.mark.parametrize("which", ["admin_pat", "admin_token"])
+def test_admin_tokens_pass_the_credential_check(real_unleash: RealUnleash, which: str) -> None:
+    """admin-count answers an Admin's personal access token and the legacy admin token."""
+    provider = real_unleash.provider(getattr(real_unleash, which))
     assert provider.check_credentials().ok
+    provider.close()
+
+
+def test_admin_user_is_privileged(real_unleash: RealUnleash) -> None:
+    """The look-up reads the root role: an Admin is privileged, a Viewer is not."""
+    real_unleash.add_user("root.rita@example.com", "Root Rita", role=ROOT_ADMIN)
+    real_unleash.add_user("vic.viewer@example.com", "Vic Viewer")
+    provider = real_unleash.provider(real_unleash.admin_pat)
+    assert provider.resolve("root.rita@example.com").privileged
+    assert not provider.resolve("vic.viewer@example.com").privileged
     provider.close()
 
 
 def test_second_reset_within_a_minute_is_rate_limited(real_unleash: RealUnleash) -> None:
     """Unleash allows one reset per user per minute: the second is RateLimited(60)."""
     real_unleash.add_user("rita@example.com", "Rita Rate")
-    provider = real_unleash.provider(real_unleash.admin_token, verify_link=False)
+    provider = real_unleash.provider(real_unleash.admin_pat, verify_link=False)
     account = provider.resolve("rita@example.com")
     provider.perform("reset", account)
     with pytest.raises(RateLimited, match="one password reset per user per minute") as info:
         provider.perform("reset", account)
     assert info.value.retry_after == 60.0
+    provider.close()
+
+
+def test_reset_endpoint_limit_and_retry_after(real_unleash: RealUnleash) -> None:
+    """8.x takes 20 reset calls a minute per client (not-found ones count) and then answers
+    429 with Retry-After, which the error carries; 7.x has no such limit. Runs last: it uses up
+    the minute's budget."""
+    provider = real_unleash.provider(real_unleash.admin_pat, verify_link=False)
+    nobody = Account("nobody@example.com", "nobody@example.com")
+    limited: RateLimited | None = None
+    for _ in range(ENDPOINT_LIMIT_PER_MINUTE + 2):
+        try:
+            provider.perform("reset", nobody)
+        except NotFound:
+            continue
+        except RateLimited as exc:
+            limited = exc
+            break
+    if real_unleash.major < 8:
+        assert limited is None
+    else:
+        assert limited is not None and "20 calls a minute" in str(limited)
+        assert limited.retry_after is not None and 0 < limited.retry_after <= 60
     provider.close()

@@ -1,4 +1,7 @@
-"""F5 Distributed Cloud console API sandbox: user_roles, whoami and admin_reset."""
+"""F5 Distributed Cloud console API sandbox: user_roles, whoami and admin_reset.
+
+Error bodies are JSON strings, as the ``ves.io.schema.user`` description declares them.
+"""
 
 from __future__ import annotations
 
@@ -29,8 +32,11 @@ class F5XCSandbox(Sandbox):
 
     def add_user(self, *, email: str, name: str, **options: Any) -> str:
         """Add a console user (``sso=True``: SSO, ``service=True``: a service credential,
-        ``disabled=True``); returns the e-mail, which is the id F5 resets by."""
+        ``debug=True``: an account for F5 support, ``disabled=True``, ``admin=True``: tenant
+        admin role in namespace system); returns the e-mail, which is the id F5 resets by."""
         first, _, last = name.partition(" ")
+        kind = "SERVICE" if options.get("service") else "DEBUG" if options.get("debug") else "USER"
+        role = "ves-io-admin-role" if options.get("admin") else "ves-io-monitor-role"
         with self._lock:
             self.users[email.lower()] = {
                 "email": email.lower(),
@@ -38,9 +44,10 @@ class F5XCSandbox(Sandbox):
                 "first_name": first,
                 "last_name": last,
                 "idm_type": "SSO" if options.get("sso") else "VOLTERRA_MANAGED",
-                "type": "SERVICE" if options.get("service") else "USER",
+                "type": kind,
                 "disabled": bool(options.get("disabled", False)),
-                "namespace_roles": [{"namespace": "system", "role": "ves-io-monitor-role"}],
+                "domain_owner": False,
+                "namespace_roles": [{"namespace": "system", "role": role}],
                 "tenant": self.tenant,
             }
         return email.lower()
@@ -49,7 +56,7 @@ class F5XCSandbox(Sandbox):
         return [self.token, self.readonly_token]
 
     def error_body(self, status: int) -> Any:
-        return {"code": 13, "message": f"injected {status}"}
+        return f"injected {status}"
 
     def routes(self) -> Iterable[Route]:
         return (
@@ -67,7 +74,7 @@ class F5XCSandbox(Sandbox):
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme != "APIToken" or token not in (self.token, self.readonly_token):
-            return None, Response(401, {"code": 16, "message": "unauthenticated"})
+            return None, Response(401, "unauthenticated")
         return token, None
 
     def _user_roles(self, request: Request) -> Response:
@@ -80,9 +87,17 @@ class F5XCSandbox(Sandbox):
         token, denied = self._auth(request)
         if denied:
             return denied
-        who = "admin@acme.example" if token == self.token else "viewer@acme.example"
+        admin = token == self.token
+        who = "admin@acme.example" if admin else "viewer@acme.example"
+        role = "ves-io-admin-role" if admin else "ves-io-monitor-role"
         return Response(
-            200, {"email": who, "name": who, "tenant": self.tenant, "namespace_access": {}}
+            200,
+            {
+                "email": who,
+                "name": who,
+                "tenant": self.tenant,
+                "namespace_roles": [{"namespace": "system", "role": role}],
+            },
         )
 
     def _admin_reset(self, request: Request) -> Response:
@@ -90,15 +105,13 @@ class F5XCSandbox(Sandbox):
         if denied:
             return denied
         if token != self.token:
-            return Response(403, {"code": 7, "message": "permission denied"})
+            return Response(403, "permission denied")
         body = request.json
         email = body.get("email") if isinstance(body, dict) else None
         if not isinstance(email, str) or not email.strip():
-            return Response(400, {"code": 3, "message": "email is required"})
+            return Response(400, "email is required")
         user = self.users.get(email.strip().lower())
         if user is None:
-            return Response(404, {"code": 5, "message": "user not found"})
-        if user["idm_type"] == "SSO" or user["type"] == "SERVICE":
-            return Response(409, {"code": 9, "message": "user is not managed by the console"})
+            return Response(404, "user not found")
         self.resets.append(user["email"])
         return Response(200, {})

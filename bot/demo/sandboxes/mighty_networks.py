@@ -1,4 +1,7 @@
-"""Mighty Networks Admin API sandbox: me, members/by_email and password_resets."""
+"""Mighty Networks Admin API sandbox: me, a member by e-mail or id, and password_resets.
+
+Answers follow the vendor's spec (``MeResponse``, ``MemberResponse``, ``ErrorResponse``).
+"""
 
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ class MightyNetworksSandbox(Sandbox):
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.token = f"mn_{secrets.token_hex(16)}"
         self.token_expired = False  # True: every call answers 401 token_expired
+        self.token_admin = True  # whether /me says the token's user administers the network
         self.members: dict[int, dict[str, Any]] = {}
         self.emails_sent: list[str] = []  # addresses a reset e-mail went to, in order
         self._ids = itertools.count(100_000_000_001)
@@ -36,17 +40,24 @@ class MightyNetworksSandbox(Sandbox):
         }
 
     def add_user(self, *, email: str, name: str, **options: Any) -> str:
+        """Add a member (``admin=True``: a host of the network, answered as ``role: host``,
+        the role the API takes when members are created); returns the member id."""
         first, _, last = name.partition(" ")
         with self._lock:
             member_id = next(self._ids)
-            self.members[member_id] = {
+            member: dict[str, Any] = {
                 "id": member_id,
+                "created_at": "2024-01-01T00:00:00+00:00",
+                "updated_at": "2024-01-01T00:00:00+00:00",
                 "email": email,
+                "member_type": options.get("member_type", "full"),
                 "first_name": first,
                 "last_name": last,
-                "member_type": options.get("member_type", "member"),
-                "created_at": "2024-01-01T00:00:00Z",
+                "permalink": f"https://{self.network_subdomain}.mn.co/members/{member_id}",
             }
+            if options.get("admin"):
+                member["role"] = "host"
+            self.members[member_id] = member
         return str(member_id)
 
     def secrets(self) -> list[str]:
@@ -65,6 +76,7 @@ class MightyNetworksSandbox(Sandbox):
         return (
             Route("GET", re.compile(f"{_NET}/me"), "check", self._me),
             Route("GET", re.compile(f"{_NET}/members/by_email"), "lookup", self._by_email),
+            Route("GET", re.compile(f"{_NET}/members/(?P<member>[0-9]+)/"), "lookup", self._by_id),
             Route(
                 "POST",
                 re.compile(f"{_NET}/members/(?P<member>[^/]+)/password_resets"),
@@ -86,22 +98,40 @@ class MightyNetworksSandbox(Sandbox):
         denied = self._denied(request)
         if denied:
             return denied
+        stamp = "2024-01-01T00:00:00+00:00"
         return Response(
             200,
             {
                 "user": {
                     "id": 1,
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                    "name": "Sandbox Owner",
                     "email": "owner@acme.example",
-                    "first_name": "Sandbox",
-                    "last_name": "Owner",
+                    "short_bio": "",
+                    "admin": self.token_admin,
                 },
                 "network": {
                     "id": int(self.network_number),
+                    "created_at": stamp,
+                    "updated_at": stamp,
                     "subdomain": self.network_subdomain,
-                    "name": "Acme Community",
+                    "title": "Acme Community",
+                    "subtitle": "Where Acme's people meet",
+                    "purpose": "Support",
+                    "description": "The sandbox's network",
                 },
             },
         )
+
+    def _by_id(self, request: Request) -> Response:
+        denied = self._denied(request)
+        if denied:
+            return denied
+        member = self.members.get(int(request.params["member"]))
+        if member is None:
+            return Response(404, {"error": "Member not found"})
+        return Response(200, dict(member))
 
     def _by_email(self, request: Request) -> Response:
         denied = self._denied(request)

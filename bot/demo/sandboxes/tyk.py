@@ -1,7 +1,15 @@
-"""Tyk Dashboard sandbox: the Admin API (admin-auth) and the Dashboard API users endpoints."""
+"""Tyk Dashboard sandbox: the Admin API (admin-auth) and the Dashboard API users endpoints.
+
+Like the Dashboard: the user search pages (10 a page, ``p`` < 0 for all), matches substrings and
+answers ``"users": null`` when nothing matches; a new password needs 6 characters and may have
+to pass a password policy (403 otherwise); with ``opa_rules`` on, only admin users may reset
+other users' passwords (500 "Attempted unauthorised access.").
+"""
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
 import secrets
 from collections.abc import Iterable
@@ -19,9 +27,12 @@ _NO_USER = {"Status": "Error", "Message": "Could not retrieve user detail", "Met
 _USER = "/admin/users/(?P<user>[^/]+)"
 
 
+_PAGE = 10
+
+
 class TykSandbox(Sandbox):
     kind = "tyk"
-    min_password_length = 8
+    min_password_length = 6
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.admin_secret = secrets.token_hex(16)
@@ -29,8 +40,13 @@ class TykSandbox(Sandbox):
         self.users: dict[str, dict[str, Any]] = {}
         self._passwords: dict[str, str] = {}
         self._passwords_set: list[str] = []
+        # Like the Dashboard's password policy settings; None: no policy.
+        self.password_policy: dict[str, Any] | None = None
+        self.opa_rules = False  # the Dashboard's OPA rules: only admins reset other users
         super().__init__(host=host, port=port)
-        owner = self.add_user(email="owner@acme.example", name="Dash Owner", reset_passwords=True)
+        owner = self.add_user(
+            email="owner@acme.example", name="Dash Owner", reset_passwords=True, admin=True
+        )
         viewer = self.add_user(email="viewer@acme.example", name="Dash Viewer")
         self.dashboard_key = self.users[owner]["access_key"]  # holds ResetPassword
         self.limited_key = self.users[viewer]["access_key"]  # does not
@@ -46,10 +62,13 @@ class TykSandbox(Sandbox):
         return settings
 
     def add_user(self, *, email: str, name: str, **options: Any) -> str:
-        """Add a Dashboard user (``reset_passwords=True`` grants ResetPassword); returns its id."""
+        """Add a Dashboard user (``reset_passwords=True`` grants ResetPassword, ``admin=True``
+        makes an admin user: ``user_permissions.IsAdmin = "admin"``); returns its id."""
         first, _, last = name.partition(" ")
         user_id = secrets.token_hex(12)
         permissions = {"ResetPassword": "admin"} if options.get("reset_passwords") else {}
+        if options.get("admin"):
+            permissions["IsAdmin"] = "admin"
         with self._lock:
             self.users[user_id] = {
                 "id": user_id,
@@ -116,6 +135,22 @@ class TykSandbox(Sandbox):
             ),
         )
 
+    def _policy_problem(self, password: str) -> str | None:
+        if len(password) < self.min_password_length:
+            return f"Password must be at least {self.min_password_length} characters long."
+        policy = self.password_policy or {}
+        digits = sum(c.isdigit() for c in password)
+        special = sum(not c.isalnum() for c in password)
+        if digits < int(policy.get("minNumeric", 0)):
+            return f"Password must contain at least {policy['minNumeric']} numeric characters."
+        if special < int(policy.get("minSpecial", 0)):
+            return f"Password must contain at least {policy['minSpecial']} special characters."
+        if policy.get("disableSequential") and any(
+            abs(ord(a) - ord(b)) <= 1 for a, b in itertools.pairwise(password)
+        ):
+            return "Password must not contain sequential or repeated characters."
+        return None
+
     def _public(self, user: dict[str, Any]) -> dict[str, Any]:
         return dict(user)  # like the real API: access_key included
 
@@ -177,7 +212,14 @@ class TykSandbox(Sandbox):
         found = [
             self._public(u) for u in self.users.values() if query in u["email_address"].lower()
         ]
-        return Response(200, {"users": found, "pages": 0})
+        try:
+            page = int(request.query.get("p", "1"))
+        except ValueError:
+            page = 1
+        pages = max(1, math.ceil(len(found) / _PAGE))
+        if page >= 1:
+            found = found[(page - 1) * _PAGE : page * _PAGE]
+        return Response(200, {"users": found or None, "pages": pages})
 
     def _list_users(self, request: Request) -> Response:
         _, denied = self._caller(request)
@@ -189,30 +231,32 @@ class TykSandbox(Sandbox):
         caller, denied = self._caller(request)
         if denied or caller is None:
             return denied or Response(401, {})
-        if "ResetPassword" not in caller["user_permissions"]:
+        is_admin = caller["user_permissions"].get("IsAdmin") == "admin"
+        if "ResetPassword" not in caller["user_permissions"] and not is_admin:
             return Response(
                 403,
                 {
                     "Status": "Error",
-                    "Message": "User does not have permission to reset passwords",
+                    "Message": "access denied: You do not have permission to reset passwords",
                     "Meta": None,
                 },
             )
         user = self.users.get(request.params["user"])
         if user is None:
             return Response(404, dict(_NO_USER))
+        if self.opa_rules and not is_admin and user["id"] != caller["id"]:
+            return Response(
+                500, {"Status": "Error", "Message": "Attempted unauthorised access.", "Meta": None}
+            )
         body = request.json
         password = body.get("new_password") if isinstance(body, dict) else None
-        if not isinstance(password, str) or len(password) < self.min_password_length:
+        if not isinstance(password, str):
             return Response(
-                400,
-                {
-                    "Status": "Error",
-                    "Message": "Password must be at least "
-                    f"{self.min_password_length} characters long",
-                    "Meta": None,
-                },
+                403, {"Status": "Error", "Message": "Request body malformed.", "Meta": None}
             )
+        problem = self._policy_problem(password)
+        if problem:
+            return Response(403, {"Status": "Error", "Message": problem, "Meta": None})
         self._passwords[user["id"]] = password
         self._passwords_set.append(password)
         return Response(200, {"Status": "OK", "Message": "User password updated", "Meta": None})
