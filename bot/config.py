@@ -21,6 +21,7 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 from pydantic_settings import (
@@ -103,6 +104,17 @@ class ApprovalPolicy(BaseModel):
     # An account the provider reports as an administrator.
     approvals_required_privileged: int = Field(default=2, ge=1, le=10)
     refuse_privileged: bool = False
+    # A pending request nobody decided: a reminder in its thread, then a copy with working
+    # buttons in escalation_channel (0 = never).
+    remind_after_minutes: float = Field(default=15, ge=0, le=10080)
+    escalate_after_minutes: float = Field(default=0, ge=0, le=10080)
+    escalation_channel: str | None = Field(default=None, pattern=CHANNEL_ID_PATTERN)
+
+    @model_validator(mode="after")
+    def _escalation_has_a_channel(self) -> ApprovalPolicy:
+        if self.escalate_after_minutes and not self.escalation_channel:
+            raise ValueError("escalate_after_minutes needs an escalation_channel")
+        return self
 
 
 # One ``[providers.<name>]`` table: the vendor's settings and the bot's policy for it.
@@ -411,7 +423,7 @@ def _message(error: ErrorDetails) -> str:
                 "instance name must be a slug: a lowercase letter, then lowercase letters, "
                 "digits or '-', at most 32 characters"
             )
-        if loc and loc[-1] in ("approvals_channel", "security_channel"):
+        if loc and loc[-1] in ("approvals_channel", "security_channel", "escalation_channel"):
             return "not a Slack channel id (C… or G…)"
         return f"does not match the pattern {ctx.get('pattern')}"
     message = error["msg"]

@@ -128,6 +128,7 @@ class ActionSpec:
 
     name: str  # the word typed in the command: "reset", "allow", "revoke"
     label: str  # shown in the action select: "Full reset (temporary password)"
+    returns: str | None = None  # the secret it returns, if any: "reset link"
 
 
 @dataclass(frozen=True, slots=True)

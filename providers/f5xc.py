@@ -84,8 +84,6 @@ class F5XCProvider(HttpProvider[F5XCSettings]):
             )
         return None
 
-    # -- resolve -------------------------------------------------------------------------
-
     def resolve(self, user: str) -> Account:
         email = self._require_email(
             clean_input(user),
@@ -117,8 +115,6 @@ class F5XCProvider(HttpProvider[F5XCSettings]):
             privileged=why is not None,
             privileged_why=why,
         )
-
-    # -- act -----------------------------------------------------------------------------
 
     def describe(self, action: str, account: Account) -> str:
         self.spec(action)
@@ -160,8 +156,6 @@ class F5XCProvider(HttpProvider[F5XCSettings]):
             ),
             details={"email": email},
         )
-
-    # -- credentials ---------------------------------------------------------------------
 
     def check_credentials(self) -> CredentialCheck:
         call = Call(

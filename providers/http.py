@@ -165,8 +165,6 @@ class HttpClient:
     def close(self) -> None:
         self.client.close()
 
-    # -- sending -------------------------------------------------------------------------
-
     def send(self, call: Call) -> Reply:
         """Send ``call``; return its 2xx reply or raise the matching ProviderError.
 
@@ -242,8 +240,6 @@ class HttpClient:
             f"{self.title} ({self.where}) did not answer ({how}) when asked to {call.what}. "
             "Nothing was changed; try again later."
         )
-
-    # -- errors --------------------------------------------------------------------------
 
     def _error_for(self, call: Call, reply: Reply) -> ProviderError:
         error = self.classify(call, reply) if self.classify else None

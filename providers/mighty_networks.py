@@ -83,8 +83,6 @@ class MightyNetworksProvider(HttpProvider[MightyNetworksSettings]):
             return NotFound(f"Mighty Networks says {call.target} was not found ({self.where}).")
         return None
 
-    # -- resolve -------------------------------------------------------------------------
-
     def resolve(self, user: str) -> Account:
         text = clean_input(user)
         member_id = parse_member_id(text)
@@ -146,8 +144,6 @@ class MightyNetworksProvider(HttpProvider[MightyNetworksSettings]):
             privileged_why="Mighty Networks host of the network" if host else None,
         )
 
-    # -- act -----------------------------------------------------------------------------
-
     def describe(self, action: str, account: Account) -> str:
         self.spec(action)
         who = account.label if account.email or account.display_name else f"member {account.id}"
@@ -180,8 +176,6 @@ class MightyNetworksProvider(HttpProvider[MightyNetworksSettings]):
             summary=f"Mighty Networks sent a password-reset e-mail to {who}.",
             details={"member_id": str(member_id), "http_status": reply.status_code},
         )
-
-    # -- credentials ---------------------------------------------------------------------
 
     def check_credentials(self) -> CredentialCheck:
         call = Call("GET", f"{self._network}/me", "read", what="confirm the token")

@@ -43,7 +43,6 @@ from providers.common import HttpProvider, clean_input, is_email
 from providers.http import Call, Reply
 from providers.settings import TykSettings
 
-RESET = ActionSpec("reset", "Full reset (temporary password)")
 ALLOW = ActionSpec("allow", "Allow resetting other users' passwords")
 REVOKE = ActionSpec("revoke", "Revoke permission to reset other users' passwords")
 _PERMISSION_PATHS = {
@@ -55,6 +54,7 @@ _SYMBOLS = "!#%+-=?@^_~"
 PASSWORD_LENGTH = 20
 PER_CLASS = 3  # upper, lower, digits, symbols: above any policy the Tyk docs show (2)
 DELIVERED_AS = "temporary password"  # what the DM calls the secret
+RESET = ActionSpec("reset", "Full reset (temporary password)", returns=DELIVERED_AS)
 SEARCH_PAGE_LIMIT = 50  # pages of a user search read before giving up
 _POLICY_WORDS = ("password", "characters", "numeric", "special", "sequen", "reuse")
 
@@ -170,8 +170,6 @@ class TykProvider(HttpProvider[TykSettings]):
             )
         return None
 
-    # -- resolve -------------------------------------------------------------------------
-
     def resolve(self, user: str) -> Account:
         text = clean_input(user)
         if is_email(text):
@@ -258,15 +256,13 @@ class TykProvider(HttpProvider[TykSettings]):
             privileged_why="Tyk Dashboard admin user (IsAdmin)" if admin else None,
         )
 
-    # -- act -----------------------------------------------------------------------------
-
     def describe(self, action: str, account: Account) -> str:
         self.spec(action)
         name = account.display_name or account.email or f"user {account.id}"
         if action == "reset":
             return (
                 f"Reset {name}'s Tyk Dashboard password to a temporary password "
-                "(sent privately to the requester)"
+                "(sent privately, by direct message)"
             )
         if action == "allow":
             return f"Allow {account.label} to reset other users' passwords"
@@ -340,8 +336,6 @@ class TykProvider(HttpProvider[TykSettings]):
             raise self.http.unexpected(
                 call, reply, f"answered HTTP {reply.status_code} without “Status: OK”"
             )
-
-    # -- credentials ---------------------------------------------------------------------
 
     def check_credentials(self) -> CredentialCheck:
         admin = Call(

@@ -35,7 +35,7 @@ ENDPOINT_LIMIT_PER_MINUTE = 20
 # Enterprise feature, get higher ids).
 ADMIN_ROOT_ROLE = 1
 DELIVERED_AS = "reset link"  # what the DM calls the secret
-_RESET = ActionSpec("reset", "Issue a password-reset link")
+_RESET = ActionSpec("reset", "Issue a password-reset link", returns=DELIVERED_AS)
 _RESET_PATH = "/api/admin/user-admin/reset-password"
 
 
@@ -105,8 +105,6 @@ class UnleashProvider(HttpProvider[UnleashSettings]):
             )
         return None
 
-    # -- resolve -------------------------------------------------------------------------
-
     def resolve(self, user: str) -> Account:
         email = self._email(clean_input(user))
         call = Call(
@@ -156,13 +154,11 @@ class UnleashProvider(HttpProvider[UnleashSettings]):
             text, why="Unleash resets passwords by e-mail address, so type the user's e-mail."
         )
 
-    # -- act -----------------------------------------------------------------------------
-
     def describe(self, action: str, account: Account) -> str:
         self.spec(action)
         return (
             f"Issue {account.label} an Unleash password-reset link "
-            "(sent privately to the requester)"
+            "(sent privately, by direct message)"
         )
 
     def perform(self, action: str, account: Account) -> ActionResult:
@@ -241,8 +237,6 @@ class UnleashProvider(HttpProvider[UnleashSettings]):
                 response=reply.response,
             )
         return True, ""
-
-    # -- credentials ---------------------------------------------------------------------
 
     def check_credentials(self) -> CredentialCheck:
         # Any token may search users; only ADMIN may count admins, so this proves the right.

@@ -421,7 +421,7 @@ class TestKeepRunning:
         kept.wait_ready()
         cases = {
             ("say", "@zed", "help"): "resetbot: nobody called @zed in the demo; people: "
-            "@alice, @bob, @carol, @dan, @erin, @ada, @vic\n",
+            "@alice, @bob, @carol, @dan, @erin, @ada, @vic, @ray\n",
             ("say", "@alice", "/remind me"): "resetbot: only /reset-password exists here, "
             "not /remind\n",
             ("say", "@alice", "/reset-password"): "resetbot: /reset-password alone opens a form,"

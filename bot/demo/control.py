@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import threading
 from collections.abc import Callable, Iterable
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
 
 COMMAND = "/reset-password"
 MAX_BODY = 64 * 1024
+
+
+_HANDLE = re.compile(r"(?<![<\w])@([a-z][a-z0-9._-]*)")
 
 
 class Controller:
@@ -43,7 +47,19 @@ class Controller:
                 f'type the whole request, e.g. "{COMMAND} community '
                 'uma@example.com locked out"'
             )
-        return self._acting(lambda: self.rig.say(uid, words.strip()))
+        words = self._mentions(words.strip())
+        return self._acting(lambda: self.rig.say(uid, words))
+
+    def _mentions(self, text: str) -> str:
+        """``@dan`` as Slack sends it once the client has turned it into a mention (the
+        manifest's ``should_escape``): ``<@U0DAN|dan>``."""
+        ids = {p.handle: p.id for p in self.rig.people}
+
+        def mention(match: re.Match[str]) -> str:
+            handle = match.group(1)
+            return f"<@{ids[handle]}|{handle}>" if handle in ids else match.group(0)
+
+        return _HANDLE.sub(mention, text)
 
     def click(
         self, user: str, button: str, request_id: str, *, note: str = "", reason: str = ""

@@ -24,9 +24,9 @@ def header(rig: Rig) -> str:
         rows.append((name, f"{sandbox.url}  ({rig.web.core.catalog[name].title} sandbox)"))
     width = max(len(name) for name, _ in rows)
     people = ", ".join(
-        f"@{p.handle} ({_role_text(p.role.value if p.role else None, p.provider)})"
+        f"@{p.handle} ({p.id}, {_role_text(p.role.value if p.role else None, p.provider)})"
         if p.id not in rig.admins
-        else f"@{p.handle} (admin)"
+        else f"@{p.handle} ({p.id}, admin)"
         for p in rig.people
     )
     return "\n".join(

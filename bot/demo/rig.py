@@ -46,6 +46,7 @@ class Person:
 
 
 VIC = "vic@example.com"
+RAY = "ray@example.com"
 PEOPLE = (
     Person("U0ALICE", "alice", "Alice Archer", Role.REQUESTER),
     Person("U0BOB", "bob", "Bob Baker", Role.APPROVER),
@@ -55,9 +56,11 @@ PEOPLE = (
     Person("U0ADA", "ada", "Ada Admin"),  # admin through config, like a new install
     # Whose accounts the sandboxes hold too: the person whose password is reset, in Slack.
     Person("U0VIC", "vic", "Vic Vance", email=VIC),
+    Person("U0RAY", "ray", "Ray Root", email=RAY),  # an administrator at every provider
 )
 ADMIN = "U0ADA"
 SECURITY = "C0SECURITY"
+ESCALATIONS = "C0ESCALATE"
 OWNER_ACTIONS = {
     "confirm": blocks.CONFIRM_ACTION,
     "reject": blocks.REJECT_ACTION,
@@ -76,22 +79,26 @@ ACCOUNTS: dict[str, list[dict[str, Any]]] = {
         {"email": "tom@example.com", "name": "Tom Taylor"},
         {"email": "uma@example.com", "name": "Uma Upton"},
         {"email": VIC, "name": "Vic Vance"},
+        {"email": RAY, "name": "Ray Root", "admin": True},
     ],
     "unleash": [
         {"email": "tom@example.com", "name": "Tom Taylor"},
         {"email": "uma@example.com", "name": "Uma Upton"},
         {"email": VIC, "name": "Vic Vance"},
+        {"email": RAY, "name": "Ray Root", "admin": True},
     ],
     "f5xc": [
         {"email": "tom@example.com", "name": "Tom Taylor"},
         {"email": "sam@example.com", "name": "Sam Sso", "sso": True},
         {"email": "ci-bot@example.com", "name": "CI Bot", "service": True},
         {"email": VIC, "name": "Vic Vance"},
+        {"email": RAY, "name": "Ray Root", "admin": True},
     ],
     "tyk": [
         {"email": "tom@example.com", "name": "Tom Taylor"},
         {"email": "uma@example.com", "name": "Uma Upton"},
         {"email": VIC, "name": "Vic Vance"},
+        {"email": RAY, "name": "Ray Root", "admin": True},
     ],
 }
 
@@ -184,6 +191,7 @@ class Rig:
             )
         self.standin.add_channel(SUPPORT, "it-support")
         self.standin.add_channel(SECURITY, "security")
+        self.standin.add_channel(ESCALATIONS, "reset-escalations")
         if self.approvals_channel:
             self.standin.add_channel(self.approvals_channel, "reset-approvals")
 

@@ -119,7 +119,7 @@ def self_approval_refused(rig: Rig) -> Ran:
     )
     still = rig.request(rid).state
     rig.approve("carol", rid)
-    outcome = _final(rig, rid)
+    outcome = f"refused, then approved by @carol: {_final(rig, rid)}"
     if not refused or still is not RequestState.PENDING:
         outcome = f"@bob's own click was not refused ({still.value})"
     return Ran(
@@ -127,7 +127,7 @@ def self_approval_refused(rig: Rig) -> Ran:
         "@carol approves it instead",
         rid,
         outcome,
-        RequestState.SUCCEEDED.value,
+        f"refused, then approved by @carol: {RequestState.SUCCEEDED.value}",
     )
 
 

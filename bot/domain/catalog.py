@@ -46,6 +46,14 @@ class Catalog(Mapping[str, Provider[Any]]):
                 f"There is no provider called '{name}'. Configured: {known}.", field=field
             )
 
+    def secret_of(self, name: str, action: str) -> str | None:
+        """What secret the action returns ("reset link"), or None."""
+        instance = self._providers.get(name)
+        for spec in instance.actions if instance is not None else ():
+            if spec.name == action:
+                return spec.returns
+        return None
+
     def title(self, name: str) -> str:
         instance = self._providers.get(name)
         return instance.title if instance is not None else name

@@ -4,7 +4,7 @@ each decision starts from."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from bot.config import Settings
@@ -48,7 +48,13 @@ class Context:
         return request
 
     def view(self, request: ResetRequest) -> RequestView:
-        return request_view(request, self.catalog)
+        view = request_view(request, self.catalog)
+        if view.secret_label is None:
+            return view
+        to_owner = view.target_slack_id and policy.secret_goes_to_target(
+            self.settings, view.provider
+        )
+        return replace(view, secret_to=view.target_slack_id if to_owner else view.requester_id)
 
     def current(self, request_id: str) -> RequestView:
         """The request's state now, for rendering; no permission check (never shown on

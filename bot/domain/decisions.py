@@ -35,15 +35,40 @@ class Decisions:
         if any(a.approver_id == actor for a in request.approvals):
             raise NotAllowed("You have already approved this request; it needs someone else.")
 
+    def _audit_refusal(self, request_id: str, actor: str, what: str, exc: NotAllowed) -> None:
+        """Every refusal is on the record, in its own transaction (the refused one rolls back)."""
+        with self.ctx.store.session() as tx:
+            request = self.ctx.load(tx, request_id)
+            request_store.record(
+                tx,
+                actor=actor,
+                action=AuditAction.REFUSED,
+                request=request,
+                outcome="not_allowed",
+                attempted=what,
+                message=str(exc),
+            )
+
     def check_decider(self, request_id: str, actor: str) -> RequestView:
         """Whether ``actor`` may decide now; raises with the reason when not (nothing changes)."""
         self.ctx.expire_if_due(request_id)
-        with self.ctx.store.reading() as tx:
-            request = self.ctx.load(tx, request_id)
-            self._check_decider(tx, request, actor)
-            return self.ctx.view(request)
+        try:
+            with self.ctx.store.reading() as tx:
+                request = self.ctx.load(tx, request_id)
+                self._check_decider(tx, request, actor)
+                return self.ctx.view(request)
+        except NotAllowed as exc:
+            self._audit_refusal(request_id, actor, "decide", exc)
+            raise
 
     def approve(self, request_id: str, actor: str, note: str | None = None) -> Decision:
+        try:
+            return self._approve(request_id, actor, note)
+        except NotAllowed as exc:
+            self._audit_refusal(request_id, actor, "approve", exc)
+            raise
+
+    def _approve(self, request_id: str, actor: str, note: str | None) -> Decision:
         note = clean_text(note or "", limit=MAX_NOTE) or None
         self.ctx.expire_if_due(request_id)
         with self.ctx.store.session() as tx:
@@ -93,6 +118,13 @@ class Decisions:
 
     def deny(self, request_id: str, actor: str, reason: str) -> RequestView:
         reason = self.deny_reason(reason)
+        try:
+            return self._deny(request_id, actor, reason)
+        except NotAllowed as exc:
+            self._audit_refusal(request_id, actor, "deny", exc)
+            raise
+
+    def _deny(self, request_id: str, actor: str, reason: str) -> RequestView:
         self.ctx.expire_if_due(request_id)
         with self.ctx.store.session() as tx:
             request = self.ctx.load(tx, request_id, lock=True)
@@ -114,6 +146,13 @@ class Decisions:
             return self.ctx.view(moved)
 
     def cancel(self, request_id: str, actor: str) -> RequestView:
+        try:
+            return self._cancel(request_id, actor)
+        except NotAllowed as exc:
+            self._audit_refusal(request_id, actor, "cancel", exc)
+            raise
+
+    def _cancel(self, request_id: str, actor: str) -> RequestView:
         self.ctx.expire_if_due(request_id)
         with self.ctx.store.session() as tx:
             request = self.ctx.load(tx, request_id, lock=True)

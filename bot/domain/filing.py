@@ -87,8 +87,7 @@ class Filing:
         """Find the account's owner in Slack and decide whether they must confirm; refuses (and
         audits) what the provider's policy does not allow."""
         settings = self.ctx.settings
-        privileged = bool(getattr(account, "privileged", False))
-        why = getattr(account, "privileged_why", None)
+        privileged, why = account.privileged, account.privileged_why
         if privileged and settings.providers[draft.provider].refuse_privileged:
             message = (
                 f"{account.label} is an administrator at {self.ctx.catalog.title(draft.provider)}"

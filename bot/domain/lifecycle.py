@@ -49,6 +49,7 @@ class AuditAction(enum.StrEnum):
 
     FILED = "request.filed"
     REJECTED = "request.rejected"  # a filing refused: nothing was filed
+    REFUSED = "request.refused"  # a decision or cancel refused: nothing changed
     APPROVAL_ADDED = "request.approval_added"
     APPROVED = "request.approved"
     DENIED = "request.denied"

@@ -94,6 +94,19 @@ class Notifier(Protocol):
         whom, with a "This wasn't me" button."""
         ...
 
+    def remind(self, view: RequestView, deciders: list[str], admins: list[str]) -> bool:
+        """A reminder in the message's thread naming who can decide (``deciders``; when there
+        is nobody, say so and name ``admins``)."""
+        ...
+
+    def post_copy(self, view: RequestView, channel: str) -> MessageRef | None:
+        """A copy of the approval message, with working buttons, in ``channel``."""
+        ...
+
+    def update_copy(self, view: RequestView, ref: MessageRef) -> bool:
+        """Re-render the copy at ``ref`` to show ``view``'s state."""
+        ...
+
     def alert(self, channel: str, view: RequestView, what: str) -> bool:
         """Post a security alert about ``view`` in ``channel``; ``what`` says what happened."""
         ...

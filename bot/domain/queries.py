@@ -54,7 +54,16 @@ class Queries:
         )
         if not deciding:
             return []
-        rows = request_store.pending_lines(self.ctx.store, deciding, self.ctx.clock())
+        self_approving = [
+            name for name in deciding if policy.self_approval_allowed(self.ctx.settings, name)
+        ]
+        rows = request_store.pending_lines(
+            self.ctx.store,
+            deciding,
+            self.ctx.clock(),
+            actor=actor,
+            self_approving=self_approving,
+        )
         return [request_line(r, self.ctx.catalog) for r in rows]
 
     def provider_status(self) -> list[ProviderStatus]:

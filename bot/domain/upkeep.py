@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from bot.domain import lifecycle
+from datetime import timedelta
+
+from bot.domain import lifecycle, policy
 from bot.domain.context import SYSTEM, Context
 from bot.domain.lifecycle import Event
 from bot.domain.views import RequestView
 from bot.store import requests as request_store
+from bot.store import roles as role_store
 
 
 class Upkeep:
@@ -26,6 +29,48 @@ class Upkeep:
                 if moved is not None:
                     expired.append(self.ctx.view(moved))
         return expired
+
+    def due_reminders(self) -> list[tuple[RequestView, list[str]]]:
+        """Pending requests nobody decided within ``remind_after_minutes``, each claimed once
+        (whatever the number of replicas), with who can decide them."""
+        return [
+            (view, self.deciders(view))
+            for view in self._claim_overdue("reminded_at", "remind_after_minutes")
+        ]
+
+    def due_escalations(self) -> list[RequestView]:
+        return self._claim_overdue("escalated_at", "escalate_after_minutes")
+
+    def _claim_overdue(self, column: str, setting: str) -> list[RequestView]:
+        now = self.ctx.clock()
+        claimed = []
+        for name, instance in self.ctx.settings.providers.items():
+            minutes = float(getattr(instance, setting))
+            if not minutes:
+                continue
+            with self.ctx.store.reading() as tx:
+                due = request_store.overdue(tx, name, now - timedelta(minutes=minutes), column)
+            for rid in due:
+                with self.ctx.store.session() as tx:
+                    if request_store.claim(tx, rid, column, now):
+                        claimed.append(self.ctx.view(self.ctx.load(tx, rid)))
+        return claimed
+
+    def deciders(self, view: RequestView) -> list[str]:
+        """Who can decide ``view`` now: approvers and admins for its provider and the config's
+        admins, never its requester (unless the provider allows self-approval)."""
+        with self.ctx.store.reading() as tx:
+            people = set(role_store.deciders(tx, view.provider))
+        people |= set(self.ctx.settings.admins)
+        if not policy.self_approval_allowed(self.ctx.settings, view.provider):
+            people.discard(view.requester_id)
+        return sorted(people)
+
+    def record_escalation(self, request_id: str, channel: str, ts: str) -> None:
+        with self.ctx.store.session() as tx:
+            request_store.update_request(
+                tx, request_id, escalation_channel=channel, escalation_ts=ts
+            )
 
     def stale_messages(self, limit: int = 50) -> list[RequestView]:
         """Requests whose approval message lags their state (Slack was down)."""

@@ -66,6 +66,12 @@ class RequestView:
     privileged_why: str | None = None
     secret_recipient: str | None = None
     disputed_at: datetime | None = None
+    # What secret the action returns ("reset link"), and who will receive it by DM.
+    secret_label: str | None = None
+    secret_to: str | None = None
+    reminded_at: datetime | None = None
+    escalation_channel: str | None = None
+    escalation_ts: str | None = None
 
     @property
     def target_label(self) -> str:
@@ -184,6 +190,10 @@ def request_view(r: ResetRequest, catalog: Catalog) -> RequestView:
         privileged_why=r.privileged_why,
         secret_recipient=r.secret_recipient,
         disputed_at=r.disputed_at,
+        secret_label=catalog.secret_of(r.provider, r.action),
+        reminded_at=r.reminded_at,
+        escalation_channel=r.escalation_channel,
+        escalation_ts=r.escalation_ts,
     )
 
 

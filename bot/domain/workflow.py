@@ -11,7 +11,7 @@ from bot.domain.confirmations import Confirmations
 from bot.domain.decisions import Decisions
 from bot.domain.dispatch import Dispatching
 from bot.domain.filing import Filing
-from bot.domain.ports import Directory, Notifier, NotPosted
+from bot.domain.ports import Directory, MessageRef, Notifier, NotPosted
 from bot.domain.upkeep import Upkeep
 from bot.domain.views import Draft, RequestView
 from bot.store.models import Confirmation, RequestState
@@ -72,6 +72,9 @@ class Workflow:
         if not (view.approval_channel and view.approval_ts):
             return True
         updated = self.notifier.update_approval(view)
+        if view.escalation_channel and view.escalation_ts:
+            copy = MessageRef(view.escalation_channel, view.escalation_ts)
+            updated = self.notifier.update_copy(view, copy) and updated
         self.upkeep.mark_message(view, stale=not updated)
         return updated
 
@@ -162,5 +165,12 @@ class Workflow:
             self.tell_owner(view)
         for request_id in redispatch:
             self.dispatch(request_id)
+        for view, deciders in self.upkeep.due_reminders():
+            self.notifier.remind(view, deciders, list(self.ctx.settings.admins))
+        for view in self.upkeep.due_escalations():
+            channel = self.ctx.settings.providers[view.provider].escalation_channel
+            ref = self.notifier.post_copy(view, channel) if channel else None
+            if ref is not None:
+                self.upkeep.record_escalation(view.id, ref.channel, ref.ts)
         for view in self.upkeep.stale_messages():
             self.refresh(view)

@@ -163,10 +163,18 @@ def outcome_line(r: RequestView) -> str:
     return head
 
 
-def approval_message(r: RequestView, *, secret_note: str | None = None) -> dict[str, Any]:
-    """The message approvers act on; re-rendered in place after every change."""
+def approval_message(
+    r: RequestView, *, secret_note: str | None = None, escalated: bool = False
+) -> dict[str, Any]:
+    """The message approvers act on; re-rendered in place after every change (and its
+    escalated copy, which says where the original is)."""
+    head = (
+        f"Escalated: password reset request {r.id}"
+        if escalated
+        else (f"Password reset request {r.id}")
+    )
     blocks: list[Block] = [
-        HeaderBlock(text=_plain(f"Password reset request {r.id}", 150)),
+        HeaderBlock(text=_plain(head, 150)),
         SectionBlock(fields=request_fields(r)),
         reason_block(r),
     ]
@@ -181,6 +189,11 @@ def approval_message(r: RequestView, *, secret_note: str | None = None) -> dict[
         facts.append(f"expires {md.date(r.expires_at)}")
     if r.secret_recipient:
         facts.append(f"delivered privately to {md.user(r.secret_recipient)}")
+    elif r.state is RequestState.PENDING and r.secret_label and r.secret_to:
+        whom = "the account's owner" if r.secret_to == r.target_slack_id else "the requester"
+        facts.append(
+            f"the {md.escape(r.secret_label)} goes privately to {whom}, {md.user(r.secret_to)}"
+        )
     blocks.append(ContextBlock(elements=[_text(" · ".join(facts))]))
     blocks += [SectionBlock(text=_text(w)) for w in warnings(r)]
     status = outcome_line(r)
@@ -545,6 +558,21 @@ def security_alert(r: RequestView, what: str) -> dict[str, Any]:
         "text": f"Security alert: {md.escape(what)} (request {r.id})",
         "blocks": blocks_json(blocks),
     }
+
+
+def reminder(r: RequestView, deciders: Sequence[str], admins: Sequence[str]) -> str:
+    """The reminder in the approval message's thread: who can decide, or that nobody can."""
+    if deciders:
+        who = ", ".join(md.user(d) for d in deciders)
+        return (
+            f":alarm_clock: Request {md.code(r.id)} is still waiting for a decision "
+            f"(expires {md.date(r.expires_at)}). Who can decide: {who}."
+        )
+    admins_text = ", ".join(md.user(a) for a in admins) or "no admin is configured"
+    return (
+        f":warning: Request {md.code(r.id)} is still waiting, and nobody can decide it: no one "
+        f"holds the approver role for {md.code(r.provider)}. Admins: {admins_text}."
+    )
 
 
 def people_update(r: RequestView) -> str:

@@ -121,6 +121,32 @@ class SlackNotifier:
         payload = blocks.owner_notice(view)
         return self.tell(view.target_slack_id, payload["text"], blocks=payload["blocks"])
 
+    def remind(self, view: RequestView, deciders: list[str], admins: list[str]) -> bool:
+        return self.thread(view, blocks.reminder(view, deciders, admins))
+
+    def post_copy(self, view: RequestView, channel: str) -> MessageRef | None:
+        try:
+            response = self.client.chat_postMessage(
+                channel=channel,
+                unfurl_links=False,
+                unfurl_media=False,
+                **blocks.approval_message(view, escalated=True),
+            )
+        except SlackApiError as exc:
+            log.warning("escalated copy of %s not posted: %s", view.id, slack_error(exc))
+            return None
+        return MessageRef(str(response["channel"]), str(response["ts"]))
+
+    def update_copy(self, view: RequestView, ref: MessageRef) -> bool:
+        try:
+            self.client.chat_update(
+                channel=ref.channel, ts=ref.ts, **blocks.approval_message(view, escalated=True)
+            )
+        except SlackApiError as exc:
+            log.warning("escalated copy of %s not updated: %s", view.id, slack_error(exc))
+            return False
+        return True
+
     def alert(self, channel: str, view: RequestView, what: str) -> bool:
         return self._post(channel=channel, **blocks.security_alert(view, what))
 

@@ -200,6 +200,12 @@ class ResetRequest(Base):
     secret_recipient: Mapped[str | None] = mapped_column(String(32))
     # The owner said "This wasn't me" after the reset.
     disputed_at: Mapped[datetime | None]
+    # Nobody decided in time: when the reminder went out, and the escalated copy of the
+    # approval message (updated in place like the original).
+    reminded_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+    escalation_channel: Mapped[str | None] = mapped_column(String(32))
+    escalation_ts: Mapped[str | None] = mapped_column(String(32))
 
     approvals: Mapped[list[Approval]] = relationship(
         back_populates="request", order_by="Approval.id", lazy="selectin"

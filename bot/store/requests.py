@@ -13,6 +13,7 @@ from sqlalchemy import (
     ScalarSelect,
     bindparam,
     func,
+    or_,
     select,
     text,
     update,
@@ -211,6 +212,41 @@ def stale_messages(session: Session, limit: int) -> Sequence[ResetRequest]:
     ).all()
 
 
+def overdue(session: Session, provider: str, since: datetime, column: str) -> Sequence[str]:
+    """Pending requests at ``provider`` filed before ``since`` whose ``column`` (reminded_at,
+    escalated_at) is still empty."""
+    mark = getattr(ResetRequest, column)
+    return session.scalars(
+        select(ResetRequest.id).where(
+            ResetRequest.state == RequestState.PENDING,
+            ResetRequest.provider == provider,
+            ResetRequest.created_at <= since,
+            mark.is_(None),
+        )
+    ).all()
+
+
+def claim(session: Session, request_id: str, column: str, now: datetime) -> bool:
+    """Set ``column`` (reminded_at, escalated_at) if nobody has: True for exactly one caller,
+    whatever the number of replicas."""
+    mark = getattr(ResetRequest, column)
+    result = session.execute(
+        update(ResetRequest)
+        .where(
+            ResetRequest.id == request_id,
+            ResetRequest.state == RequestState.PENDING,
+            mark.is_(None),
+        )
+        .values({column: now})
+        .execution_options(synchronize_session=False)
+    )
+    assert isinstance(result, CursorResult)
+    won = result.rowcount == 1
+    if won:
+        session.expire_all()
+    return won
+
+
 def due_to_expire(session: Session, now: datetime) -> Sequence[str]:
     return session.scalars(
         select(ResetRequest.id).where(
@@ -273,6 +309,11 @@ _PENDING = (
         ResetRequest.state == RequestState.PENDING,
         ResetRequest.expires_at > bindparam("now"),
         ResetRequest.provider.in_(bindparam("providers", expanding=True)),
+        # Nobody is offered their own request, but where the provider allows self-approval.
+        or_(
+            ResetRequest.requester_id != bindparam("actor"),
+            ResetRequest.provider.in_(bindparam("self_approving", expanding=True)),
+        ),
     )
     .order_by(ResetRequest.created_at)
     .limit(PENDING_LIMIT)
@@ -284,6 +325,22 @@ def recent_lines(store: Store, requester_id: str) -> Sequence[Row[Any]]:
     return store.read(_RECENT, {"requester_id": requester_id})
 
 
-def pending_lines(store: Store, providers: Sequence[str], now: datetime) -> Sequence[Row[Any]]:
-    """Pending requests at ``providers``, oldest first."""
-    return store.read(_PENDING, {"now": now, "providers": list(providers)})
+def pending_lines(
+    store: Store,
+    providers: Sequence[str],
+    now: datetime,
+    *,
+    actor: str,
+    self_approving: Sequence[str],
+) -> Sequence[Row[Any]]:
+    """Pending requests at ``providers``, oldest first, none of ``actor``'s own but at the
+    ``self_approving`` providers."""
+    return store.read(
+        _PENDING,
+        {
+            "now": now,
+            "providers": list(providers),
+            "actor": actor,
+            "self_approving": list(self_approving),
+        },
+    )

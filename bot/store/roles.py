@@ -79,6 +79,20 @@ _HELD_ANYWHERE = select(RoleGrant.provider_scope, RoleGrant.role).where(
 )
 
 
+def deciders(session: Session, provider: str) -> list[str]:
+    """Who holds the approver or admin role for ``provider`` (grants covering it or all)."""
+    return sorted(
+        set(
+            session.scalars(
+                select(RoleGrant.slack_user_id).where(
+                    RoleGrant.role.in_([Role.APPROVER, Role.ADMIN]),
+                    RoleGrant.provider_scope.in_([ALL_PROVIDERS, provider]),
+                )
+            )
+        )
+    )
+
+
 def held(session: Session, user_id: str, provider: str | None) -> list[Role]:
     """The roles granted to ``user_id`` for ``provider`` (None: grants covering every one)."""
     return list(session.scalars(_HELD, {"user_id": user_id, "scope": scope_of(provider)}))

@@ -53,14 +53,6 @@ class ExactSettings(Settings):
         return (init_settings,)
 
 
-@dataclass(frozen=True, slots=True)
-class FakeAccount(Account):
-    """An account the provider reports as an administrator."""
-
-    privileged: bool = False
-    privileged_why: str | None = None
-
-
 class FakeProvider(Provider[UnleashInstance]):
     """Resolves any e-mail, records each action; a secret when ``secret`` is set."""
 
@@ -79,7 +71,7 @@ class FakeProvider(Provider[UnleashInstance]):
     def resolve(self, user: str) -> Account:
         name = user.split("@")[0]
         if user == ROOT:
-            return FakeAccount(name, user, "Root", privileged=True, privileged_why="root role")
+            return Account(name, user, "Root", privileged=True, privileged_why="root role")
         return Account(name, user, name.title())
 
     def perform(self, action: str, account: Account) -> ActionResult:
@@ -158,6 +150,18 @@ class RecordingNotifier:
         self.said.append(("owner told", str(view.target_slack_id), view.state.value))
         return True
 
+    def remind(self, view: RequestView, deciders: list[str], admins: list[str]) -> bool:
+        self.said.append(("remind", view.id, ",".join(deciders) or "nobody"))
+        return True
+
+    def post_copy(self, view: RequestView, channel: str) -> MessageRef | None:
+        self.said.append(("copy", view.id, channel))
+        return MessageRef(channel, f"copy-{view.id}")
+
+    def update_copy(self, view: RequestView, ref: MessageRef) -> bool:
+        self.said.append(("update copy", view.id, view.state.value))
+        return True
+
     def alert(self, channel: str, view: RequestView, what: str) -> bool:
         self.said.append(("alert", channel, what))
         return True
@@ -211,6 +215,8 @@ PROVIDERS: dict[str, dict[str, Any]] = {
     "quiet": {"verify_target": "off"},
     "handover": {"deliver_secret_to": "requester"},
     "guarded": {"refuse_privileged": True},
+    "escalating": {"escalate_after_minutes": 30, "escalation_channel": "C0ESCALATE"},
+    "silent": {"remind_after_minutes": 0},
 }
 SECRETS = {"links", "handover"}
 VIC = "U0VIC"  # the owner of vic@x.com in the workspace

@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from bot.domain.errors import InvalidInput, LimitReached, NotAllowed, UnknownProvider, WrongState
-from bot.store.models import RequestState
+from bot.store.models import AuditEvent, RequestState
 from tests.domain.domain_support import ADMIN, ALICE, BOB, CAROL, DAN, ERIN, Domain
 
 
@@ -25,7 +26,7 @@ class TestFiling:
 
     def test_an_unknown_provider_is_named_with_the_configured_ones(self, domain: Domain) -> None:
         with pytest.raises(
-            UnknownProvider, match="Configured: edge, flags, guarded, handover, links"
+            UnknownProvider, match="Configured: edge, escalating, flags, guarded"
         ):
             domain.core.filing.validate(ALICE, "nope", None, "tom@x.com", "locked out")
 
@@ -155,3 +156,37 @@ class TestCancel:
         domain.core.decisions.approve(view.id, BOB)
         with pytest.raises(WrongState, match="only pending requests"):
             domain.core.decisions.cancel(view.id, ALICE)
+
+
+class TestRefusalsAreAudited:
+    def test_a_refused_self_approval_leaves_an_audit_row(self, domain: Domain) -> None:
+        view = domain.file(requester=BOB)
+        with pytest.raises(NotAllowed):
+            domain.core.decisions.check_decider(view.id, BOB)
+        with pytest.raises(NotAllowed):
+            domain.core.decisions.approve(view.id, BOB)
+        with pytest.raises(NotAllowed):
+            domain.core.decisions.cancel(view.id, CAROL)
+        with domain.core.store.reading() as tx:
+            rows = tx.execute(
+                select(AuditEvent.actor, AuditEvent.action, AuditEvent.details).where(
+                    AuditEvent.request_id == view.id, AuditEvent.action == "request.refused"
+                )
+            ).all()
+        assert [(r.actor, r.details["attempted"]) for r in rows] == [
+            (BOB, "decide"),
+            (BOB, "approve"),
+            (CAROL, "cancel"),
+        ]
+
+
+class TestPending:
+    def test_nobody_is_offered_their_own_request(self, domain: Domain) -> None:
+        own = domain.file(requester=BOB)
+        other = domain.file(requester=ALICE, user="uma@x.com")
+        assert [line.id for line in domain.core.queries.pending_for(BOB)] == [other.id]
+        assert [line.id for line in domain.core.queries.pending_for(CAROL)] == [own.id, other.id]
+
+    def test_unless_the_provider_allows_self_approval(self, domain: Domain) -> None:
+        own = domain.file(requester=BOB, provider="selfie")
+        assert [line.id for line in domain.core.queries.pending_for(BOB)] == [own.id]

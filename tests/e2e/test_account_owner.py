@@ -185,3 +185,30 @@ class TestSlackCannotBeAsked:
         req = rig.request(rid)
         assert req.confirmation == Confirmation.UNREACHABLE
         assert "could not be asked" in rig.approval_message(rid).all_text()
+
+
+class TestPrivileged:
+    @pytest.mark.parametrize("provider", ["community", "flags", "edge", "gateway"])
+    def test_an_administrator_needs_two_approvers_and_their_word(
+        self, rig: Rig, provider: str
+    ) -> None:
+        """Each vendor's look-up reports the admin; the message says so; two approvers."""
+        action = "allow " if provider == "gateway" else ""
+        rid = rig.file("alice", f"{provider} {action}ray@example.com locked out")
+        shown = rig.approval_message(rid).all_text()
+        assert "administrator account" in shown and "needs 2 approvals" in shown
+        rig.answer_as_owner("ray", rid, "confirm")
+        rig.approve("bob", rid)
+        rig.settle()
+        assert rig.request(rid).state is RequestState.PENDING
+        rig.approve("carol", rid)
+        succeeded(rig, rid)
+        assert len(rig.sandbox(provider).action_calls()) == 1
+
+    def test_refuse_privileged(self, make_rig: Callable[..., Rig]) -> None:
+        rig = make_rig(provider_options={"flags": {"refuse_privileged": True}})
+        before = rig.request_ids()
+        rig.say("alice", "flags ray@example.com locked out")
+        assert rig.request_ids() == before
+        answer = rig.standin.calls_to("response_url")[-1]
+        assert "is an administrator" in str(answer.params)

@@ -69,7 +69,7 @@ class TestActions:
         )
         assert tyk.describe("reset", TOM_ACCOUNT) == (
             "Reset Tom Tyk's Tyk Dashboard password to a temporary password "
-            "(sent privately to the requester)"
+            "(sent privately, by direct message)"
         )
 
     def test_describe_reset_without_key_is_a_value_error(

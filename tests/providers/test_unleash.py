@@ -296,6 +296,7 @@ class TestCredentials:
 def test_describe_says_the_link_comes_privately(unleash: Provider[Any]) -> None:
     """The approver reads what will happen, including where the link goes."""
     assert unleash.describe("reset", ANN) == (
-        "Issue Ann Lee <ann@x.com> an Unleash password-reset link (sent privately to the requester)"
+        "Issue Ann Lee <ann@x.com> an Unleash password-reset link "
+        "(sent privately, by direct message)"
     )
     assert [a.name for a in unleash.actions] == ["reset"]
