@@ -181,7 +181,9 @@ def test_metrics_json_logs_and_the_audit_webhook_through_serve(
             )
             receiver.stop()
             driver.click("U0BOB", second, "deny_request")
-            driver.submit_view("U0BOB", driver.last_opened_view("U0BOB"), {"reason": "not verified"})
+            driver.submit_view(
+                "U0BOB", driver.last_opened_view("U0BOB"), {"reason": "not verified"}
+            )
             standin.wait_until(
                 lambda: (
                     "Denied" in (standin.message(second.channel, second.ts) or second).all_text()
