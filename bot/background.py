@@ -230,6 +230,7 @@ class ProcessBackground:
                     self._process.pid,
                     self._process.exitcode,
                 )
+                metrics.process_exited(self._process.pid or 0)  # its job gauge is gone too
                 # A fresh queue: the dead process may have died holding the old one's lock.
                 self._queue.close()
                 self._queue = self._ctx.Queue()
