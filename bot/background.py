@@ -40,6 +40,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from bot import metrics
+
 if TYPE_CHECKING:
     from multiprocessing.context import SpawnProcess
 
@@ -123,24 +125,28 @@ class ThreadBackground:
             # What ProcessBackground would send: a closure or a live client fails here, in
             # the tests, rather than in production's worker process.
             job = pickle.loads(pickle.dumps(job))  # noqa: S301 -- our own bytes, just made
+        queued = metrics.BACKGROUND_JOBS.labels("provider" if job.calls_provider else "quick")
         with self._busy:
             self._inflight += 1
+        queued.inc()
+
+        def done() -> None:
+            queued.dec()
+            with self._busy:
+                self._inflight -= 1
+                self._busy.notify_all()
 
         def run() -> None:
             try:
                 job.run(self.context)
             finally:
-                with self._busy:
-                    self._inflight -= 1
-                    self._busy.notify_all()
+                done()
 
         def start() -> None:
             try:
                 (self._providers if job.calls_provider else self._quick).submit(run)
             except RuntimeError:  # shut down meanwhile
-                with self._busy:
-                    self._inflight -= 1
-                    self._busy.notify_all()
+                done()
                 log.warning("background job %s dropped: shutting down", job.name)
 
         return start
@@ -224,6 +230,7 @@ class ProcessBackground:
                     self._process.pid,
                     self._process.exitcode,
                 )
+                metrics.process_exited(self._process.pid or 0)  # its job gauge is gone too
                 # A fresh queue: the dead process may have died holding the old one's lock.
                 self._queue.close()
                 self._queue = self._ctx.Queue()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -16,6 +18,7 @@ from typing import Any, Literal
 import httpx
 from slack_sdk import WebClient
 
+from bot import metrics
 from bot.background import (
     Background,
     Job,
@@ -35,6 +38,7 @@ from bot.domain.queries import Queries
 from bot.domain.roles import RoleAdmin
 from bot.domain.upkeep import Upkeep
 from bot.domain.workflow import Workflow
+from bot.observed import observed
 from bot.server import (
     configure_logging,
     limit_malloc_arenas,
@@ -47,8 +51,10 @@ from bot.slack.delivery import after_ack
 from bot.slack.deps import JobDeps, ListenerDeps, Submit
 from bot.slack.directory import SlackDirectory
 from bot.slack.notifier import SlackNotifier
+from bot.store import outbox
 from bot.store.db import Store, StoreError
 from bot.store.models import utcnow
+from bot.webhook import WebhookSender
 from providers.base import Provider
 from providers.registry import build_providers
 
@@ -92,11 +98,15 @@ def build_core(
     clock: Callable[[], datetime] = utcnow,
 ) -> Core:
     catalog = Catalog(
-        providers
-        if providers is not None
-        else build_providers(settings.providers, transport=provider_transport)
+        observed(
+            providers
+            if providers is not None
+            else build_providers(settings.providers, transport=provider_transport)
+        )
     )
-    return Core(settings, store or Store(settings.database_url), catalog, clock)
+    store = store or Store(settings.database_url)
+    store.outbox = settings.audit.webhook is not None  # recorded with each audit event
+    return Core(settings, store, catalog, clock)
 
 
 def submitter(background: Background) -> Submit:
@@ -155,6 +165,9 @@ class Worker:
         )
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
+        # Audit events to the webhook, from the outbox (any process's), where the sweeper runs.
+        webhook = settings.audit.webhook
+        self.webhook = WebhookSender(core.store, webhook) if webhook is not None else None
         # Renews the lease on this process's provider calls for as long as it is alive; runs
         # whether or not the sweeper does, so no other replica reports a live call as unknown.
         self._heartbeat = threading.Thread(
@@ -166,7 +179,10 @@ class Worker:
         try:
             self.workflow.sweep()
         except Exception:
+            metrics.SWEEPS.labels("failed").inc()
             log.exception("sweep failed; the next one retries")
+        else:
+            metrics.SWEEPS.labels("ok").inc()
 
     def _beat(self) -> None:
         interval = self.core.settings.dispatch_lease_seconds / 3
@@ -189,6 +205,8 @@ class Worker:
 
         self._sweeper = threading.Thread(target=loop, name="resetbot-sweeper", daemon=True)
         self._sweeper.start()
+        if self.webhook is not None:
+            self.webhook.start()
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no job is queued or running; False on time-out."""
@@ -201,6 +219,8 @@ class Worker:
             self._sweeper.join(timeout=10)
         if self._heartbeat.is_alive():
             self._heartbeat.join(timeout=10)
+        if self.webhook is not None:
+            self.webhook.close()
         self.background.close()
 
 
@@ -248,11 +268,24 @@ class Web:
             client or make_web_client(settings),
             token_verification=token_verification,
         )
+        self._figures = metrics.StoreCollector(lambda: store_figures(core.store, core.clock()))
+        token = settings.metrics_token
+        self.metrics_token = token.get_secret_value() if token is not None else None
+
+    def wsgi(self) -> Any:
+        """The WSGI app: ``/slack/events``, ``/healthz`` and ``/metrics``."""
+        return make_wsgi_app(
+            self.app, self.healthy, scrape=self.scrape, metrics_token=self.metrics_token
+        )
 
     def start(self) -> None:
         """Start the sweeper where the jobs run (in the worker process, it starts itself)."""
         if self.worker is not None:
             self.worker.start()
+
+    def scrape(self) -> bytes:
+        """``GET /metrics``: what every process counted, and the store's figures now."""
+        return metrics.exposition([self._figures])
 
     def healthy(self) -> bool:
         if not self.background.alive():
@@ -271,6 +304,17 @@ class Web:
         else:
             self.background.close()
         self.core.close()
+
+
+def store_figures(store: Store, now: datetime) -> metrics.StoreFigures:
+    pending, oldest = outbox.pending(store)
+    backlog, oldest_event = outbox.backlog(store)
+    return metrics.StoreFigures(
+        pending=pending,
+        oldest_pending_age=(now - oldest).total_seconds() if oldest else 0.0,
+        outbox_backlog=backlog,
+        oldest_outbox_age=(now - oldest_event).total_seconds() if oldest_event else 0.0,
+    )
 
 
 def build_web(settings: Settings, **options: Any) -> Web:
@@ -292,7 +336,7 @@ def run_worker(
 ) -> None:
     """The worker process's entry point: run jobs until the web process says stop or is gone."""
     become_worker(nice)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     limit_malloc_arenas()
     worker = Worker(build_core(settings), workers=workers)
     worker.start()
@@ -303,26 +347,41 @@ def run_worker(
         started = time.monotonic()
         worker.close()
         worker.core.close()
+        metrics.process_exited(os.getpid())
         log.info("background worker stopped after %.1f s of draining", time.monotonic() - started)
 
 
 def serve(settings: Settings) -> None:
     """``resetbot serve``: HTTP under gunicorn, or Socket Mode when SLACK_APP_TOKEN is set."""
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     limit_malloc_arenas()
     port = int(os.environ.get("PORT", "3000"))
-    if settings.slack.app_token is not None:
-        web = build_web(settings, background=settings.background)
-        web.start()
-        serve_socket_mode(
-            web.app,
-            settings.slack.app_token.get_secret_value(),
-            web.healthy,
-            port=port,
-            on_exit=web.close,
-        )
-        return
-    serve_http(settings, port=port)
+    host = os.environ.get("HOST") or "0.0.0.0"  # noqa: S104
+    # Every process started from here counts into one directory; a scrape sums them.
+    own_dir = metrics.multiprocess_dir() is None
+    metrics.enable_multiprocess(
+        metrics.multiprocess_dir() or tempfile.mkdtemp(prefix="resetbot-metrics-")
+    )
+    log.info("resetbot %s starting", metrics.version())
+    try:
+        if settings.slack.app_token is not None:
+            web = build_web(settings, background=settings.background)
+            web.start()
+            serve_socket_mode(
+                web.app,
+                settings.slack.app_token.get_secret_value(),
+                web.healthy,
+                port=port,
+                host=host,
+                on_exit=web.close,
+                scrape=web.scrape,
+                metrics_token=web.metrics_token,
+            )
+            return
+        serve_http(settings, port=port, host=host)
+    finally:
+        if own_dir:
+            shutil.rmtree(metrics.multiprocess_dir() or "", ignore_errors=True)
 
 
 def serve_http(settings: Settings, *, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104
@@ -331,13 +390,16 @@ def serve_http(settings: Settings, *, port: int, host: str = "0.0.0.0") -> None:
     def close_all() -> None:
         for web in webs:
             web.close()
+        metrics.process_exited(os.getpid())
 
     def load() -> Any:
         # Runs in each gunicorn worker after the fork: engines, pools and threads are per process.
         web = build_web(settings, background=settings.background)
         web.start()
         webs.append(web)
-        log.info("resetbot ready on %s:%s (worker %s)", host, port, os.getpid())
-        return make_wsgi_app(web.app, web.healthy)
+        log.info(
+            "resetbot %s ready on %s:%s (worker %s)", metrics.version(), host, port, os.getpid()
+        )
+        return web.wsgi()
 
     run_gunicorn(load, host=host, port=port, log_level=settings.log_level, on_exit=close_all)

@@ -24,6 +24,7 @@ from bot.config import (
     config_path_from_env,
     load_settings,
 )
+from bot.metrics import version
 from bot.store.urls import mask_url
 
 if TYPE_CHECKING:
@@ -63,7 +64,8 @@ class Context:
         url = self.settings.database_url
         if migrated := ensure_schema(url):
             _say(migrated)
-        store = Store(url)
+        # Audit events recorded here (role grants) reach the webhook like any other.
+        store = Store(url, outbox=self.settings.audit.webhook is not None)
         try:
             yield store
         finally:
@@ -492,6 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[_common()],
         description="Slack chat-ops bot for reviewed, recorded admin password resets.",
     )
+    parser.add_argument("--version", action="version", version=f"resetbot {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in REGISTRARS:
         register(sub)

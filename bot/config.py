@@ -89,6 +89,21 @@ class SlackSettings(BaseModel):
         return value
 
 
+class AuditWebhook(BaseModel):
+    """``[audit.webhook]``: where every audit event is POSTed, signed with ``secret``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: HttpUrl
+    secret: SecretStr = Field(min_length=16)
+
+
+class AuditSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    webhook: AuditWebhook | None = None
+
+
 class ApprovalPolicy(BaseModel):
     """The bot's policy for one provider instance, written beside its vendor settings."""
 
@@ -171,6 +186,11 @@ class Settings(BaseSettings):
     background: Literal["process", "thread"] = "process"
     slack: SlackSettings = Field(default_factory=SlackSettings)
     providers: dict[InstanceName, ProviderInstance] = Field(default_factory=dict)
+    # Operations: log lines as text or one JSON object each; a bearer token for GET /metrics;
+    # the audit webhook (audit events streamed to a SIEM).
+    log_format: Literal["text", "json"] = "text"
+    metrics_token: SecretStr | None = None
+    audit: AuditSettings = Field(default_factory=AuditSettings)
 
     @field_validator("database_url")
     @classmethod

@@ -11,13 +11,16 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from pythonjsonlogger.json import JsonFormatter as JsonFormatterBase
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+from bot import metrics
 from bot.slack.delivery import begin_delivery, end_delivery
 from bot.slack.views_state import well_formed
 
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+METRICS_PATH = "/metrics"
 MAX_BODY = 1024 * 1024  # Slack's payloads are far smaller; refuse to buffer anything bigger
 
 
@@ -40,10 +44,18 @@ def _reply(start_response: StartResponse, status: str, body: dict[str, Any]) -> 
     return [data]
 
 
-def make_wsgi_app(app: App | None, health: Callable[[], bool]) -> WSGIApplication:
-    """``POST /slack/events`` to Bolt (if ``app``), ``GET /healthz``; everything else 404."""
+def make_wsgi_app(
+    app: App | None,
+    health: Callable[[], bool],
+    *,
+    scrape: Callable[[], bytes] | None = None,
+    metrics_token: str | None = None,
+) -> WSGIApplication:
+    """``POST /slack/events`` to Bolt (if ``app``), ``GET /healthz``, ``GET /metrics`` (if
+    ``scrape``, behind the bearer ``metrics_token`` if set); everything else 404."""
     bolt = SlackRequestHandler(app, path=EVENTS_PATH) if app is not None else None
     check = health
+    release = metrics.version()
 
     def wsgi(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -52,7 +64,23 @@ def make_wsgi_app(app: App | None, health: Callable[[], bool]) -> WSGIApplicatio
             if method not in ("GET", "HEAD"):
                 return _reply(start_response, "405 Method Not Allowed", {"ok": False})
             ok = check()
-            return _reply(start_response, "200 OK" if ok else "503 Service Unavailable", {"ok": ok})
+            status = "200 OK" if ok else "503 Service Unavailable"
+            return _reply(start_response, status, {"ok": ok, "version": release})
+        if path == METRICS_PATH and scrape is not None:
+            if method not in ("GET", "HEAD"):
+                return _reply(start_response, "405 Method Not Allowed", {"ok": False})
+            if not metrics.token_matches(metrics_token, environ.get("HTTP_AUTHORIZATION", "")):
+                start_response(
+                    "401 Unauthorized",
+                    [("WWW-Authenticate", "Bearer"), ("Content-Type", "application/json")],
+                )
+                return [b'{"ok": false, "error": "unauthorized"}']
+            data = scrape()
+            start_response(
+                "200 OK",
+                [("Content-Type", metrics.CONTENT_TYPE), ("Content-Length", str(len(data)))],
+            )
+            return [data]
         if path == EVENTS_PATH and bolt is not None:
             if method != "POST":
                 return _reply(start_response, "405 Method Not Allowed", {"ok": False})
@@ -110,11 +138,38 @@ class _AfterWrite:
             self._done()
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
-    )
+JSON_FIELDS = ("request_id", "provider", "state")  # added to a JSON line when a record has them
+
+
+class JsonFormatter(JsonFormatterBase):
+    """One JSON object per line: time, level, logger, message, process, and what is known of
+    the request (``extra={"request_id": ...}``)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "%(asctime)s %(levelname)s %(name)s %(message)s %(process)d",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            timestamp=False,
+        )
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+
+
+def configure_logging(level: str, log_format: str = "text") -> None:
+    """The root logger: ``text`` lines, or one JSON object per line (``log_format="json"``)."""
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s")
+        )
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
     # httpx logs every URL at INFO; some provider URLs carry tokens (Unleash's link check).
     for noisy in ("httpx", "httpcore", "slack_sdk.web.base_client", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -214,15 +269,19 @@ def serve_socket_mode(
     *,
     port: int | None,
     on_exit: Callable[[], None],
+    host: str = "0.0.0.0",  # noqa: S104
+    scrape: Callable[[], bytes] | None = None,
+    metrics_token: str | None = None,
 ) -> None:
     """Serve ``app`` over Socket Mode until SIGTERM or SIGINT, then ``on_exit``."""
     health: WSGIServer | None = None
     if port:
-        # No Slack traffic arrives over HTTP in Socket Mode; /healthz still serves load balancers.
+        # No Slack traffic arrives over HTTP in Socket Mode; /healthz and /metrics still serve.
         health = make_server(
-            "0.0.0.0",  # noqa: S104
+            host,
             port,
-            make_wsgi_app(None, healthy),
+            make_wsgi_app(None, healthy, scrape=scrape, metrics_token=metrics_token),
+            server_class=_ThreadingWSGIServer,
             handler_class=_QuietHandler,
         )
         threading.Thread(target=health.serve_forever, daemon=True, name="healthz").start()

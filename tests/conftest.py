@@ -21,7 +21,7 @@ PG_URL_ENV = "RESETBOT_TEST_PG_URL"
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PG_FIXTURES = frozenset({"pg_admin_url", "pg_database", "pg_url"})
 # Markers for tests that need something outside Python; the summary says whether they ran.
-NEEDS = ("postgres", "unleash")
+NEEDS = ("postgres", "unleash", "prometheus", "deployment")
 _marked = pytest.StashKey[dict[str, set[str]]]()
 
 

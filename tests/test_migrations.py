@@ -14,7 +14,14 @@ from bot.store import migrate
 from bot.store.db import make_engine
 from bot.store.models import Base
 
-TABLES = {"alembic_version", "approvals", "audit_events", "reset_requests", "role_grants"}
+TABLES = {
+    "alembic_version",
+    "approvals",
+    "audit_events",
+    "audit_outbox",
+    "reset_requests",
+    "role_grants",
+}
 
 
 def differences(url: str) -> list[object]:
@@ -72,7 +79,7 @@ def test_one_linear_history_shipped_with_the_package() -> None:
     assert (migrate.MIGRATIONS_DIR / "__init__.py").is_file()
     script = ScriptDirectory.from_config(migrate.alembic_config())
     assert script.get_heads() == [migrate.head()]
-    assert migrate.head() == "0005"
+    assert migrate.head() == "0006"
 
 
 def test_no_alembic_ini_at_the_top() -> None:

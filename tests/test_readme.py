@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import queue
 import re
@@ -30,6 +31,7 @@ import pytest
 
 from bot.cli import build_parser
 from bot.config import Settings, SlackSettings, load_settings
+from bot.metrics import version
 from bot.server import BackgroundServer, make_wsgi_app
 from bot.slack import parsing
 from providers.registry import build_providers
@@ -573,7 +575,7 @@ def test_healthz_example(clone: Path, env: dict[str, str]) -> None:
             env,
         )
     assert done.returncode == 0, done.stderr
-    assert done.stdout == '{"ok": true}'
+    assert json.loads(done.stdout) == {"ok": True, "version": version()}
 
 
 @pytest.mark.postgres

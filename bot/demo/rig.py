@@ -25,7 +25,7 @@ from bot.config import Settings
 from bot.demo.sandboxes import Sandbox, start_sandbox
 from bot.demo.standin import Message, ModalView, SlackDriver, SlackStandIn
 from bot.domain import roles
-from bot.server import EVENTS_PATH, BackgroundServer, make_wsgi_app
+from bot.server import EVENTS_PATH, BackgroundServer
 from bot.slack import blocks
 from bot.store.db import Store
 from bot.store.migrate import upgrade
@@ -241,9 +241,7 @@ class Rig:
         self._started.append(self.web.close)
         if self.start_sweeper:
             self.web.start()
-        self.server = BackgroundServer(
-            make_wsgi_app(self.web.app, self.web.healthy), port=self.bot_port
-        ).start()
+        self.server = BackgroundServer(self.web.wsgi(), port=self.bot_port).start()
         self._started.append(self.server.stop)
         self.driver = SlackDriver(self.standin, self.events_url, self.signing_secret)
         self._started.append(self.driver.close)

@@ -16,6 +16,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.config import Settings
+from bot.observed import CountedRetries, CountedWebClient
 from bot.slack.deps import ListenerDeps
 from bot.slack.listeners import actions, commands, views
 
@@ -31,7 +32,7 @@ def make_web_client(settings: Settings, *, in_listener: bool = False) -> WebClie
     # DM among them: its logger is pinned at INFO, whatever level the root logger runs at.
     api_log = logging.getLogger("resetbot.slack.web")
     api_log.setLevel(logging.INFO)
-    return WebClient(
+    return CountedWebClient(
         token=token,
         base_url=str(settings.slack.api_url),
         timeout=2 if in_listener else 10,
@@ -39,9 +40,9 @@ def make_web_client(settings: Settings, *, in_listener: bool = False) -> WebClie
         retry_handlers=[]
         if in_listener
         else [
-            ConnectionErrorRetryHandler(max_retry_count=2),
-            RateLimitErrorRetryHandler(max_retry_count=3),
-            ServerErrorRetryHandler(max_retry_count=2),
+            CountedRetries(ConnectionErrorRetryHandler(max_retry_count=2), "connection"),
+            CountedRetries(RateLimitErrorRetryHandler(max_retry_count=3), "rate_limited"),
+            CountedRetries(ServerErrorRetryHandler(max_retry_count=2), "server_error"),
         ],
     )
 

@@ -12,8 +12,14 @@ from sqlalchemy import Engine, Executable, Row, create_engine, event, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import metrics
+
 # What the layers above call a transaction; they never import SQLAlchemy themselves.
 Tx = Session
+
+# Session.info keys: whether audit events also go to the outbox; the events recorded so far.
+OUTBOX = "resetbot.outbox"
+AUDITED = "resetbot.audited"
 
 POOL_SIZE = 16  # connections kept open
 SQLITE_CACHE_KIB = 256  # page cache per SQLite connection
@@ -97,9 +103,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 class Store:
     """Owns the engine; ``with store.session() as s:`` commits on success, rolls back on error."""
 
-    def __init__(self, url: str, *, engine: Engine | None = None) -> None:
+    def __init__(self, url: str, *, engine: Engine | None = None, outbox: bool = False) -> None:
         self.url = url
         self.engine = engine or make_engine(url)
+        #: audit events are also queued for the audit webhook
+        self.outbox = outbox
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock: contextlib.AbstractContextManager[Any] = (
             threading.RLock() if url.startswith("sqlite") else contextlib.nullcontext()
@@ -125,8 +133,11 @@ class Store:
         # wakes the next one as soon as the last commits, instead of in SQLite's busy handler,
         # which sleeps in growing steps and lets the workers convoy. Other processes (the CLI)
         # still meet busy_timeout.
-        with translated(), self._write_lock, self._sessions() as session, session.begin():
-            yield session
+        with translated(), self._write_lock, self._sessions() as session:
+            session.info[OUTBOX] = self.outbox
+            with session.begin():
+                yield session
+            metrics.count_audit(session.info.pop(AUDITED, ()))
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

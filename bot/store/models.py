@@ -243,3 +243,33 @@ class AuditEvent(Base):
     target: Mapped[str | None] = mapped_column(String(320))
     outcome: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class OutboxEntry(Base):
+    """An audit event still to be POSTed to the webhook; deleted once delivered.
+
+    Written in the same transaction as its audit event. ``stream`` (the request id, or "" for
+    events about no request) is what delivery keeps in order.
+    """
+
+    __tablename__ = "audit_outbox"
+    __table_args__ = (Index("ix_audit_outbox_stream_id", "stream", "id"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    event_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("audit_events.id", ondelete="CASCADE"),
+        unique=True,
+    )
+    stream: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Which sender holds it, until when: a sender that dies mid-POST frees it by time alone.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(200))
+
+    event: Mapped[AuditEvent] = relationship()

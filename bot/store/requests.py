@@ -21,8 +21,15 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.store.db import Store
-from bot.store.models import Approval, AuditEvent, RequestState, ResetRequest, utcnow
+from bot.store.db import AUDITED, OUTBOX, Store
+from bot.store.models import (
+    Approval,
+    AuditEvent,
+    OutboxEntry,
+    RequestState,
+    ResetRequest,
+    utcnow,
+)
 
 
 def transition(
@@ -91,7 +98,8 @@ def record(
     target: str | None = None,
     **details: Any,
 ) -> AuditEvent:
-    """Append an audit event. Callers pass only secret-free facts."""
+    """Append an audit event (and, with the audit webhook on, its outbox entry, in the same
+    transaction). Callers pass only secret-free facts."""
     event = AuditEvent(
         at=utcnow(),
         actor=actor,
@@ -103,6 +111,10 @@ def record(
         details=details,
     )
     session.add(event)
+    if session.info.get(OUTBOX):
+        session.add(OutboxEntry(event=event, stream=event.request_id or ""))
+    # Counted by the store once the transaction commits (a lost race records nothing).
+    session.info.setdefault(AUDITED, []).append((event.action, event.provider))
     return event
 
 

@@ -27,9 +27,7 @@ def upgrade() -> None:
     op.add_column(
         "reset_requests", sa.Column("escalation_channel", sa.String(length=32), nullable=True)
     )
-    op.add_column(
-        "reset_requests", sa.Column("escalation_ts", sa.String(length=32), nullable=True)
-    )
+    op.add_column("reset_requests", sa.Column("escalation_ts", sa.String(length=32), nullable=True))
 
 
 def downgrade() -> None:

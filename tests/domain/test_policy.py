@@ -25,9 +25,7 @@ class TestFiling:
             domain.core.filing.require_may_file(domain.draft(requester=DAN))
 
     def test_an_unknown_provider_is_named_with_the_configured_ones(self, domain: Domain) -> None:
-        with pytest.raises(
-            UnknownProvider, match="Configured: edge, escalating, flags, guarded"
-        ):
+        with pytest.raises(UnknownProvider, match="Configured: edge, escalating, flags, guarded"):
             domain.core.filing.validate(ALICE, "nope", None, "tom@x.com", "locked out")
 
     @pytest.mark.parametrize(

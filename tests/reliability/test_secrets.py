@@ -217,8 +217,10 @@ class TestNoSecretLeaks:
         count("secrets_found", len(found))
         assert found == [], found
 
-    def test_under_resetbot_serve_at_debug(self, tmp_path: Path) -> None:
-        """The same under `resetbot serve` with log_level DEBUG: its whole stderr is scanned."""
+    @pytest.mark.parametrize("log_format", ["text", "json"])
+    def test_under_resetbot_serve_at_debug(self, tmp_path: Path, log_format: str) -> None:
+        """The same under `resetbot serve` with log_level DEBUG, text or JSON lines: its whole
+        stderr is scanned (JSON lines also decoded, so an escaped secret is found too)."""
         standin = slack_world()
         standin.bot_token = BOT_TOKEN
         sandboxes: dict[str, Sandbox] = {}
@@ -234,6 +236,7 @@ class TestNoSecretLeaks:
             store = prepare_store(url)
             settings = bot_settings(standin, url, providers)
             settings["slack"]["signing_secret"] = SIGNING_SECRET
+            settings["log_format"] = log_format
             served = Served(tmp_path, settings, name="serve").start()
             try:
                 driver = SlackDriver(standin, served.events_url, SIGNING_SECRET)
@@ -243,8 +246,17 @@ class TestNoSecretLeaks:
             secrets = all_secrets(sandboxes.values())
             stderr = served.stderr()
             assert "DEBUG" in stderr, "the server did not log at DEBUG"
+            decoded = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+            if log_format == "json":
+                assert any(entry["level"] == "DEBUG" for entry in decoded), "no JSON DEBUG line"
             found = leaks(
-                secrets, [("serve stderr", stderr), *slack_places(standin), *database_places(store)]
+                secrets,
+                [
+                    ("serve stderr", stderr),
+                    *[("serve JSON line", json.dumps(e, ensure_ascii=False)) for e in decoded],
+                    *slack_places(standin),
+                    *database_places(store),
+                ],
             )
             store.dispose()
             found += leaks(secrets, file_places(tmp_path))
