@@ -119,6 +119,9 @@ class ApprovalPolicy(BaseModel):
     # An account the provider reports as an administrator.
     approvals_required_privileged: int = Field(default=2, ge=1, le=10)
     refuse_privileged: bool = False
+    # Where approvers hear of a request: its channel message, a DM each (a copy with working
+    # buttons), or both; every copy is updated in place after each decision.
+    notify_approvers: Literal["channel", "dm", "both"] = "channel"
     # A pending request nobody decided: a reminder in its thread, then a copy with working
     # buttons in escalation_channel (0 = never).
     remind_after_minutes: float = Field(default=15, ge=0, le=10080)

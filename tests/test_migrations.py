@@ -18,6 +18,7 @@ TABLES = {
     "alembic_version",
     "approvals",
     "audit_events",
+    "message_copies",
     "audit_outbox",
     "reset_requests",
     "role_grants",

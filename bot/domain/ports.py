@@ -99,11 +99,12 @@ class Notifier(Protocol):
         is nobody, say so and name ``admins``)."""
         ...
 
-    def post_copy(self, view: RequestView, channel: str) -> MessageRef | None:
-        """A copy of the approval message, with working buttons, in ``channel``."""
+    def post_copy(self, view: RequestView, where: str, purpose: str) -> MessageRef | None:
+        """A copy of the approval message, with working buttons, in channel ``where`` (or the
+        DM of the person ``where``); ``purpose`` is "escalation" or "dm"."""
         ...
 
-    def update_copy(self, view: RequestView, ref: MessageRef) -> bool:
+    def update_copy(self, view: RequestView, ref: MessageRef, purpose: str) -> bool:
         """Re-render the copy at ``ref`` to show ``view``'s state."""
         ...
 

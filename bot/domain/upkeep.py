@@ -66,11 +66,10 @@ class Upkeep:
             people.discard(view.requester_id)
         return sorted(people)
 
-    def record_escalation(self, request_id: str, channel: str, ts: str) -> None:
+    def record_copy(self, request_id: str, purpose: str, channel: str, ts: str) -> None:
+        """Remember a copy of the approval message, to keep it up to date."""
         with self.ctx.store.session() as tx:
-            request_store.update_request(
-                tx, request_id, escalation_channel=channel, escalation_ts=ts
-            )
+            request_store.add_copy(tx, request_id, purpose, channel, ts)
 
     def stale_messages(self, limit: int = 50) -> list[RequestView]:
         """Requests whose approval message lags their state (Slack was down)."""

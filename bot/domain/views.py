@@ -70,8 +70,9 @@ class RequestView:
     secret_label: str | None = None
     secret_to: str | None = None
     reminded_at: datetime | None = None
-    escalation_channel: str | None = None
-    escalation_ts: str | None = None
+    # Other copies of the approval message: (channel, ts, purpose) each, updated like the
+    # original; purpose "escalation" or "dm".
+    copies: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def target_label(self) -> str:
@@ -192,8 +193,7 @@ def request_view(r: ResetRequest, catalog: Catalog) -> RequestView:
         disputed_at=r.disputed_at,
         secret_label=catalog.secret_of(r.provider, r.action),
         reminded_at=r.reminded_at,
-        escalation_channel=r.escalation_channel,
-        escalation_ts=r.escalation_ts,
+        copies=tuple((c.channel, c.ts, c.purpose) for c in r.copies),
     )
 
 

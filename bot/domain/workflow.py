@@ -50,13 +50,17 @@ class Workflow:
         account = self.filing.resolve(draft)
         target = self.filing.check_target(draft, account, self.directory)
         view = self.filing.file(draft, account, origin_channel=origin_channel, target=target)
-        try:
-            ref = self.notifier.post_approval(view)
-        except NotPosted as exc:
-            self.filing.abandon(view.id, f"approval message could not be posted ({exc.error})")
-            raise
-        self.filing.attach_message(view.id, ref.channel, ref.ts)
-        view = replace(view, approval_channel=ref.channel, approval_ts=ref.ts)
+        where = self.ctx.settings.providers[view.provider].notify_approvers
+        if where in ("channel", "both"):
+            try:
+                ref = self.notifier.post_approval(view)
+            except NotPosted as exc:
+                self.filing.abandon(view.id, f"approval message could not be posted ({exc.error})")
+                raise
+            self.filing.attach_message(view.id, ref.channel, ref.ts)
+            view = replace(view, approval_channel=ref.channel, approval_ts=ref.ts)
+        if where in ("dm", "both"):
+            view = self._dm_approvers(view, alone=where == "dm")
         if view.confirmation is Confirmation.AWAITING:
             delivered = self.notifier.ask_target(view)
             view = self.confirmations.asked(view.id, delivered=delivered)
@@ -66,15 +70,35 @@ class Workflow:
                     self.notifier.outcome(view)
         return view
 
+    def _dm_approvers(self, view: RequestView, *, alone: bool) -> RequestView:
+        """A copy of the approval message, with its buttons, in every eligible approver's DM;
+        when DMs are the only way approvers hear of it and none could be delivered, nobody can
+        decide it: abandoned, as for a message that could not be posted."""
+        sent = 0
+        for person in self.upkeep.deciders(view):
+            ref = self.notifier.post_copy(view, person, "dm")
+            if ref is not None:
+                self.upkeep.record_copy(view.id, "dm", ref.channel, ref.ts)
+                sent += 1
+        if alone and not sent:
+            why = "no approver could be told by direct message"
+            self.filing.abandon(view.id, why)
+            raise NotPosted(
+                f"I couldn't tell any approver of {view.provider}: {why}. Nothing was filed.",
+                error="no_approver_reached",
+            )
+        return self.ctx.current(view.id)
+
     def refresh(self, view: RequestView) -> bool:
-        """Bring the approval message up to ``view``; a failure leaves it marked stale for the
-        sweeper."""
-        if not (view.approval_channel and view.approval_ts):
+        """Bring the approval message and its copies up to ``view``; a failure leaves it marked
+        stale for the sweeper."""
+        if not (view.approval_channel and view.approval_ts) and not view.copies:
             return True
-        updated = self.notifier.update_approval(view)
-        if view.escalation_channel and view.escalation_ts:
-            copy = MessageRef(view.escalation_channel, view.escalation_ts)
-            updated = self.notifier.update_copy(view, copy) and updated
+        updated = True
+        if view.approval_channel and view.approval_ts:
+            updated = self.notifier.update_approval(view)
+        for channel, ts, purpose in view.copies:
+            updated = self.notifier.update_copy(view, MessageRef(channel, ts), purpose) and updated
         self.upkeep.mark_message(view, stale=not updated)
         return updated
 
@@ -169,8 +193,8 @@ class Workflow:
             self.notifier.remind(view, deciders, list(self.ctx.settings.admins))
         for view in self.upkeep.due_escalations():
             channel = self.ctx.settings.providers[view.provider].escalation_channel
-            ref = self.notifier.post_copy(view, channel) if channel else None
+            ref = self.notifier.post_copy(view, channel, "escalation") if channel else None
             if ref is not None:
-                self.upkeep.record_escalation(view.id, ref.channel, ref.ts)
+                self.upkeep.record_copy(view.id, "escalation", ref.channel, ref.ts)
         for view in self.upkeep.stale_messages():
             self.refresh(view)

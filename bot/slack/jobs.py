@@ -67,7 +67,10 @@ def file_and_answer(
 
 
 def filed_text(view: RequestView) -> str:
-    where = md.channel(view.approval_channel) if view.approval_channel else "the channel"
+    if not view.approval_ts and view.copies:
+        where = "the approvers' direct messages"
+    else:
+        where = md.channel(view.approval_channel) if view.approval_channel else "the channel"
     return (
         f":inbox_tray: Request {md.code(view.id)} filed: {md.escape(view.description)}. "
         f"It waits for approval in {where} until {md.date(view.expires_at)}."

@@ -124,26 +124,31 @@ class SlackNotifier:
     def remind(self, view: RequestView, deciders: list[str], admins: list[str]) -> bool:
         return self.thread(view, blocks.reminder(view, deciders, admins))
 
-    def post_copy(self, view: RequestView, channel: str) -> MessageRef | None:
+    def post_copy(self, view: RequestView, where: str, purpose: str) -> MessageRef | None:
+        escalated = purpose == "escalation"
         try:
+            if where[:1] in ("U", "W"):  # a person: their DM with the bot
+                where = self.client.conversations_open(users=where)["channel"]["id"]
             response = self.client.chat_postMessage(
-                channel=channel,
+                channel=where,
                 unfurl_links=False,
                 unfurl_media=False,
-                **blocks.approval_message(view, escalated=True),
+                **blocks.approval_message(view, escalated=escalated),
             )
         except SlackApiError as exc:
-            log.warning("escalated copy of %s not posted: %s", view.id, slack_error(exc))
+            log.warning("%s copy of %s not posted: %s", purpose, view.id, slack_error(exc))
             return None
         return MessageRef(str(response["channel"]), str(response["ts"]))
 
-    def update_copy(self, view: RequestView, ref: MessageRef) -> bool:
+    def update_copy(self, view: RequestView, ref: MessageRef, purpose: str) -> bool:
         try:
             self.client.chat_update(
-                channel=ref.channel, ts=ref.ts, **blocks.approval_message(view, escalated=True)
+                channel=ref.channel,
+                ts=ref.ts,
+                **blocks.approval_message(view, escalated=purpose == "escalation"),
             )
         except SlackApiError as exc:
-            log.warning("escalated copy of %s not updated: %s", view.id, slack_error(exc))
+            log.warning("%s copy of %s not updated: %s", purpose, view.id, slack_error(exc))
             return False
         return True
 

@@ -204,12 +204,11 @@ class ResetRequest(Base):
     # approval message (updated in place like the original).
     reminded_at: Mapped[datetime | None]
     escalated_at: Mapped[datetime | None]
-    escalation_channel: Mapped[str | None] = mapped_column(String(32))
-    escalation_ts: Mapped[str | None] = mapped_column(String(32))
 
     approvals: Mapped[list[Approval]] = relationship(
         back_populates="request", order_by="Approval.id", lazy="selectin"
     )
+    copies: Mapped[list[MessageCopy]] = relationship(order_by="MessageCopy.id", lazy="selectin")
 
 
 class Approval(Base):
@@ -225,6 +224,21 @@ class Approval(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     request: Mapped[ResetRequest] = relationship(back_populates="approvals")
+
+
+class MessageCopy(Base):
+    """Another copy of a request's approval message, with working buttons: the escalated one
+    (purpose "escalation") or one in an approver's DM ("dm"). Each is updated like the original."""
+
+    __tablename__ = "message_copies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[str] = mapped_column(
+        ForeignKey("reset_requests.id", ondelete="CASCADE"), index=True
+    )
+    purpose: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(32))
+    ts: Mapped[str] = mapped_column(String(32))
 
 
 class AuditEvent(Base):

@@ -25,6 +25,7 @@ from bot.store.db import AUDITED, OUTBOX, Store
 from bot.store.models import (
     Approval,
     AuditEvent,
+    MessageCopy,
     OutboxEntry,
     RequestState,
     ResetRequest,
@@ -196,6 +197,10 @@ def update_request(session: Session, request_id: str, **values: Any) -> None:
         .execution_options(synchronize_session=False)
     )
     session.expire_all()
+
+
+def add_copy(session: Session, request_id: str, purpose: str, channel: str, ts: str) -> None:
+    session.add(MessageCopy(request_id=request_id, purpose=purpose, channel=channel, ts=ts))
 
 
 def attach_message(session: Session, request_id: str, channel: str, ts: str) -> None:

@@ -154,11 +154,13 @@ class RecordingNotifier:
         self.said.append(("remind", view.id, ",".join(deciders) or "nobody"))
         return True
 
-    def post_copy(self, view: RequestView, channel: str) -> MessageRef | None:
-        self.said.append(("copy", view.id, channel))
-        return MessageRef(channel, f"copy-{view.id}")
+    def post_copy(self, view: RequestView, where: str, purpose: str) -> MessageRef | None:
+        self.said.append(("copy", view.id, where))
+        if self.fail_dm and purpose == "dm":
+            return None
+        return MessageRef(where, f"copy-{view.id}")
 
-    def update_copy(self, view: RequestView, ref: MessageRef) -> bool:
+    def update_copy(self, view: RequestView, ref: MessageRef, purpose: str) -> bool:
         self.said.append(("update copy", view.id, view.state.value))
         return True
 

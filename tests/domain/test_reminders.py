@@ -42,7 +42,7 @@ def test_escalation_posts_one_copy_that_follows_the_decision(domain: Domain) -> 
     copies = [s for s in domain.notifier.said if s[0] == "copy"]
     assert copies == [("copy", view.id, "C0ESCALATE")]
     stored = domain.core.queries.current(view.id)
-    assert (stored.escalation_channel, stored.escalation_ts) == ("C0ESCALATE", f"copy-{view.id}")
+    assert stored.copies == (("C0ESCALATE", f"copy-{view.id}", "escalation"),)
     domain.core.decisions.approve(view.id, CAROL)
     domain.workflow.after_decision(view.id, CAROL, quorum_met=True)
     assert ("update copy", view.id, RequestState.SUCCEEDED.value) in domain.notifier.said
