@@ -34,6 +34,7 @@ from bot.domain.context import Context
 from bot.domain.decisions import Decisions
 from bot.domain.dispatch import Dispatching
 from bot.domain.filing import Filing
+from bot.domain.ports import Teams
 from bot.domain.queries import Queries
 from bot.domain.roles import RoleAdmin
 from bot.domain.upkeep import Upkeep
@@ -51,6 +52,7 @@ from bot.slack.delivery import after_ack
 from bot.slack.deps import JobDeps, ListenerDeps, Submit
 from bot.slack.directory import SlackDirectory
 from bot.slack.notifier import SlackNotifier
+from bot.slack.teams import SlackTeams
 from bot.store import outbox
 from bot.store.db import Store, StoreError
 from bot.store.models import utcnow
@@ -71,6 +73,7 @@ class Core:
     store: Store
     catalog: Catalog
     clock: Callable[[], datetime] = utcnow
+    teams: Teams | None = None
     ctx: Context = field(init=False)
     filing: Filing = field(init=False)
     decisions: Decisions = field(init=False)
@@ -78,7 +81,7 @@ class Core:
     role_admin: RoleAdmin = field(init=False)
 
     def __post_init__(self) -> None:
-        self.ctx = Context(self.settings, self.store, self.catalog, self.clock)
+        self.ctx = Context(self.settings, self.store, self.catalog, self.clock, self.teams)
         self.filing = Filing(self.ctx)
         self.decisions = Decisions(self.ctx)
         self.queries = Queries(self.ctx)
@@ -96,6 +99,7 @@ def build_core(
     providers: Mapping[str, Provider[Any]] | None = None,
     provider_transport: httpx.BaseTransport | None = None,
     clock: Callable[[], datetime] = utcnow,
+    teams: Teams | None = None,
 ) -> Core:
     catalog = Catalog(
         observed(
@@ -106,7 +110,11 @@ def build_core(
     )
     store = store or Store(settings.database_url)
     store.outbox = settings.audit.webhook is not None  # recorded with each audit event
-    return Core(settings, store, catalog, clock)
+    # User groups are asked of Slack with a short time-out and no retries: a decision's check
+    # never waits long, and a failed check refuses.
+    if teams is None:
+        teams = SlackTeams(make_web_client(settings, in_listener=True))
+    return Core(settings, store, catalog, clock, teams)
 
 
 def submitter(background: Background) -> Submit:

@@ -89,6 +89,13 @@ def _slack_user_id(text: str) -> str:
     return text
 
 
+def _grant_subject(text: str) -> str:
+    """A person (``U…``/``W…``) or a user group (``S…``, approver only)."""
+    if re.match(r"^S[A-Z0-9]{2,}$", text):
+        return text
+    return _slack_user_id(text)
+
+
 def _iso_datetime(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
@@ -178,7 +185,11 @@ def register_roles(sub: Any) -> None:
         ("revoke", cmd_roles_revoke, "revoke"),
     ):
         q = roles.add_parser(name, parents=[_common()], help=f"{verb} a role to a Slack user")
-        q.add_argument("user", type=_slack_user_id, help="Slack user id, e.g. U0123ABCD")
+        q.add_argument(
+            "user",
+            type=_grant_subject,
+            help="Slack user id (U0123ABCD), or a user group's id (S0123ABCD: approver only)",
+        )
         q.add_argument("role", choices=[r.value for r in Role])
         q.add_argument(
             "--provider",
@@ -206,6 +217,8 @@ def cmd_roles_grant(args: argparse.Namespace, ctx: Context) -> int:
     from bot.store.models import Role
 
     _check_provider(ctx.settings, args.provider)
+    if args.user.startswith("S") and args.role != Role.APPROVER.value:
+        raise CliError("a user group can only be granted the approver role")
     with ctx.store() as store, store.session() as tx:
         created = roles.grant(tx, _command_actor(), args.user, Role(args.role), args.provider)
     scope = _scope_text(args.provider)

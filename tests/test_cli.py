@@ -279,3 +279,12 @@ def test_console_script(tmp_path: Path) -> None:
         "providers.x.base_url: field required",
         "providers.x.admin_secret: field required",
     ]
+
+
+class TestGroupGrants:
+    def test_a_user_group_gets_the_approver_role(self, tmp_path: Path) -> None:
+        """`roles grant S… approver`; any other role for a group is refused in one line."""
+        config = tmp_path / "resetbot.toml"
+        config.write_text(f'database_url = "sqlite:///{tmp_path / "g.db"}"\n')
+        assert main(["roles", "grant", "S0MANAGERS", "approver", "--config", str(config)]) == 0
+        assert main(["roles", "grant", "S0MANAGERS", "admin", "--config", str(config)]) == 1

@@ -61,6 +61,7 @@ PEOPLE = (
 ADMIN = "U0ADA"
 SECURITY = "C0SECURITY"
 ESCALATIONS = "C0ESCALATE"
+MANAGERS = "S0MANAGERS"  # a user group, @managers: @dan is in it
 OWNER_ACTIONS = {
     "confirm": blocks.CONFIRM_ACTION,
     "reject": blocks.REJECT_ACTION,
@@ -192,6 +193,7 @@ class Rig:
         self.standin.add_channel(SUPPORT, "it-support")
         self.standin.add_channel(SECURITY, "security")
         self.standin.add_channel(ESCALATIONS, "reset-escalations")
+        self.standin.add_usergroup(MANAGERS, "managers", {"U0DAN"})
         if self.approvals_channel:
             self.standin.add_channel(self.approvals_channel, "reset-approvals")
 

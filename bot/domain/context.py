@@ -10,8 +10,9 @@ from datetime import datetime
 from bot.config import Settings
 from bot.domain import lifecycle, policy
 from bot.domain.catalog import Catalog
-from bot.domain.errors import RequestNotFound
+from bot.domain.errors import NotAllowed, RequestNotFound
 from bot.domain.ids import normalize_request_id
+from bot.domain.ports import GroupCheckFailed, Teams
 from bot.domain.views import RequestView, request_view
 from bot.store import requests as request_store
 from bot.store import roles as role_store
@@ -27,12 +28,34 @@ class Context:
     store: Store
     catalog: Catalog
     clock: Callable[[], datetime] = field(default=utcnow)
+    teams: Teams | None = None  # the workspace's user groups, for group grants
 
     def roles(self, tx: Tx, user_id: str, provider: str | None) -> set[Role]:
         """The effective roles of ``user_id`` for one provider instance (None: the bot as a
         whole, where only grants covering every provider count), inside a transaction."""
         held = role_store.held(tx, user_id, provider)
         return policy.effective(held, user_id, self.settings.admins)
+
+    def may_decide(self, tx: Tx, user_id: str, provider: str) -> bool:
+        """Approver or admin for ``provider``, personally or as a member of a user group granted
+        the approver role (asked of Slack now, recently cached). A failed membership check
+        refuses, never allows."""
+        if policy.may_decide(self.roles(tx, user_id, provider)):
+            return True
+        groups = role_store.group_deciders(tx, provider)
+        if not groups:
+            return False
+        try:
+            return any(user_id in self.group_members(group) for group in groups)
+        except GroupCheckFailed:
+            raise NotAllowed(
+                "I could not check your user group membership in Slack; please try again."
+            ) from None
+
+    def group_members(self, group_id: str) -> frozenset[str]:
+        if self.teams is None:
+            raise GroupCheckFailed("no Slack workspace to ask")
+        return self.teams.members(group_id)
 
     def read_roles(self, user_id: str, provider: str | None) -> set[Role]:
         """``roles`` as one statement outside any transaction, for checks made before anything

@@ -23,7 +23,7 @@ class Decisions:
             raise WrongState(f"Request {request.id} has expired; nothing to decide.")
         if request.state is not RequestState.PENDING:
             raise WrongState(f"Request {request.id} is {request.state.value}; nothing to decide.")
-        if not policy.may_decide(self.ctx.roles(tx, actor, request.provider)):
+        if not self.ctx.may_decide(tx, actor, request.provider):
             raise NotAllowed(
                 f"You can't decide requests for '{request.provider}': that needs the approver "
                 "role for it."

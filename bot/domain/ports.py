@@ -47,6 +47,26 @@ class Directory(Protocol):
         ...
 
 
+class GroupCheckFailed(Exception):
+    """The workspace could not say who is in a user group (Slack down, scope missing)."""
+
+
+class Teams(Protocol):
+    """The workspace's user groups (``S…``)."""
+
+    def members(self, group_id: str) -> frozenset[str]:
+        """Who is in the group now (recently cached); GroupCheckFailed if Slack cannot say."""
+        ...
+
+    def find(self, handle: str) -> str | None:
+        """The id of the group called ``@handle``, or None; GroupCheckFailed if unknown."""
+        ...
+
+    def handle(self, group_id: str) -> str | None:
+        """``@handle`` of the group, or None when Slack knows no such group."""
+        ...
+
+
 class Notifier(Protocol):
     """Tells people what happened to a request. Returns False where a message did not go out
     (already logged); never writes domain state."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.domain import policy
 from bot.domain.context import Context
 from bot.domain.errors import RequestNotFound
+from bot.domain.ports import GroupCheckFailed
 from bot.domain.views import ProviderStatus, RequestLine, RequestView, request_line
 from bot.store import requests as request_store
 from bot.store import roles as role_store
@@ -52,6 +53,8 @@ class Queries:
                 )
             )
         )
+        deciding += self._through_groups(actor, set(self.ctx.catalog) - set(deciding))
+        deciding.sort()
         if not deciding:
             return []
         self_approving = [
@@ -65,6 +68,21 @@ class Queries:
             self_approving=self_approving,
         )
         return [request_line(r, self.ctx.catalog) for r in rows]
+
+    def _through_groups(self, actor: str, providers: set[str]) -> list[str]:
+        """The providers ``actor`` decides for as a member of a user group granted the approver
+        role; a group that cannot be checked lists nothing (and allows nothing)."""
+        found = []
+        with self.ctx.store.reading() as tx:
+            for name in sorted(providers):
+                for group in role_store.group_deciders(tx, name):
+                    try:
+                        if actor in self.ctx.group_members(group):
+                            found.append(name)
+                            break
+                    except GroupCheckFailed:
+                        continue
+        return found
 
     def provider_status(self) -> list[ProviderStatus]:
         out = []

@@ -8,6 +8,7 @@ from bot.domain import policy
 from bot.domain.context import Context
 from bot.domain.errors import NotAllowed
 from bot.domain.lifecycle import AuditAction
+from bot.domain.ports import GroupCheckFailed
 from bot.domain.views import FROM_CONFIG, GrantView, grant_view
 from bot.store import requests as request_store
 from bot.store import roles as role_store
@@ -75,13 +76,36 @@ class RoleAdmin:
         if not policy.may_administer(self.ctx.roles(tx, actor, None)):
             raise NotAllowed(f"Only admins can {what} roles.")
 
+    def subject(self, who: str, role: Role | None = None) -> str:
+        """A person's id as given, or a user group's id (``S…``, or ``@handle`` looked up in
+        Slack) once Slack confirms the group exists; only the approver role goes to a group."""
+        if not who.startswith(("S", "@")):
+            return who
+        if role is not None and role is not Role.APPROVER:
+            raise NotAllowed("A user group can only be granted the approver role.")
+        teams = self.ctx.teams
+        try:
+            if teams is None:
+                raise GroupCheckFailed("no Slack workspace to ask")
+            group = teams.find(who[1:]) if who.startswith("@") else who
+            if group is None or teams.handle(group) is None:
+                raise NotAllowed(f"Slack says there is no user group {who[:40]}.")
+        except GroupCheckFailed:
+            raise NotAllowed(
+                "I could not look the user group up in Slack; please try again."
+            ) from None
+        return group
+
     def grant(self, actor: str, user_id: str, role: Role, provider: str | None) -> bool:
         self.ctx.catalog.require(provider, field=None)
+        user_id = self.subject(user_id, role)
         with self.ctx.store.session() as tx:
             self._require_admin(tx, actor, "grant")
             return grant(tx, actor, user_id, role, provider)
 
     def revoke(self, actor: str, user_id: str, role: Role, provider: str | None) -> bool:
+        if user_id.startswith("@"):
+            user_id = self.subject(user_id)
         with self.ctx.store.session() as tx:
             self._require_admin(tx, actor, "revoke")
             return revoke(tx, actor, user_id, role, provider)

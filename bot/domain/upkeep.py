@@ -7,6 +7,7 @@ from datetime import timedelta
 from bot.domain import lifecycle, policy
 from bot.domain.context import SYSTEM, Context
 from bot.domain.lifecycle import Event
+from bot.domain.ports import GroupCheckFailed
 from bot.domain.views import RequestView
 from bot.store import requests as request_store
 from bot.store import roles as role_store
@@ -60,7 +61,13 @@ class Upkeep:
         """Who can decide ``view`` now: approvers and admins for its provider and the config's
         admins, never its requester (unless the provider allows self-approval)."""
         with self.ctx.store.reading() as tx:
-            people = set(role_store.deciders(tx, view.provider))
+            subjects = set(role_store.deciders(tx, view.provider))
+        people = {s for s in subjects if not s.startswith(role_store.GROUP_PREFIX)}
+        for group in subjects - people:
+            try:
+                people |= self.ctx.group_members(group)
+            except GroupCheckFailed:
+                people.add(group)  # named as the group, for a reminder to mention
         people |= set(self.ctx.settings.admins)
         if not policy.self_approval_allowed(self.ctx.settings, view.provider):
             people.discard(view.requester_id)

@@ -76,6 +76,8 @@ class Workflow:
         decide it: abandoned, as for a message that could not be posted."""
         sent = 0
         for person in self.upkeep.deciders(view):
+            if person.startswith("S"):
+                continue  # a group whose members could not be listed: it has the reminder
             ref = self.notifier.post_copy(view, person, "dm")
             if ref is not None:
                 self.upkeep.record_copy(view.id, "dm", ref.channel, ref.ts)

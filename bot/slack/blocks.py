@@ -449,7 +449,7 @@ def grants_text(grants: Sequence[GrantView]) -> str:
             lines.append(f"• {md.user(g.user_id)} admin (from config)")
             continue
         scope = "all providers" if g.provider_scope == ALL_PROVIDERS else md.code(g.provider_scope)
-        lines.append(f"• {md.user(g.user_id)} {g.role.value} for {scope}")
+        lines.append(f"• {md.subject(g.user_id)} {g.role.value} for {scope}")
     if len(lines) == 1:
         lines.append("none")
     return "\n".join(lines)
@@ -563,7 +563,7 @@ def security_alert(r: RequestView, what: str) -> dict[str, Any]:
 def reminder(r: RequestView, deciders: Sequence[str], admins: Sequence[str]) -> str:
     """The reminder in the approval message's thread: who can decide, or that nobody can."""
     if deciders:
-        who = ", ".join(md.user(d) for d in deciders)
+        who = ", ".join(md.subject(d) for d in deciders)
         return (
             f":alarm_clock: Request {md.code(r.id)} is still waiting for a decision "
             f"(expires {md.date(r.expires_at)}). Who can decide: {who}."

@@ -119,13 +119,14 @@ def roles_change(
     deps: JobDeps, user_id: str, grant: bool, who: str, role: Role, provider: str | None
 ) -> str:
     scope = md.code(provider) if provider else "all providers"
+    who = deps.role_admin.subject(who, role if grant else None)
     if grant:
         changed = deps.role_admin.grant(user_id, who, role, provider)
         verb = "granted" if changed else "already had"
     else:
         changed = deps.role_admin.revoke(user_id, who, role, provider)
         verb = "revoked" if changed else "did not have"
-    return f"{md.user(who)} {verb} {role.value} for {scope}."
+    return f"{md.subject(who)} {verb} {role.value} for {scope}."
 
 
 def reject_unknown_provider(deps: JobDeps, user_id: str, provider: str, user_text: str) -> None:

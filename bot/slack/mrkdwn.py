@@ -17,6 +17,13 @@ def code(text: str | None) -> str:
     return "`" + escape(text).replace("`", "'") + "`"
 
 
+def subject(subject_id: str) -> str:
+    """A mention of a person or, for an ``S…`` id, of a user group (Slack shows its handle)."""
+    if subject_id.startswith("S") and subject_id.isalnum():
+        return f"<!subteam^{subject_id}>"
+    return user(subject_id)
+
+
 def user(user_id: str) -> str:
     """A mention of a Slack user id we got from Slack itself (never from free text)."""
     if not user_id.isalnum():

@@ -109,6 +109,22 @@ def words(text: str) -> list[str]:
     return _split(text.strip())
 
 
+_SUBTEAM = re.compile(r"^<!subteam\^(S[A-Z0-9]+)(?:\|[^>]*)?>$")
+_GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
+_HANDLE = re.compile(r"^@[a-z0-9][a-z0-9._-]{0,79}$")
+
+
+def parse_subject(token: str) -> str:
+    """Who a role goes to: a person (``<@U…>``, ``U…``) or a user group, as Slack writes a
+    group mention (``<!subteam^S…|@managers>``), its id (``S…``) or its plain ``@handle``."""
+    match = _SUBTEAM.match(token)
+    if match:
+        return match.group(1)
+    if _GROUP_ID.match(token) or _HANDLE.match(token):
+        return token
+    return parse_user(token)
+
+
 def parse_user(token: str) -> str:
     match = _MENTION.match(token)
     if match:
@@ -161,7 +177,7 @@ def _parse_roles(rest: list[str], providers: Mapping[str, Sequence[str]]) -> Com
         return RolesList(parse_user(rest[1]) if len(rest) == 2 else None)
     if op not in {"grant", "revoke"} or len(rest) not in {3, 4}:
         raise ParseError(usage)
-    user_id = parse_user(rest[1])
+    user_id = parse_subject(rest[1])
     try:
         role = Role(rest[2].lower())
     except ValueError:

@@ -80,13 +80,32 @@ _HELD_ANYWHERE = select(RoleGrant.provider_scope, RoleGrant.role).where(
 
 
 def deciders(session: Session, provider: str) -> list[str]:
-    """Who holds the approver or admin role for ``provider`` (grants covering it or all)."""
+    """Who holds the approver or admin role for ``provider`` (grants covering it or all),
+    people and user groups alike."""
     return sorted(
         set(
             session.scalars(
                 select(RoleGrant.slack_user_id).where(
                     RoleGrant.role.in_([Role.APPROVER, Role.ADMIN]),
                     RoleGrant.provider_scope.in_([ALL_PROVIDERS, provider]),
+                )
+            )
+        )
+    )
+
+
+GROUP_PREFIX = "S"  # a Slack user group's id: S0123ABCD
+
+
+def group_deciders(session: Session, provider: str) -> list[str]:
+    """The user groups granted the approver role for ``provider`` (or every provider)."""
+    return sorted(
+        set(
+            session.scalars(
+                select(RoleGrant.slack_user_id).where(
+                    RoleGrant.role == Role.APPROVER,
+                    RoleGrant.provider_scope.in_([ALL_PROVIDERS, provider]),
+                    RoleGrant.slack_user_id.startswith(GROUP_PREFIX),
                 )
             )
         )

@@ -16,7 +16,7 @@ from bot.bootstrap import Core, build_core
 from bot.config import Settings, UnleashInstance
 from bot.domain.confirmations import Confirmations
 from bot.domain.dispatch import Dispatching
-from bot.domain.ports import MessageRef, NotPosted, PersonLookup
+from bot.domain.ports import GroupCheckFailed, MessageRef, NotPosted, PersonLookup
 from bot.domain.upkeep import Upkeep
 from bot.domain.views import Draft, RequestView
 from bot.domain.workflow import Workflow
@@ -170,6 +170,31 @@ class RecordingNotifier:
 
 
 @dataclass
+class FakeTeams:
+    """User groups by id: (handle, members); ``error`` makes every check fail."""
+
+    groups: dict[str, tuple[str, set[str]]] = field(default_factory=dict)
+    error: bool = False
+
+    def _check(self) -> None:
+        if self.error:
+            raise GroupCheckFailed("ratelimited")
+
+    def members(self, group_id: str) -> frozenset[str]:
+        self._check()
+        return frozenset(self.groups.get(group_id, ("", set()))[1])
+
+    def find(self, handle: str) -> str | None:
+        self._check()
+        return next((g for g, (h, _) in self.groups.items() if h == handle.lstrip("@")), None)
+
+    def handle(self, group_id: str) -> str | None:
+        self._check()
+        found = self.groups.get(group_id)
+        return f"@{found[0]}" if found else None
+
+
+@dataclass
 class FakeDirectory:
     """The workspace's people by e-mail; ``error`` makes every look-up fail."""
 
@@ -191,6 +216,7 @@ class Domain:
     upkeep: Upkeep
     confirmations: Confirmations
     directory: FakeDirectory
+    teams: FakeTeams
     workflow: Workflow
     providers: dict[str, FakeProvider]
 
@@ -272,7 +298,8 @@ def make_domain(template: Path, tmp_path: Path) -> Iterator[Domain]:
         for name in PROVIDERS
     }
     clock = Clock()
-    core = build_core(settings, providers=fakes, clock=clock)
+    teams = FakeTeams({"S0MANAGERS": ("managers", {DAN})})
+    core = build_core(settings, providers=fakes, clock=clock, teams=teams)
     notifier = RecordingNotifier()
     dispatching = Dispatching(core.ctx, owner="test-owner")
     upkeep = Upkeep(core.ctx)
@@ -288,6 +315,15 @@ def make_domain(template: Path, tmp_path: Path) -> Iterator[Domain]:
         directory=directory,
     )
     yield Domain(
-        core, clock, notifier, dispatching, upkeep, confirmations, directory, workflow, fakes
+        core,
+        clock,
+        notifier,
+        dispatching,
+        upkeep,
+        confirmations,
+        directory,
+        teams,
+        workflow,
+        fakes,
     )
     core.close()

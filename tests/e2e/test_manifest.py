@@ -18,6 +18,8 @@ SCOPE_OF = {
     "chat.postEphemeral": "chat:write",
     "conversations.open": "im:write",
     "users.lookupByEmail": "users:read.email",
+    "usergroups.list": "usergroups:read",
+    "usergroups.users.list": "usergroups:read",
     "views.open": None,
     "views.update": None,
 }
@@ -76,6 +78,8 @@ def test_scopes_are_exactly_what_the_bot_uses(rig: Rig) -> None:
     rig.approve("bob", rid)
     succeeded(rig, rid)
     rig.say("dan", "providers")
+    rig.say("ada", "roles grant <!subteam^S0MANAGERS|@managers> approver")
+    rig.say("dan", "pending")
     rig.file_by_form("alice", "community", "tom@example.com", "locked out")
     rig.settle()
     rig.worker.notifier.ephemeral("C0SUPPORT", "U0ALICE", "ephemerals are used too")

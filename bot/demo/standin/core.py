@@ -124,6 +124,8 @@ class StandInCore:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._socket_mode: SocketModeServer | None = None
+        # User groups: id → (handle, members); members may change while the bot runs.
+        self.usergroups: dict[str, tuple[str, set[str]]] = {}
         self.add_user(BOT_USER_ID, bot_name, real_name=bot_name, is_bot=True)
 
     @property
@@ -151,6 +153,15 @@ class StandInCore:
         with self._lock:
             self._state.users[id] = user
         return user
+
+    def add_usergroup(self, id: str, handle: str, members: set[str]) -> None:
+        with self._lock:
+            self.usergroups[id] = (handle, set(members))
+
+    def set_usergroup_members(self, id: str, members: set[str]) -> None:
+        with self._lock:
+            handle, _ = self.usergroups[id]
+            self.usergroups[id] = (handle, set(members))
 
     def add_channel(
         self, id: str, name: str, *, members: set[str] | None = None, bot_member: bool = True

@@ -128,7 +128,7 @@ def handle(
                 deps,
                 ack,
                 body,
-                f"{WAIT} Changing {md.user(who)}'s roles…",
+                f"{WAIT} Changing {md.subject(who)}'s roles…",
                 jobs.roles_change,
                 user_id,
                 grant,
