@@ -51,6 +51,7 @@ from bot.slack.app import build_app, make_web_client
 from bot.slack.delivery import after_ack
 from bot.slack.deps import JobDeps, ListenerDeps, Submit
 from bot.slack.directory import SlackDirectory
+from bot.slack.jobs import homes_changed
 from bot.slack.notifier import SlackNotifier
 from bot.slack.teams import SlackTeams
 from bot.store import outbox
@@ -168,6 +169,7 @@ class Worker:
             submit=submitter(self.background),
         )
         self.background.context = self.deps
+        self.notifier.on_change = lambda: self.deps.submit(homes_changed)
         self.sweep_interval = (
             sweep_interval if sweep_interval is not None else settings.sweep_interval_seconds
         )

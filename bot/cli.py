@@ -389,7 +389,7 @@ def register_demo(sub: Any) -> None:
         " (Ctrl-C or SIGTERM stops it)",
     )
     p.set_defaults(handler=cmd_demo)
-    demo = p.add_subparsers(dest="demo_command", metavar="{say,click,transcript}")
+    demo = p.add_subparsers(dest="demo_command", metavar="{say,click,transcript,home}")
     say = demo.add_parser(
         "say",
         parents=[_common()],
@@ -417,6 +417,11 @@ def register_demo(sub: Any) -> None:
         "transcript", parents=[_common()], help="print the running demo's whole transcript"
     )
     transcript.set_defaults(handler=cmd_demo_transcript)
+    home = demo.add_parser(
+        "home", parents=[_common()], help="print a person's Home tab in the running demo"
+    )
+    home.add_argument("user", help="whose Home tab, e.g. @bob")
+    home.set_defaults(handler=cmd_demo_home)
 
 
 def cmd_demo(args: argparse.Namespace, ctx: Context) -> int:
@@ -471,6 +476,10 @@ def cmd_demo_click(args: argparse.Namespace, ctx: Context) -> int:
             "reason": args.reason,
         },
     )
+
+
+def cmd_demo_home(args: argparse.Namespace, ctx: Context) -> int:
+    return _demo_send("POST", "/home", {"user": args.user})
 
 
 def cmd_demo_transcript(args: argparse.Namespace, ctx: Context) -> int:

@@ -125,13 +125,13 @@ class TestScriptedDemo:
             "the F5 XC sandbox",
             "the store",
             "the bot",
-            "scene 9 of 9: The account's owner did not ask: rejected, security alerted",
+            "scene 10 of 10: A reminder, then a member of @managers approves",
         ):
             assert step in demo.err
         assert "starting" not in demo.out
 
     def test_every_scene_ends_as_scripted(self, demo: Finished) -> None:
-        """The scene list names all nine scenes and their outcomes, none unexpected."""
+        """The scene list names all ten scenes and their outcomes, none unexpected."""
         scenes = demo.part("Scenes", "Transcript")
         assert "UNEXPECTED" not in scenes
         for outcome in (
@@ -148,6 +148,7 @@ class TestScriptedDemo:
             "8. The account's owner confirms, then receives the link",
             "9. The account's owner did not ask: rejected, security alerted",
             "]: rejected_by_target",
+            "10. A reminder, then a member of @managers approves",
         ):
             assert outcome in scenes
 
@@ -174,6 +175,10 @@ class TestScriptedDemo:
             "The reset link goes only to the requester, by direct message."
             in (parts["#it-support"])
         )
+
+    def test_bobs_home_tab_is_printed(self, demo: Finished) -> None:
+        home = demo.part("Home tab of @bob", "Transcript")
+        assert "Your open requests" in home and "Waiting for your decision" in home
 
     def test_the_owner_who_did_not_ask_alerts_security(self, demo: Finished) -> None:
         parts = sections(demo.part("Transcript", "Audit trail"))

@@ -115,6 +115,11 @@ class Controller:
         with self._lock:
             return report.transcript(self.rig)
 
+    def home(self, user: str) -> str:
+        uid = self._person(user)
+        with self._lock:
+            return report.home(self.rig, uid)
+
     def _acting(self, act: Callable[[], Any]) -> str:
         with self._lock:
             before = self.rig.standin.snapshot()
@@ -139,7 +144,8 @@ def _reply(start_response: StartResponse, status: str, body: dict[str, Any]) -> 
 
 
 def control_app(controller: Controller, token: str) -> Callable[..., Iterable[bytes]]:
-    """``POST /say``, ``POST /click``, ``GET /transcript``; every call needs the token."""
+    """``POST /say``, ``POST /click``, ``GET /transcript``, ``POST /home``; every call needs the
+    token."""
 
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if not secrets.compare_digest(environ.get("HTTP_AUTHORIZATION", ""), f"Bearer {token}"):
@@ -163,6 +169,8 @@ def control_app(controller: Controller, token: str) -> Callable[..., Iterable[by
                 )
             elif (method, path) == ("GET", "/transcript"):
                 output = controller.transcript()
+            elif (method, path) == ("POST", "/home"):
+                output = controller.home(str(body["user"]))
             else:
                 return _reply(
                     start_response, "404 Not Found", {"ok": False, "error": "no such endpoint"}

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from bot.demo.rig import Rig
 from bot.demo.scenes import Played
 from bot.demo.standin import Workspace, render
+from bot.demo.standin.transcript import blocks_text
 from bot.store.models import AuditEvent
 
 TRANSCRIPT_OPTIONS = {"times": False}
@@ -57,6 +58,17 @@ def scenes(played: Sequence[Played]) -> str:
 
 def transcript(rig: Rig) -> str:
     return rig.standin.transcript(**TRANSCRIPT_OPTIONS).rstrip("\n")
+
+
+def home(rig: Rig, user_id: str) -> str:
+    """A person's Home tab as text, once the bot has published it."""
+    rig.driver.home_opened(user_id)
+    view = rig.wait(lambda: rig.standin.homes.get(user_id), what="the Home tab")
+    rig.settle()
+    view = rig.standin.homes.get(user_id, view)
+    handle = next((f"@{p.handle}" for p in rig.people if p.id == user_id), user_id)
+    lines = blocks_text(view["blocks"], rig.standin.snapshot())
+    return "\n".join([f"Home tab of {handle}", *(f"  {line}" for line in lines)])
 
 
 def changes(before: Workspace, after: Workspace) -> str:

@@ -195,6 +195,29 @@ def owner_did_not_ask(rig: Rig) -> Ran:
     )
 
 
+def group_member_after_reminder(rig: Rig) -> Ran:
+    """A reminder, then a member of @managers approves"""
+    rig.say("ada", "roles grant @managers approver")
+    rid = rig.file("alice", "community uma@example.com locked out after a trip")
+    rig.clock.advance(minutes=16)
+    rig.sweep()
+    req = rig.request(rid)
+    reminded = any(
+        "still waiting" in m.all_text()
+        for m in rig.standin.thread(str(req.approval_channel), str(req.approval_ts))
+    )
+    rig.approve("dan", rid)
+    outcome = _final(rig, rid) if reminded else "no reminder"
+    return Ran(
+        "@ada grants the user group @managers the approver role; nobody decides @alice's "
+        "request for 15 minutes (the demo's clock jumps), so the bot reminds who can; @dan, a "
+        "member of @managers, approves",
+        rid,
+        outcome,
+        RequestState.SUCCEEDED.value,
+    )
+
+
 SCENES: tuple[Scene, ...] = (
     mighty_networks_approved,
     unleash_link_by_dm,
@@ -205,6 +228,7 @@ SCENES: tuple[Scene, ...] = (
     expired,
     owner_confirms,
     owner_did_not_ask,
+    group_member_after_reminder,
 )
 
 

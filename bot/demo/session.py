@@ -164,6 +164,7 @@ def _run(options: DemoOptions, workdir: Path, progress: Progress) -> int:
         progress.clear()
         print(report.header(rig), end="\n\n", file=out)
         print(report.scenes(played), end="\n\n", file=out)
+        print(report.home(rig, rig.user_id("bob")), end="\n\n", file=out)
         print("Transcript", file=out)
         print(report.transcript(rig), end="\n\n", file=out)
         print(report.audit_table(rig), file=out)

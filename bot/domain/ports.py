@@ -128,6 +128,10 @@ class Notifier(Protocol):
         """Re-render the copy at ``ref`` to show ``view``'s state."""
         ...
 
+    def request_changed(self, view: RequestView) -> None:
+        """Whatever else shows requests (a Home tab) may now be out of date."""
+        ...
+
     def alert(self, channel: str, view: RequestView, what: str) -> bool:
         """Post a security alert about ``view`` in ``channel``; ``what`` says what happened."""
         ...

@@ -33,6 +33,10 @@ class Queries:
                 raise RequestNotFound(f"There is no request `{request_id[:20]}` you can see.")
             return self.ctx.view(request)
 
+    def open_for(self, actor: str) -> list[RequestLine]:
+        """``actor``'s requests that are not finished yet, newest first."""
+        return [line for line in self.recent_for(actor) if not line.state.is_final]
+
     def recent_for(self, actor: str) -> list[RequestLine]:
         """``actor``'s latest requests, newest first."""
         rows = request_store.recent_lines(self.ctx.store, actor)

@@ -72,6 +72,9 @@ class RoleAdmin:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
+    def is_admin(self, user_id: str) -> bool:
+        return policy.may_administer(self.ctx.read_roles(user_id, None))
+
     def _require_admin(self, tx: Tx, actor: str, what: str) -> None:
         if not policy.may_administer(self.ctx.roles(tx, actor, None)):
             raise NotAllowed(f"Only admins can {what} roles.")

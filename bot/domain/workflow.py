@@ -95,6 +95,7 @@ class Workflow:
         """Bring the approval message and its copies up to ``view``; a failure leaves it marked
         stale for the sweeper."""
         if not (view.approval_channel and view.approval_ts) and not view.copies:
+            self.notifier.request_changed(view)
             return True
         updated = True
         if view.approval_channel and view.approval_ts:
@@ -102,6 +103,7 @@ class Workflow:
         for channel, ts, purpose in view.copies:
             updated = self.notifier.update_copy(view, MessageRef(channel, ts), purpose) and updated
         self.upkeep.mark_message(view, stale=not updated)
+        self.notifier.request_changed(view)
         return updated
 
     def refresh_id(self, request_id: str) -> bool:

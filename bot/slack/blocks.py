@@ -579,3 +579,66 @@ def people_update(r: RequestView) -> str:
     return (
         f"Request {md.code(r.id)} that you approved — {md.escape(r.description)}\n{outcome_line(r)}"
     )
+
+
+CANCEL_ACTION = "cancel_request"
+HOME_LIMIT = 20  # requests per section: a Home tab holds at most 100 blocks
+
+
+def home_view(
+    mine: Sequence[RequestLine],
+    deciding: Sequence[RequestLine],
+    *,
+    providers: Sequence[ProviderStatus] | None = None,
+    grants: Sequence[GrantView] | None = None,
+) -> dict[str, Any]:
+    """The App Home: my open requests (Cancel), those waiting for my decision (Approve / Deny,
+    the same modals as the message), and for admins the providers and the role grants."""
+    blocks: list[Block] = [HeaderBlock(text=_plain("Your open requests"))]
+    for r in mine[:HOME_LIMIT]:
+        blocks.append(
+            SectionBlock(
+                block_id=f"mine-{r.id}",
+                text=_text(f"{md.code(r.id)} {md.escape(r.description)} — {r.state.value}"),
+                accessory=ButtonElement(
+                    text=_plain("Cancel"), action_id=CANCEL_ACTION, value=r.id, style="danger"
+                )
+                if r.state is RequestState.PENDING
+                else None,
+            )
+        )
+    if not mine:
+        blocks.append(SectionBlock(text=_text("Nothing open.")))
+    blocks.append(HeaderBlock(text=_plain("Waiting for your decision")))
+    for r in deciding[:HOME_LIMIT]:
+        blocks.append(
+            SectionBlock(
+                block_id=f"about-{r.id}",
+                text=_text(f"{md.code(r.id)} {md.escape(r.description)}"),
+            )
+        )
+        blocks.append(
+            ActionsBlock(
+                block_id=f"decide-{r.id}",
+                elements=[
+                    ButtonElement(
+                        text=_plain("Approve"),
+                        action_id=APPROVE_ACTION,
+                        value=r.id,
+                        style="primary",
+                    ),
+                    ButtonElement(
+                        text=_plain("Deny"), action_id=DENY_ACTION, value=r.id, style="danger"
+                    ),
+                ],
+            )
+        )
+    if not deciding:
+        blocks.append(SectionBlock(text=_text("Nothing is waiting for you.")))
+    if providers is not None:
+        blocks.append(HeaderBlock(text=_plain("Providers")))
+        blocks.append(SectionBlock(text=_text(providers_text(providers)[:3000])))
+    if grants is not None:
+        blocks.append(HeaderBlock(text=_plain("Role grants")))
+        blocks.append(SectionBlock(text=_text(grants_text(grants)[:3000])))
+    return {"type": "home", "blocks": blocks_json(blocks)}

@@ -253,10 +253,49 @@ def after_decision(deps: JobDeps, request_id: str, actor: str, *, quorum_met: bo
 
 def after_cancel(deps: JobDeps, view: RequestView) -> None:
     deps.workflow.after_cancel(view)
+    homes_changed(deps)
 
 
 def refresh(deps: JobDeps, request_id: str) -> None:
     deps.workflow.refresh_id(request_id)
+
+
+@calls_provider
+def publish_home(deps: JobDeps, user_id: str) -> None:
+    """Publish ``user_id``'s Home tab; one that fails to publish never affects a request."""
+    try:
+        admin = deps.role_admin.is_admin(user_id)
+        view = blocks.home_view(
+            deps.queries.open_for(user_id),
+            deps.queries.pending_for(user_id),
+            providers=deps.queries.provider_status() if admin else None,
+            grants=deps.role_admin.list_grants(user_id) if admin else None,
+        )
+        deps.client.views_publish(user_id=user_id, view=view)
+    except Exception:
+        log.warning("Home tab of %s not published", user_id, exc_info=True)
+        return
+    deps.notifier.home_viewers.add(user_id)
+
+
+def home_opened(deps: JobDeps, user_id: str) -> None:
+    deps.submit(publish_home, user_id)
+
+
+def cancel_from_home(deps: JobDeps, user_id: str, request_id: str) -> None:
+    """Cancel from the Home tab: done, or the refusal by DM; the Home tab then shows it."""
+    try:
+        view = deps.decisions.cancel(request_id, user_id)
+        deps.submit(after_cancel, view)
+    except DomainError as exc:
+        deps.notifier.tell(user_id, f":no_entry: {md.escape(str(exc))}")
+    deps.submit(publish_home, user_id)
+
+
+def homes_changed(deps: JobDeps) -> None:
+    """A request changed: every Home tab published by this process is published again."""
+    for user_id in sorted(deps.notifier.home_viewers):
+        deps.submit(publish_home, user_id)
 
 
 def _page_text(page: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import SecretStr
@@ -38,6 +39,10 @@ def slack_error(exc: Exception) -> str:
 class SlackNotifier:
     def __init__(self, client: WebClient) -> None:
         self.client = client
+        # Who has a Home tab published by this process, and what to do when a request
+        # changes (the composition root re-publishes them in the background).
+        self.home_viewers: set[str] = set()
+        self.on_change: Callable[[], None] = lambda: None
 
     def post_approval(self, view: RequestView) -> MessageRef:
         channel = view.approval_channel
@@ -151,6 +156,10 @@ class SlackNotifier:
             log.warning("%s copy of %s not updated: %s", purpose, view.id, slack_error(exc))
             return False
         return True
+
+    def request_changed(self, view: RequestView) -> None:
+        if self.home_viewers:
+            self.on_change()
 
     def alert(self, channel: str, view: RequestView, what: str) -> bool:
         return self._post(channel=channel, **blocks.security_alert(view, what))

@@ -164,6 +164,9 @@ class RecordingNotifier:
         self.said.append(("update copy", view.id, view.state.value))
         return True
 
+    def request_changed(self, view: RequestView) -> None:
+        self.said.append(("changed", view.id, view.state.value))
+
     def alert(self, channel: str, view: RequestView, what: str) -> bool:
         self.said.append(("alert", channel, what))
         return True

@@ -22,6 +22,7 @@ SCOPE_OF = {
     "usergroups.users.list": "usergroups:read",
     "views.open": None,
     "views.update": None,
+    "views.publish": None,
 }
 NOT_WEB_API = {"ack", "response_url"}  # what the stand-in records besides Web API calls
 # Scopes Slack grants only together with another.
@@ -54,7 +55,9 @@ def test_command_and_urls() -> None:
     text = manifest()
     assert re.search(r"^\s+- command: /reset-password$", text, re.M)
     urls = re.findall(r"^\s+(?:url|request_url): (\S+)$", text, re.M)
-    assert len(urls) == 2 and all(u.endswith(EVENTS_PATH) for u in urls), urls
+    assert len(urls) == 3 and all(u.endswith(EVENTS_PATH) for u in urls), urls
+    assert re.search(r"home_tab_enabled: true", text)
+    assert re.search(r"bot_events:\n\s+- app_home_opened", text)
     assert re.search(r"interactivity:\n\s+is_enabled: true", text)
     # The parser takes mentions as <@U…> and undoes Slack's &lt; escaping: both need this.
     assert re.search(r"^\s+should_escape: true$", text, re.M)

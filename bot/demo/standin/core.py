@@ -126,6 +126,7 @@ class StandInCore:
         self._socket_mode: SocketModeServer | None = None
         # User groups: id → (handle, members); members may change while the bot runs.
         self.usergroups: dict[str, tuple[str, set[str]]] = {}
+        self.homes: dict[str, dict[str, Any]] = {}  # each person's published Home tab
         self.add_user(BOT_USER_ID, bot_name, real_name=bot_name, is_bot=True)
 
     @property

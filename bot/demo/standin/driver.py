@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import time
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -77,6 +78,26 @@ class _SlackSide(ABC, Generic[R]):
         self, kind: str, payload: dict[str, Any], delivery: Delivery
     ) -> tuple[R, dict[str, Any] | None]:
         """Send one request; the result to return and the ack body (None if not acked)."""
+
+    def home_opened(self, user_id: str, *, delivery: Delivery | None = None) -> R:
+        """The person opens the app's Home tab: Slack sends the ``app_home_opened`` event."""
+        payload = {
+            "token": self.verification_token,
+            "team_id": TEAM_ID,
+            "api_app_id": APP_ID,
+            "type": "event_callback",
+            "event_id": f"Ev{uuid.uuid4().hex[:10].upper()}",
+            "event_time": int(time.time()),
+            "event": {
+                "type": "app_home_opened",
+                "user": user_id,
+                "channel": self.standin.dm_channel(user_id),
+                "tab": "home",
+                "event_ts": f"{time.time():.6f}",
+            },
+        }
+        result, _ = self._deliver("events_api", payload, delivery or Delivery())
+        return result
 
     def command(
         self,
@@ -372,11 +393,18 @@ class SlackDriver(_SlackSide[httpx.Response]):
     def _deliver(
         self, kind: str, payload: dict[str, Any], delivery: Delivery
     ) -> tuple[httpx.Response, dict[str, Any] | None]:
+        started = time.monotonic()
+        if kind == "events_api":  # the Events API posts JSON
+            body = json.dumps(payload)
+            headers = self.signed_headers(body, delivery)
+            headers["Content-Type"] = "application/json"
+            response = self.http.post(self.events_url, content=body.encode(), headers=headers)
+            self._check_ack_time(kind, time.monotonic() - started)
+            return response, None
         if kind == "slash_commands":
             body = urlencode(payload)
         else:
             body = urlencode({"payload": json.dumps(payload)})
-        started = time.monotonic()
         response = self.post(body, delivery)
         self._check_ack_time(kind, time.monotonic() - started)
         return response, ack_body(response) if response.status_code == 200 else None

@@ -87,6 +87,18 @@ def register(app: App, deps: ListenerDeps) -> None:
     def owner_disputes(ack: Ack, body: dict[str, Any]) -> None:
         owner_answers(ack, body, jobs.DISPUTE)
 
+    @app.action(blocks.CANCEL_ACTION)
+    def cancel_clicked(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        user_id, request_id = _clicked(body)
+        deps.submit(jobs.cancel_from_home, user_id, request_id)
+
+    @app.event("app_home_opened")
+    def home_opened(ack: Ack, event: dict[str, Any]) -> None:
+        ack()
+        if event.get("tab") == "home" and isinstance(event.get("user"), str):
+            deps.submit(jobs.publish_home, event["user"])
+
     @app.action(blocks.PROVIDER_SELECT)
     def provider_chosen(ack: Ack, body: dict[str, Any]) -> None:
         ack()

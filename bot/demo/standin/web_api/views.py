@@ -1,4 +1,4 @@
-"""The ``views.*`` Web API methods: open, push and update a modal."""
+"""The ``views.*`` Web API methods: open, push and update a modal; publish a Home tab."""
 
 from __future__ import annotations
 
@@ -55,8 +55,20 @@ class ViewsMethods(Modals):
         modal.versions.append(self._full_view(view, modal.id, modal))
         return {"ok": True, "view": copy.deepcopy(modal.current)}
 
+    def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        user_id = str(params.get("user_id") or "")
+        if user_id not in self._state.users:
+            raise ApiError("user_not_found")
+        view = self._valid_view("views.publish", params)
+        if view.get("type") != "home":
+            raise ApiError("invalid_arguments")
+        self.homes[user_id] = copy.deepcopy(view)
+        self._changed.notify_all()
+        return {"ok": True, "view": copy.deepcopy(view)}
+
 
 METHODS: dict[str, Callable[[ViewsMethods, dict[str, Any]], dict[str, Any]]] = {
+    "views.publish": ViewsMethods._views_publish,
     "views.open": ViewsMethods._views_open,
     "views.push": ViewsMethods._views_push,
     "views.update": ViewsMethods._views_update,
