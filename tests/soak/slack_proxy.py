@@ -15,7 +15,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 # What a call can get instead of Slack's answer. Every fault but "slow" happens before the call
-# reaches the stand-in, as when Slack's edge refuses it: nothing was done.
+# reaches the stand-in, as when Slack's edge refuses it: nothing was done. "slow" delays the
+# answer to a call already carried out.
 KINDS = ("ratelimited", "5xx", "reset", "stall", "slow")
 
 
@@ -118,11 +119,10 @@ class _Handler(BaseHTTPRequestHandler):
             proxy._stopping.wait(proxy.stall_seconds)
             self._drop()
         else:
-            if kind == "slow":
-                time.sleep(proxy._delay())
-            self._forward(body)
+            self._forward(body, delay=proxy._delay() if kind == "slow" else 0.0)
 
-    def _forward(self, body: bytes) -> None:
+    def _forward(self, body: bytes, *, delay: float) -> None:
+        """Slack's answer (after ``delay``: a slow response to a call Slack has carried out)."""
         upstream = urlsplit(self.server.proxy.upstream)
         conn = http.client.HTTPConnection(upstream.hostname or "", upstream.port, timeout=60)
         try:
@@ -134,6 +134,7 @@ class _Handler(BaseHTTPRequestHandler):
             conn.request(self.command, self.path, body=body, headers=headers)
             answer = conn.getresponse()
             data = answer.read()
+            time.sleep(delay)
             self.send_response(answer.status)
             for key, value in answer.getheaders():
                 if key.lower() in ("content-type", "retry-after"):
