@@ -18,6 +18,8 @@ from bot.store.models import Confirmation, RequestState
 
 log = logging.getLogger(__name__)
 
+REFRESH_ROUNDS = 5  # renders of one refresh while the request keeps changing under it
+
 
 class Workflow:
     def __init__(
@@ -93,17 +95,31 @@ class Workflow:
 
     def refresh(self, view: RequestView) -> bool:
         """Bring the approval message and its copies up to ``view``; a failure leaves it marked
-        stale for the sweeper."""
+        stale for the sweeper.
+
+        Two jobs for one request (a decision and the sweeper, two replicas) can render in one
+        order and reach Slack in the other; so after each update the request is read again,
+        and rendered again until what Slack last received is what the store holds.
+        """
         if not (view.approval_channel and view.approval_ts) and not view.copies:
             self.notifier.request_changed(view)
             return True
+        for _ in range(REFRESH_ROUNDS):
+            updated = self._render(view)
+            current = self.ctx.current(view.id)
+            if not updated or _same(current, view):
+                break
+            view = current
+        self.upkeep.mark_message(view, stale=not updated)
+        self.notifier.request_changed(view)
+        return updated
+
+    def _render(self, view: RequestView) -> bool:
         updated = True
         if view.approval_channel and view.approval_ts:
             updated = self.notifier.update_approval(view)
         for channel, ts, purpose in view.copies:
             updated = self.notifier.update_copy(view, MessageRef(channel, ts), purpose) and updated
-        self.upkeep.mark_message(view, stale=not updated)
-        self.notifier.request_changed(view)
         return updated
 
     def refresh_id(self, request_id: str) -> bool:
@@ -202,3 +218,8 @@ class Workflow:
                 self.upkeep.record_copy(view.id, "escalation", ref.channel, ref.ts)
         for view in self.upkeep.stale_messages():
             self.refresh(view)
+
+
+def _same(a: RequestView, b: RequestView) -> bool:
+    """Whether two views of a request render alike (the stale flag is not shown)."""
+    return replace(a, message_stale=b.message_stale) == b

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from pydantic import SecretStr
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.domain.ports import MessageRef, NotPosted
 from bot.domain.views import RequestView
@@ -16,6 +17,10 @@ from bot.slack import blocks
 from bot.slack import mrkdwn as md
 
 log = logging.getLogger(__name__)
+
+# Every way a Web API call can fail: Slack's error answer, or no answer at all (a connection
+# reset or refused, a time-out: ``OSError``s the client re-raises once its retries are spent).
+CALL_FAILED = (SlackClientError, OSError, http.client.HTTPException)
 
 # What the requester can do when the approval message could not be posted, by Slack's error.
 POST_HINTS = {
@@ -55,7 +60,7 @@ class SlackNotifier:
                 unfurl_media=False,
                 **blocks.approval_message(view),
             )
-        except (SlackApiError, NotPosted) as exc:
+        except (*CALL_FAILED, NotPosted) as exc:
             error = exc.error if isinstance(exc, NotPosted) else slack_error(exc)
             log.warning("approval message for %s not posted: %s", view.id, error)
             hint = POST_HINTS.get(error, "try again in a minute")
@@ -74,7 +79,7 @@ class SlackNotifier:
                 ts=view.approval_ts,
                 **blocks.approval_message(view),
             )
-        except SlackApiError as exc:
+        except CALL_FAILED as exc:
             log.warning("approval message of %s not updated: %s", view.id, slack_error(exc))
             return False
         return True
@@ -174,7 +179,7 @@ class SlackNotifier:
         try:
             opened = self.client.conversations_open(users=user_id)
             channel = opened["channel"]["id"]
-        except SlackApiError as exc:
+        except CALL_FAILED as exc:
             log.warning("could not open a DM with %s: %s", user_id, slack_error(exc))
             return False
         return self._post(channel=channel, text=text, **extra)
@@ -182,7 +187,7 @@ class SlackNotifier:
     def ephemeral(self, channel: str, user_id: str, text: str) -> bool:
         try:
             self.client.chat_postEphemeral(channel=channel, user=user_id, text=text)
-        except SlackApiError as exc:
+        except CALL_FAILED as exc:
             log.warning("ephemeral to %s not posted: %s", user_id, slack_error(exc))
             return False
         return True
@@ -190,7 +195,7 @@ class SlackNotifier:
     def _post(self, **kwargs: Any) -> bool:
         try:
             self.client.chat_postMessage(unfurl_links=False, unfurl_media=False, **kwargs)
-        except SlackApiError as exc:
+        except CALL_FAILED as exc:
             log.warning("message not posted: %s", slack_error(exc))
             return False
         return True

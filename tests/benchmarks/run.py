@@ -54,6 +54,7 @@ import platform
 import resource
 import secrets
 import selectors
+import shutil
 import signal
 import statistics
 import subprocess
@@ -420,16 +421,25 @@ class Server:
                 os.kill(pid, signal.SIGCONT)
 
     def log_problems(self, lines: int = 40) -> str:
-        """The last warnings and errors in the server's log (kept in a temporary directory)."""
+        """The last warnings and errors in the server's log, tracebacks whole (the log itself is
+        kept when the run fails)."""
         log = self.workdir / f"{self.name.replace(' ', '-')}.log"
         try:
             text = log.read_text(errors="replace").splitlines()
         except OSError:
             return f"(no log at {log})"
-        found = [
-            line for line in text if " WARNING " in line or " ERROR " in line or "Traceback" in line
-        ]
-        return "\n".join([f"last warnings and errors in {log.name}:", *found[-lines:]])
+        found: list[str] = []
+        in_traceback = False
+        for line in text:
+            if " WARNING " in line or " ERROR " in line or line.startswith("Traceback"):
+                found.append(line)
+                in_traceback = line.startswith("Traceback")
+            elif in_traceback and line.strip():
+                found.append(line)  # the traceback's frames and its exception line
+                in_traceback = line.startswith((" ", "\t", "Traceback", "During", "The above"))
+            else:
+                in_traceback = False
+        return "\n".join([f"last warnings and errors in {log}:", *found[-lines:]])
 
     def note_memory(self) -> None:
         self.memory.append((self.sent, self.rss()))
@@ -1153,48 +1163,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         world.renice(args.standins_nice)
     results: dict[str, dict[str, Any]] = {}
     servers: dict[str, Server] = {}
+    # The servers' logs live here: kept, and the path printed, when the run fails.
+    work = Path(tempfile.mkdtemp(prefix="resetbot-bench-"))
     try:
-        with tempfile.TemporaryDirectory(prefix="resetbot-bench-") as tmp:
-            work = Path(tmp)
-            bare = bare_server(world, work / "bare", like_resetbot=True)
-            servers[bare.name] = bare
-            bare_rows = measure_bare(bare, world, plan, work, progress)
-            default = bare_server(world, work / "bare-default", like_resetbot=False)
-            servers[default.name] = default
-            default_rows = measure_bare(default, world, plan, work, progress)
-            # The floor under load: bare Bolt while a busy loop per core runs at the worker's
-            # nice, as resetbot's acks meet its background work (and the stand-ins) here.
-            busy_rows = measure_bare(bare, world, plan, work, progress, busy_nice=WORKER_NICE)
-            bare.startups.pop()
-            bare.start()  # idle but up: each resetbot row samples it just before (paired)
-            bare.startups.pop()
+        bare = bare_server(world, work / "bare", like_resetbot=True)
+        servers[bare.name] = bare
+        bare_rows = measure_bare(bare, world, plan, work, progress)
+        default = bare_server(world, work / "bare-default", like_resetbot=False)
+        servers[default.name] = default
+        default_rows = measure_bare(default, world, plan, work, progress)
+        # The floor under load: bare Bolt while a busy loop per core runs at the worker's
+        # nice, as resetbot's acks meet its background work (and the stand-ins) here.
+        busy_rows = measure_bare(bare, world, plan, work, progress, busy_nice=WORKER_NICE)
+        bare.startups.pop()
+        bare.start()  # idle but up: each resetbot row samples it just before (paired)
+        bare.startups.pop()
 
-            if not args.no_sqlite:
-                sqlite = resetbot_server(
-                    world, work / "sqlite", "SQLite", f"sqlite:///{work / 'sqlite' / 'resetbot.db'}"
-                )
-                servers[sqlite.name] = sqlite
+        if not args.no_sqlite:
+            sqlite = resetbot_server(
+                world, work / "sqlite", "SQLite", f"sqlite:///{work / 'sqlite' / 'resetbot.db'}"
+            )
+            servers[sqlite.name] = sqlite
+            try:
+                results[sqlite.name] = measure_resetbot(world, sqlite, bare, plan, work, progress)
+            finally:
+                sqlite.stop()
+                assert sqlite.store is not None
+                sqlite.store.dispose()
+
+        with postgres_database() if not args.no_postgres else contextlib.nullcontext() as pg:
+            if pg:
+                server = resetbot_server(world, work / "pg", "PostgreSQL", pg)
+                servers[server.name] = server
                 try:
-                    results[sqlite.name] = measure_resetbot(
-                        world, sqlite, bare, plan, work, progress
+                    results[server.name] = measure_resetbot(
+                        world, server, bare, plan, work, progress
                     )
                 finally:
-                    sqlite.stop()
-                    assert sqlite.store is not None
-                    sqlite.store.dispose()
-
-            with postgres_database() if not args.no_postgres else contextlib.nullcontext() as pg:
-                if pg:
-                    server = resetbot_server(world, work / "pg", "PostgreSQL", pg)
-                    servers[server.name] = server
-                    try:
-                        results[server.name] = measure_resetbot(
-                            world, server, bare, plan, work, progress
-                        )
-                    finally:
-                        server.stop()
-                        assert server.store is not None
-                        server.store.dispose()
+                    server.stop()
+                    assert server.store is not None
+                    server.store.dispose()
+    except BaseException:
+        print(f"benchmark failed; the servers' logs are kept in {work}", file=sys.stderr)
+        raise
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     finally:
         for server in servers.values():
             server.stop()

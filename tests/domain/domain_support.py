@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -103,6 +103,7 @@ class RecordingNotifier:
 
     fail_post: bool = False
     fail_dm: bool = False
+    during_update: Callable[[], None] | None = None  # runs once, inside the next update
     said: list[tuple[str, str, str]] = field(default_factory=list)
     secrets: list[tuple[str, str]] = field(default_factory=list)
 
@@ -114,6 +115,9 @@ class RecordingNotifier:
 
     def update_approval(self, view: RequestView) -> bool:
         self.said.append(("update", view.id, view.state.value))
+        if self.during_update is not None:
+            hook, self.during_update = self.during_update, None
+            hook()
         return True
 
     def approval_added(self, view: RequestView, approver: str) -> bool:

@@ -81,3 +81,18 @@ def test_the_sweeper_dispatches_an_approval_a_crash_left_behind(domain: Domain) 
     domain.workflow.sweep()
     domain.workflow.sweep()
     assert domain.providers["flags"].performed == [("reset", "tom")]
+
+
+def test_a_decision_racing_a_refresh_leaves_the_message_current(domain: Domain) -> None:
+    """An update rendered from an older view can reach Slack last: the refresh reads the
+    request again and renders it again, so the message ends showing what the store holds."""
+    view = domain.workflow.file(domain.draft(), "C0SUPPORT")
+
+    def deny() -> None:
+        domain.core.decisions.deny(view.id, BOB, "not today")
+
+    domain.notifier.during_update = deny
+    domain.workflow.refresh(view)  # renders "pending" while the denial lands
+    updates = [s for s in domain.notifier.said if s[0] == "update"]
+    assert updates[-1] == ("update", view.id, "denied")
+    assert not domain.core.queries.current(view.id).message_stale
