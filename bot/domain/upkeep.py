@@ -35,7 +35,7 @@ class Upkeep:
         """Pending requests nobody decided within ``remind_after_minutes``, each claimed once
         (whatever the number of replicas), with who can decide them."""
         return [
-            (view, self.deciders(view))
+            (view, self.deciders(view, with_config_admins=False))
             for view in self._claim_overdue("reminded_at", "remind_after_minutes")
         ]
 
@@ -57,9 +57,10 @@ class Upkeep:
                         claimed.append(self.ctx.view(self.ctx.load(tx, rid)))
         return claimed
 
-    def deciders(self, view: RequestView) -> list[str]:
-        """Who can decide ``view`` now: approvers and admins for its provider and the config's
-        admins, never its requester (unless the provider allows self-approval)."""
+    def deciders(self, view: RequestView, *, with_config_admins: bool = True) -> list[str]:
+        """Who can decide ``view`` now: approvers and admins for its provider (group members
+        included) and the config's admins, never its requester (unless the provider allows
+        self-approval)."""
         with self.ctx.store.reading() as tx:
             subjects = set(role_store.deciders(tx, view.provider))
         people = {s for s in subjects if not s.startswith(role_store.GROUP_PREFIX)}
@@ -68,7 +69,8 @@ class Upkeep:
                 people |= self.ctx.group_members(group)
             except GroupCheckFailed:
                 people.add(group)  # named as the group, for a reminder to mention
-        people |= set(self.ctx.settings.admins)
+        if with_config_admins:
+            people |= set(self.ctx.settings.admins)
         if not policy.self_approval_allowed(self.ctx.settings, view.provider):
             people.discard(view.requester_id)
         return sorted(people)

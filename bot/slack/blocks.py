@@ -562,16 +562,17 @@ def security_alert(r: RequestView, what: str) -> dict[str, Any]:
 
 def reminder(r: RequestView, deciders: Sequence[str], admins: Sequence[str]) -> str:
     """The reminder in the approval message's thread: who can decide, or that nobody can."""
+    admins_text = ", ".join(md.user(a) for a in admins) or "no admin is configured"
     if deciders:
         who = ", ".join(md.subject(d) for d in deciders)
         return (
             f":alarm_clock: Request {md.code(r.id)} is still waiting for a decision "
-            f"(expires {md.date(r.expires_at)}). Who can decide: {who}."
+            f"(expires {md.date(r.expires_at)}). Who can decide: {who} (and the admins)."
         )
-    admins_text = ", ".join(md.user(a) for a in admins) or "no admin is configured"
     return (
-        f":warning: Request {md.code(r.id)} is still waiting, and nobody can decide it: no one "
-        f"holds the approver role for {md.code(r.provider)}. Admins: {admins_text}."
+        f":warning: Request {md.code(r.id)} is still waiting, and nobody holds the approver role "
+        f"for {md.code(r.provider)} (an empty group?): only an admin can decide it: "
+        f"{admins_text}."
     )
 
 
