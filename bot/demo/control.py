@@ -54,10 +54,15 @@ class Controller:
         """``@dan`` as Slack sends it once the client has turned it into a mention (the
         manifest's ``should_escape``): ``<@U0DAN|dan>``."""
         ids = {p.handle: p.id for p in self.rig.people}
+        groups = {handle: gid for gid, (handle, _) in self.rig.standin.usergroups.items()}
 
         def mention(match: re.Match[str]) -> str:
             handle = match.group(1)
-            return f"<@{ids[handle]}|{handle}>" if handle in ids else match.group(0)
+            if handle in ids:
+                return f"<@{ids[handle]}|{handle}>"
+            if handle in groups:
+                return f"<!subteam^{groups[handle]}|@{handle}>"
+            return match.group(0)
 
         return _HANDLE.sub(mention, text)
 

@@ -197,7 +197,7 @@ def owner_did_not_ask(rig: Rig) -> Ran:
 
 def group_member_after_reminder(rig: Rig) -> Ran:
     """A reminder, then a member of @managers approves"""
-    rig.say("ada", "roles grant @managers approver")
+    rig.say("ada", "roles grant <!subteam^S0MANAGERS|@managers> approver")
     rid = rig.file("alice", "community uma@example.com locked out after a trip")
     rig.clock.advance(minutes=16)
     rig.sweep()

@@ -193,7 +193,8 @@ class Filing:
                     approval_channel=policy.approvals_channel(
                         settings, draft.provider, origin_channel
                     ),
-                    approvals=[],  # known empty: reading it for the view needs no query
+                    approvals=[],  # known empty: reading them for the view needs no query
+                    copies=[],
                     target_lookup=target.lookup.value,
                     target_lookup_error=(target.error or "")[:64] or None,
                     target_slack_id=target.slack_id,

@@ -61,6 +61,12 @@ class Workflow:
                 raise
             self.filing.attach_message(view.id, ref.channel, ref.ts)
             view = replace(view, approval_channel=ref.channel, approval_ts=ref.ts)
+            # A decision or cancel that landed between the insert and the message's id being
+            # stored found no message to update: bring it up to date now.
+            current = self.ctx.current(view.id)
+            if _moved_on(current, view):
+                self.refresh(current)
+                view = current
         if where in ("dm", "both"):
             view = self._dm_approvers(view, alone=where == "dm")
         if view.confirmation is Confirmation.AWAITING:
@@ -218,6 +224,15 @@ class Workflow:
                 self.upkeep.record_copy(view.id, "escalation", ref.channel, ref.ts)
         for view in self.upkeep.stale_messages():
             self.refresh(view)
+
+
+def _moved_on(now: RequestView, then: RequestView) -> bool:
+    """Whether the request changed in a way its message shows."""
+    return (now.state, now.confirmation, len(now.approvals)) != (
+        then.state,
+        then.confirmation,
+        len(then.approvals),
+    )
 
 
 def _same(a: RequestView, b: RequestView) -> bool:

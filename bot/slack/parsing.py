@@ -111,16 +111,16 @@ def words(text: str) -> list[str]:
 
 _SUBTEAM = re.compile(r"^<!subteam\^(S[A-Z0-9]+)(?:\|[^>]*)?>$")
 _GROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
-_HANDLE = re.compile(r"^@[a-z0-9][a-z0-9._-]{0,79}$")
 
 
 def parse_subject(token: str) -> str:
-    """Who a role goes to: a person (``<@U…>``, ``U…``) or a user group, as Slack writes a
-    group mention (``<!subteam^S…|@managers>``), its id (``S…``) or its plain ``@handle``."""
+    """Who a role goes to: a person (``<@U…>``, ``U…``) or a user group, as Slack writes a group
+    mention (``<!subteam^S…|@managers>``) or its id (``S…``). A plain ``@name`` is refused: it
+    could be a person or a group, and only Slack's mention says which."""
     match = _SUBTEAM.match(token)
     if match:
         return match.group(1)
-    if _GROUP_ID.match(token) or _HANDLE.match(token):
+    if _GROUP_ID.match(token):
         return token
     return parse_user(token)
 
@@ -132,7 +132,8 @@ def parse_user(token: str) -> str:
     if _USER_ID.match(token):
         return token
     raise ParseError(
-        f"'{token[:40]}' is not a Slack user. Mention the person (@name) or give their user id."
+        f"'{token[:40]}' is not a Slack user. Mention the person or group (pick @name from "
+        "Slack's list) or give their id (U… or S…)."
     )
 
 
