@@ -58,7 +58,7 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 # The example file's stand-in for every credential: never a real one.
 PLACEHOLDER = "replace-me"
 # RESETBOT_ variables that are not settings but are read elsewhere (the test suite's own too).
-OTHER_ENV = {"RESETBOT_CONFIG", "RESETBOT_THREADS"}
+OTHER_ENV = {"RESETBOT_CONFIG", "RESETBOT_THREADS", "RESETBOT_READ_DEADLINE"}
 OTHER_ENV_PREFIXES = ("RESETBOT_TEST_",)
 # Database URL schemes and what they mean; postgres:// is what Heroku puts in DATABASE_URL.
 DATABASE_SCHEMES = {

@@ -44,7 +44,7 @@ EVENTS_PATH = "/slack/events"
 METRICS_PATH = "/metrics"
 MAX_BODY = 1024 * 1024  # Slack's payloads are far smaller; refuse to buffer anything bigger
 MAX_HEAD = 64 * 1024  # request line and headers
-READ_DEADLINE = 10.0  # seconds a client has to send a whole request
+READ_DEADLINE = 10.0  # seconds a client has to send a whole request (RESETBOT_READ_DEADLINE)
 STORE_DOWN = ":x: The store is unavailable; nothing was done. Please try again later."
 
 #: ``problem()``: why the store cannot be used now (a sentence naming it), or None.
@@ -148,8 +148,11 @@ def make_wsgi_app(
                 try:
                     first = first_delivery(_delivery_keys(environ, raw, payload))
                 except Exception:
-                    # A store that cannot record the delivery cannot act on it either: the
-                    # listener acks and its job tells the person the database is unreachable.
+                    if store_problem is not None and (problem := store_problem()) is not None:
+                        log.error("refused a Slack request: %s", problem)  # full, read-only
+                        return _store_down(start_response, payload)
+                    # Unreachable: then it cannot act on the delivery either, and the listener
+                    # acks and its job tells the person the database cannot be reached.
                     log.warning("replay check skipped: the store failed", exc_info=True)
                     first = True
                 if not first:
@@ -207,7 +210,7 @@ def _well_formed(raw: bytes, content_type: str) -> bool:
 
 def _refused(environ: WSGIEnvironment, status: str, reason: str, size: int) -> None:
     """One bounded line for a refused request: nothing of its body, nothing unescaped."""
-    log.warning(
+    log.info(
         "refused a request to %s from %s: %s %s (%d bytes)",
         visible(str(environ.get("PATH_INFO", "")))[:100],
         visible(str(environ.get("REMOTE_ADDR", "?")))[:64],
@@ -385,13 +388,14 @@ def run_gunicorn(
 
     workers = _count("WEB_CONCURRENCY", 1)
     threads = _count("RESETBOT_THREADS", 16)
+    deadline = _count("RESETBOT_READ_DEADLINE", int(READ_DEADLINE))
 
     class _Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
             self.cfg.set("threads", threads)
-            self.cfg.set("worker_class", buffering_worker())
+            self.cfg.set("worker_class", buffering_worker(deadline))
             self.cfg.set("timeout", 30)
             self.cfg.set("graceful_timeout", 30)
             self.cfg.set("keepalive", 5)
@@ -442,12 +446,12 @@ def check_port(host: str, port: int) -> None:
         probe.close()
 
 
-def buffering_worker() -> type:
+def buffering_worker(read_deadline: float = READ_DEADLINE) -> type:
     """gunicorn's gthread worker, but its event loop (not a thread) reads each request in full.
 
     A thread is only given a request once all of it has arrived, so clients that trickle
     headers or bodies, or send half a request and wait, hold a socket and a few bytes, never
-    a thread; a request not complete within ``READ_DEADLINE`` is answered 408 and closed.
+    a thread; a request not complete within ``read_deadline`` seconds is answered 408 and closed.
     """
     from gunicorn.workers.gthread import TConn, ThreadWorker  # type: ignore[import-untyped]
 
@@ -474,7 +478,7 @@ def buffering_worker() -> type:
 
         def start_reading(self, conn: Any, ahead: bytes = b"") -> None:
             conn.sock.setblocking(False)
-            self.reading[conn] = (bytearray(ahead), time.monotonic() + READ_DEADLINE)
+            self.reading[conn] = (bytearray(ahead), time.monotonic() + read_deadline)
             self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_bytes, conn))
             if ahead:
                 self.consider(conn)

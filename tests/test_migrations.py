@@ -19,6 +19,7 @@ TABLES = {
     "approvals",
     "audit_events",
     "audit_outbox",
+    "deliveries_seen",
     "reset_requests",
     "role_grants",
 }

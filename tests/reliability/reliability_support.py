@@ -45,8 +45,16 @@ def slack_world() -> SlackStandIn:
 class Served:
     """``resetbot serve`` (gunicorn, HTTP mode) in its own process group, config from a TOML."""
 
-    def __init__(self, workdir: Path, settings: Mapping[str, Any], *, name: str = "bot") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        settings: Mapping[str, Any],
+        *,
+        name: str = "bot",
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.workdir = workdir
+        self.env = dict(env or {})
         self.name = name
         self.config = write_config(workdir / f"{name}.toml", settings)
         self.port = free_port()
@@ -72,6 +80,7 @@ class Served:
             WEB_CONCURRENCY="1",
             PYTHONUNBUFFERED="1",
         )
+        env.update(self.env)
         with self.stderr_path.open("ab") as err:
             self.proc = subprocess.Popen(  # noqa: S603 - our own entry point
                 argv,
