@@ -379,7 +379,7 @@ SLACK_CHECK_SECONDS = 20.0  # retrying an unreachable Slack; one more call's tim
 SLACK_CHECK_TIMEOUT = 5.0
 
 
-def check_slack(settings: Settings, *, budget: float = SLACK_CHECK_SECONDS) -> None:
+def check_slack(settings: Settings, *, budget: float | None = None) -> None:
     """``auth.test`` before serving, with a few retries: raise ServerError if Slack cannot be
     reached (status 1) or rejects the token (status 2)."""
     from slack_sdk.errors import SlackApiError
@@ -392,7 +392,7 @@ def check_slack(settings: Settings, *, budget: float = SLACK_CHECK_SECONDS) -> N
         timeout=int(SLACK_CHECK_TIMEOUT),
         retry_handlers=[],
     )
-    deadline = time.monotonic() + budget
+    deadline = time.monotonic() + (SLACK_CHECK_SECONDS if budget is None else budget)
     wait = 0.5
     while True:
         try:

@@ -228,7 +228,7 @@ class Settings(BaseSettings):
         if driver is None:
             raise PydanticCustomError(
                 "database_url",
-                "unsupported database {scheme!r}; supported: sqlite:///path, "
+                "unsupported database '{scheme}'; supported: sqlite:///path, "
                 "postgresql+psycopg://… (postgres:// and postgresql:// mean the same)",
                 {"scheme": scheme[:20]},
             )

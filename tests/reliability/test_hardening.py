@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -327,3 +328,31 @@ class TestSlowClients:
                 s.close()
             served.stop()
         assert "Traceback" not in served.stderr()
+
+
+class TestTextIntoBlockKit:
+    """Findings 8 and 9: names at and past the limits, and invisible or bidi characters."""
+
+    def test_a_3500_character_name_is_fitted_everywhere(self, rig: Rig) -> None:
+        long_name = "Tom " + "Averyveryverylongname" * 166  # 3,500 characters
+        rig.sandbox("community").add_user(email="long@example.com", name=long_name)
+        reason = "new laptop \u202egnp.exe\u202c zero\u200bwidth"
+        rid = rig.file("alice", f"community long@example.com {reason}")
+        message = rig.approval_message(rid)
+        text = message.all_text()
+        assert "…" in text and "Averyveryverylongname" in text
+        for hidden in ("\u202e", "\u202c", "\u200b"):
+            assert hidden not in json.dumps(message.blocks, ensure_ascii=False)
+        assert "gnp.exe" in text
+        rig.approve("bob", rid)
+        assert rig.wait_state(rid).state is RequestState.SUCCEEDED
+        assert "…" in rig.approval_message(rid).all_text()
+
+    def test_fit_and_clean(self) -> None:
+        from bot.slack.fit import clean, fit, visible
+
+        assert fit("a" * 10, 5) == "aaaa…" and fit("short", 5) == "short"
+        assert fit("abc &amp; def", 8) == "abc …"  # never half an escape
+        assert fit("see <@U123456|ann>", 12) == "see …"
+        assert clean("a\u202eb\u2066c\u200dd\x07e\nf") == "abcde\nf"
+        assert visible("a\nb\u202e") == "a\\x0ab\\u202e"
