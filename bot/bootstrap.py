@@ -41,6 +41,8 @@ from bot.domain.upkeep import Upkeep
 from bot.domain.workflow import Workflow
 from bot.observed import observed
 from bot.server import (
+    ServerError,
+    check_port,
     configure_logging,
     limit_malloc_arenas,
     make_wsgi_app,
@@ -54,11 +56,12 @@ from bot.slack.directory import SlackDirectory
 from bot.slack.jobs import homes_changed
 from bot.slack.notifier import SlackNotifier
 from bot.slack.teams import SlackTeams
-from bot.store import outbox
+from bot.store import deliveries, outbox
 from bot.store.db import Store, StoreError
 from bot.store.models import utcnow
 from bot.webhook import WebhookSender
 from providers.base import Provider
+from providers.http import set_call_deadline
 from providers.registry import build_providers
 
 log = logging.getLogger(__name__)
@@ -102,6 +105,7 @@ def build_core(
     clock: Callable[[], datetime] = utcnow,
     teams: Teams | None = None,
 ) -> Core:
+    set_call_deadline(settings.provider_call_deadline_seconds)
     catalog = Catalog(
         observed(
             providers
@@ -284,9 +288,20 @@ class Web:
 
     def wsgi(self) -> Any:
         """The WSGI app: ``/slack/events``, ``/healthz`` and ``/metrics``."""
+        secret = self.core.settings.slack.signing_secret
         return make_wsgi_app(
-            self.app, self.healthy, scrape=self.scrape, metrics_token=self.metrics_token
+            self.app,
+            self.healthy,
+            scrape=self.scrape,
+            metrics_token=self.metrics_token,
+            signing_secret=secret.get_secret_value() if secret is not None else None,
+            store_problem=self.core.store.problem,
+            first_delivery=self.first_delivery,
         )
+
+    def first_delivery(self, keys: list[str]) -> bool:
+        """Whether a signed delivery is new (a replay of one is dropped), on every replica."""
+        return deliveries.first_delivery(self.core.store, keys, self.core.clock())
 
     def start(self) -> None:
         """Start the sweeper where the jobs run (in the worker process, it starts itself)."""
@@ -361,18 +376,74 @@ def run_worker(
         log.info("background worker stopped after %.1f s of draining", time.monotonic() - started)
 
 
-def serve(settings: Settings) -> None:
-    """``resetbot serve``: HTTP under gunicorn, or Socket Mode when SLACK_APP_TOKEN is set."""
+# Slack's answers that mean the token itself is wrong: retrying cannot help.
+REJECTED_TOKEN = {
+    "invalid_auth",
+    "not_authed",
+    "account_inactive",
+    "token_revoked",
+    "token_expired",
+    "not_allowed_token_type",
+}
+SLACK_CHECK_SECONDS = 20.0  # retrying an unreachable Slack; one more call's time-out may follow
+SLACK_CHECK_TIMEOUT = 5.0
+
+
+def check_slack(settings: Settings, *, budget: float | None = None) -> None:
+    """``auth.test`` before serving, with a few retries: raise ServerError if Slack cannot be
+    reached (status 1) or rejects the token (status 2)."""
+    from slack_sdk.errors import SlackApiError
+
+    token = settings.slack.bot_token
+    api_url = str(settings.slack.api_url)
+    client = WebClient(
+        token=token.get_secret_value() if token is not None else None,
+        base_url=api_url,
+        timeout=int(SLACK_CHECK_TIMEOUT),
+        retry_handlers=[],
+    )
+    deadline = time.monotonic() + (SLACK_CHECK_SECONDS if budget is None else budget)
+    wait = 0.5
+    while True:
+        try:
+            client.auth_test()
+            return
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or exc.response.status_code)
+            if error in REJECTED_TOKEN:
+                raise ServerError(
+                    f"Slack rejected SLACK_BOT_TOKEN ({error}) at {api_url}auth.test", status=2
+                ) from None
+            why = f"it answered {error}"
+        except Exception as exc:  # urllib's, socket's and the SDK's errors alike
+            why = _reason(exc)
+        if time.monotonic() + wait >= deadline:
+            raise ServerError(f"cannot reach Slack at {api_url} ({why}); not serving")
+        log.warning("Slack at %s not answering (%s); retrying", api_url, why)
+        time.sleep(wait)
+        wait = min(wait * 2, 4.0)
+
+
+def _reason(exc: BaseException) -> str:
+    inner = getattr(exc, "reason", None) or exc
+    return f"{type(inner).__name__}: {str(inner)[:120]}" if str(inner) else type(inner).__name__
+
+
+def serve(settings: Settings, *, port: int = 3000, host: str = "0.0.0.0") -> None:  # noqa: S104
+    """``resetbot serve``: HTTP under gunicorn, or Socket Mode when SLACK_APP_TOKEN is set.
+
+    Raises ServerError (Slack unreachable or the token refused) or ServerError (the port).
+    """
     configure_logging(settings.log_level, settings.log_format)
     limit_malloc_arenas()
-    port = int(os.environ.get("PORT", "3000"))
-    host = os.environ.get("HOST") or "0.0.0.0"  # noqa: S104
+    check_port(host, port)
+    log.info("resetbot %s starting", metrics.version())
+    check_slack(settings)
     # Every process started from here counts into one directory; a scrape sums them.
     own_dir = metrics.multiprocess_dir() is None
     metrics.enable_multiprocess(
         metrics.multiprocess_dir() or tempfile.mkdtemp(prefix="resetbot-metrics-")
     )
-    log.info("resetbot %s starting", metrics.version())
     try:
         if settings.slack.app_token is not None:
             web = build_web(settings, background=settings.background)

@@ -23,6 +23,7 @@ from bot.config import (
     Settings,
     config_path_from_env,
     load_settings,
+    unknown_env,
 )
 from bot.metrics import version
 from bot.store.urls import mask_url
@@ -49,7 +50,10 @@ class Context:
 
     @cached_property
     def settings(self) -> Settings:
-        return load_settings(self.config_path)
+        settings = load_settings(self.config_path)
+        for line in unknown_env():
+            _say(line)
+        return settings
 
     @cached_property
     def config_file(self) -> Path:
@@ -118,23 +122,39 @@ def register_serve(sub: Any) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, ctx: Context) -> int:
-    from bot.config import require_serve
+    from bot.config import placeholder_problems, require_serve
     from bot.store.migrate import ensure_schema
 
     settings = ctx.settings
     require_serve(settings)
-    migrated = ensure_schema(settings.database_url)
+    if problems := placeholder_problems(settings):
+        raise ConfigError(problems)
+    port = _env_port()
+    host = os.environ.get("HOST", "").strip() or "0.0.0.0"  # noqa: S104
+    migrated = ensure_schema(settings.database_url, create=False)
     # Imported here: the server pulls in Bolt and the providers, which other commands never need.
     try:
         from bot.bootstrap import serve
-        from bot.server import configure_logging
+        from bot.server import ServerError, configure_logging
     except ImportError as exc:
         raise CliError(f"the Slack server cannot be loaded: {exc}") from exc
     configure_logging(settings.log_level)
     if migrated:
         logging.getLogger("bot.cli").info("%s", migrated)
-    serve(settings)
+    try:
+        serve(settings, port=port, host=host)
+    except ServerError as exc:
+        _say(str(exc))
+        return exc.status
     return EXIT_OK
+
+
+def _env_port() -> int:
+    text = os.environ.get("PORT", "").strip() or "3000"
+    try:
+        return _port(text)
+    except argparse.ArgumentTypeError as exc:
+        raise ConfigError([f"PORT: {exc}"]) from None
 
 
 def register_db(sub: Any) -> None:
@@ -324,7 +344,11 @@ def register_config(sub: Any) -> None:
 
 
 def cmd_config_check(args: argparse.Namespace, ctx: Context) -> int:
+    from bot.config import placeholder_problems
+
     settings = ctx.settings
+    if placeholders := placeholder_problems(settings):
+        raise ConfigError(placeholders)
     print(json.dumps(settings.masked(), indent=2, ensure_ascii=False))
     source = str(ctx.config_file) if ctx.config_file.exists() else "no config file"
     names = ", ".join(settings.providers) or "none"

@@ -55,6 +55,19 @@ SLACK_ENV = {
     "SLACK_APP_TOKEN": "app_token",
 }
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+# The example file's stand-in for every credential: never a real one.
+PLACEHOLDER = "replace-me"
+# RESETBOT_ variables that are not settings but are read elsewhere (the test suite's own too).
+OTHER_ENV = {"RESETBOT_CONFIG", "RESETBOT_THREADS", "RESETBOT_READ_DEADLINE"}
+OTHER_ENV_PREFIXES = ("RESETBOT_TEST_",)
+# Database URL schemes and what they mean; postgres:// is what Heroku puts in DATABASE_URL.
+DATABASE_SCHEMES = {
+    "sqlite": "sqlite",
+    "sqlite+pysqlite": "sqlite+pysqlite",
+    "postgres": "postgresql+psycopg",
+    "postgresql": "postgresql+psycopg",
+    "postgresql+psycopg": "postgresql+psycopg",
+}
 
 InstanceName = Annotated[str, StringConstraints(pattern=INSTANCE_NAME_PATTERN)]
 SlackUserId = Annotated[str, StringConstraints(pattern=SLACK_USER_ID_PATTERN)]
@@ -194,14 +207,35 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     metrics_token: SecretStr | None = None
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    # One provider call, its retries and their waits included, ends by this many seconds.
+    provider_call_deadline_seconds: float = Field(default=30.0, gt=0, le=600)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _database_url_from_env(cls, data: Any) -> Any:
+        # The platform's DATABASE_URL (Heroku, Render...) unless database_url is set our way.
+        if isinstance(data, dict) and not data.get("database_url"):
+            found = os.environ.get("DATABASE_URL", "").strip()
+            if found:
+                return {**data, "database_url": found}
+        return data
 
     @field_validator("database_url")
     @classmethod
     def _parseable_url(cls, value: str) -> str:
-        if not is_database_url(value):
+        scheme, sep, rest = value.partition("://")
+        if not sep or not is_database_url(value):
             # Never echo the value: a database URL may carry a password.
             raise PydanticCustomError("database_url", "not a valid SQLAlchemy database URL")
-        return value
+        driver = DATABASE_SCHEMES.get(scheme.lower())
+        if driver is None:
+            raise PydanticCustomError(
+                "database_url",
+                "unsupported database '{scheme}'; supported: sqlite:///path, "
+                "postgresql+psycopg://… (postgres:// and postgresql:// mean the same)",
+                {"scheme": scheme[:20]},
+            )
+        return f"{driver}://{rest}"
 
     @field_validator("admins", mode="before")
     @classmethod
@@ -469,6 +503,50 @@ def _mask(value: Any) -> Any:
     if isinstance(value, HttpUrl):
         return str(value)
     return value
+
+
+def placeholder_problems(settings: Settings) -> list[str]:
+    """Every setting still holding the example file's ``replace-me``."""
+    found: list[str] = []
+
+    def walk(value: Any, key: str) -> None:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str):
+            if PLACEHOLDER in value:
+                found.append(f"{key}: still the example's placeholder {PLACEHOLDER!r}")
+        elif isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                walk(getattr(value, name), f"{key}.{name}" if key else name)
+        elif isinstance(value, Mapping):
+            for name, item in value.items():
+                walk(item, f"{key}.{name}" if key else str(name))
+
+    walk(settings, "")
+    return found
+
+
+def unknown_env(environ: Mapping[str, str] | None = None) -> list[str]:
+    """``RESETBOT_…`` variables that name no setting (misspelt?): resetbot ignores them."""
+    names = set(Settings.model_fields)
+    nested = {
+        "slack": set(SlackSettings.model_fields),
+        "audit": set(AuditSettings.model_fields),
+    }
+    out = []
+    for var in sorted(os.environ if environ is None else environ):
+        upper = var.upper()
+        if not upper.startswith("RESETBOT_") or upper in OTHER_ENV:
+            continue
+        if upper.startswith(OTHER_ENV_PREFIXES):
+            continue
+        top, _, sub = upper.removeprefix("RESETBOT_").lower().partition("__")
+        known = top in names and (
+            not sub or top not in nested or sub.partition("__")[0] in nested[top]
+        )
+        if not known:
+            out.append(f"warning: {var} is not a resetbot setting (misspelt?); it is ignored")
+    return out
 
 
 def http_problems(settings: Settings) -> list[str]:

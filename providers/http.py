@@ -6,12 +6,15 @@ import email.utils
 import logging
 import math
 import re
+import ssl
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, NoReturn
 
+import httpcore
 import httpx
 
 from providers.base import (
@@ -41,6 +44,87 @@ _DETAIL_LIMIT = 160
 # A long run mixing letters and digits is treated as a secret the client does not know of
 # (another user's key, a password the provider echoes): provider text is shown without it.
 _SECRET_LIKE = re.compile(r"\S{16,}")
+
+
+DEFAULT_CALL_DEADLINE = 30.0
+_call_deadline = [DEFAULT_CALL_DEADLINE]
+
+
+def set_call_deadline(seconds: float) -> None:
+    """Every provider call from now on ends within ``seconds``, retries and waits included
+    (``provider_call_deadline_seconds``; the composition root sets it from the settings)."""
+    _call_deadline[0] = seconds
+
+
+# When the call on this thread must be over (time.monotonic()); None outside a call.
+_ends = threading.local()
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket stream whose every read and write ends by the call's deadline: httpx's own
+    time-outs are per read, so a provider sending a byte at a time would never trip them."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    @staticmethod
+    def _left(timeout: float | None) -> float | None:
+        ends: float | None = getattr(_ends, "at", None)
+        if ends is None:
+            return timeout
+        left = ends - time.monotonic()
+        if left <= 0:
+            raise httpcore.ReadTimeout("the call's deadline passed")
+        return left if timeout is None else min(timeout, left)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, self._left(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, self._left(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        inner = self._inner.start_tls(ssl_context, server_hostname, self._left(timeout))
+        return _DeadlineStream(inner)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, inner: httpcore.NetworkBackend) -> None:
+        self._inner = inner
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        timeout = _DeadlineStream._left(timeout)
+        return _DeadlineStream(
+            self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        )
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _deadline_transport() -> httpx.HTTPTransport:
+    transport = httpx.HTTPTransport()
+    pool = transport._pool  # httpx offers no other way to give httpcore a network backend
+    pool._network_backend = _DeadlineBackend(pool._network_backend)
+    return transport
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,13 +231,15 @@ class HttpClient:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     transport: httpx.BaseTransport | None = None
     classify: ErrorHook | None = None
+    #: seconds one ``send`` may take, retries and waits included (None: set_call_deadline's)
+    deadline: float | None = None
     client: httpx.Client = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.client = httpx.Client(
             base_url=self.base_url,
             timeout=httpx.Timeout(self.timeout),
-            transport=self.transport,
+            transport=self.transport if self.transport is not None else _deadline_transport(),
             headers={"Accept": "application/json", "User-Agent": "resetbot"},
             follow_redirects=False,
         )
@@ -171,6 +257,16 @@ class HttpClient:
         Retried (bounded, backing off, honouring Retry-After) only when the provider certainly
         did not act on it: no connection, 429, 503.
         """
+        budget = self.deadline if self.deadline is not None else _call_deadline[0]
+        ends = time.monotonic() + budget
+        outer = getattr(_ends, "at", None)
+        _ends.at = ends if outer is None else min(ends, outer)
+        try:
+            return self._send(call, ends, budget)
+        finally:
+            _ends.at = outer
+
+    def _send(self, call: Call, ends: float, budget: float) -> Reply:
         headers = dict(self.auth[call.credential]) if call.credential else {}
         attempt = 0
         while True:
@@ -193,7 +289,8 @@ class HttpClient:
                     f"{_describe_transport(exc)}; check `base_url`. Nothing was done."
                 ) from exc
             except httpx.TransportError as exc:
-                raise self._lost(call, exc) from exc
+                overdue = time.monotonic() >= ends - 0.01
+                raise self._lost(call, exc, within=budget if overdue else None) from exc
             else:
                 data, is_json = parse_body(response)
                 reply = Reply(response, data, is_json)
@@ -201,7 +298,19 @@ class HttpClient:
                     return reply
                 error = self._error_for(call, reply)
                 wait = self._retry_wait(error, reply, attempt)
-            if wait is None or attempt >= self.retry.max_retries or wait > self.retry.max_wait:
+            past_deadline = wait is not None and time.monotonic() + wait >= ends
+            if past_deadline and cause is not None and call.op == "read":
+                error = Unavailable(
+                    f"{self.title} ({self.where}) could not be reached within "
+                    f"{_seconds(budget)} when asked to {call.what}. Nothing was changed; "
+                    "try again later."
+                )
+            if (
+                wait is None
+                or past_deadline
+                or attempt >= self.retry.max_retries
+                or wait > self.retry.max_wait
+            ):
                 log.info("%s: %s %s failed: %s", self.where, call.method, call.path, error.kind)
                 if cause is not None:
                     raise error from cause
@@ -227,9 +336,15 @@ class HttpClient:
         header = parse_retry_after(reply.response.headers.get("Retry-After"))
         return header if header is not None else self.retry.backoff(attempt)
 
-    def _lost(self, call: Call, exc: httpx.TransportError) -> ProviderError:
+    def _lost(
+        self, call: Call, exc: httpx.TransportError, *, within: float | None = None
+    ) -> ProviderError:
         """The request may have reached the provider, and no usable answer came back."""
-        how = _describe_transport(exc)
+        how = (
+            f"no complete answer within {_seconds(within)}"
+            if within is not None
+            else _describe_transport(exc)
+        )
         if call.op == "action":
             return OutcomeUnknown(
                 f"{self.title} ({self.where}) did not answer ({how}) after the request to "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import random
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +16,9 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 
 from bot.config import Settings
 from bot.observed import CountedRetries, CountedWebClient
@@ -21,6 +26,52 @@ from bot.slack.deps import ListenerDeps
 from bot.slack.listeners import actions, commands, views
 
 log = logging.getLogger(__name__)
+
+RETRY_AFTER_CAP = 60  # seconds: a longer Retry-After is not waited for; the call fails at once
+
+
+def retry_after(response: HttpResponse | None) -> float | None:
+    """The ``Retry-After`` of a 429 in seconds (1 if missing or unreadable); None otherwise."""
+    if response is None or response.status_code != 429:
+        return None
+    for name, values in response.headers.items():
+        if name.lower() == "retry-after":
+            value = values[0] if isinstance(values, list) and values else values
+            try:
+                return max(float(str(value).strip()), 0.0)
+            except ValueError:
+                return 1.0
+    return 1.0
+
+
+class CappedRateLimitRetries(RateLimitErrorRetryHandler):
+    """slack_sdk's 429 retries, but a ``Retry-After`` above ``RETRY_AFTER_CAP`` is not waited
+    for: the call fails at once and the caller's failure path runs (a filing whose approval
+    message cannot be posted is cancelled, its requester told), instead of a thread asleep
+    for an hour with the request pending."""
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        wait = retry_after(response)
+        return wait is not None and wait <= RETRY_AFTER_CAP
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        state.next_attempt_requested = True
+        time.sleep(min(retry_after(response) or 1.0, RETRY_AFTER_CAP) + random.random())
+        state.increment_current_attempt()
 
 
 def make_web_client(settings: Settings, *, in_listener: bool = False) -> WebClient:
@@ -41,7 +92,7 @@ def make_web_client(settings: Settings, *, in_listener: bool = False) -> WebClie
         if in_listener
         else [
             CountedRetries(ConnectionErrorRetryHandler(max_retry_count=2), "connection"),
-            CountedRetries(RateLimitErrorRetryHandler(max_retry_count=3), "rate_limited"),
+            CountedRetries(CappedRateLimitRetries(max_retry_count=3), "rate_limited"),
             CountedRetries(ServerErrorRetryHandler(max_retry_count=2), "server_error"),
         ],
     )

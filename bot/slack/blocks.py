@@ -29,6 +29,7 @@ from slack_sdk.models.views import View
 
 from bot.domain.views import GrantView, ProviderStatus, RequestLine, RequestView
 from bot.slack import mrkdwn as md
+from bot.slack.fit import fit
 from bot.store.models import ALL_PROVIDERS, Confirmation, RequestState, TargetLookup
 
 APPROVE_ACTION = "approve_request"
@@ -61,12 +62,13 @@ CONFIRMATION_WORDS = {
 }
 
 
-def _text(value: str) -> MarkdownTextObject:
-    return MarkdownTextObject(text=value)
+def _text(value: str, limit: int = 2000) -> MarkdownTextObject:
+    # 2000: a section field's limit, the smallest of the places mrkdwn text goes.
+    return MarkdownTextObject(text=fit(value, limit))
 
 
 def _plain(value: str, limit: int = 75) -> PlainTextObject:
-    return PlainTextObject(text=value[:limit], emoji=True)
+    return PlainTextObject(text=fit(value, limit), emoji=True)
 
 
 def blocks_json(blocks: Sequence[Block]) -> list[dict[str, Any]]:
@@ -145,7 +147,7 @@ def reason_block(r: RequestView) -> RichTextBlock:
                     RichTextElementParts.Text(text="Reason", style={"bold": True}),
                 ]
             ),
-            RichTextQuoteElement(elements=[RichTextElementParts.Text(text=r.reason)]),
+            RichTextQuoteElement(elements=[RichTextElementParts.Text(text=fit(r.reason, 3000))]),
         ],
     )
 

@@ -20,7 +20,7 @@ from bot.domain.views import Draft, RequestView
 from bot.slack import blocks
 from bot.slack import mrkdwn as md
 from bot.slack.deps import JobDeps
-from bot.store.db import StoreUnavailable
+from bot.store.db import StoreError, StoreUnavailable
 from bot.store.models import Role
 from providers.base import ProviderError
 
@@ -30,6 +30,7 @@ SOMETHING_WRONG = (
     ":x: Something went wrong; it is logged. `/reset-password status` shows "
     "whether a request was filed."
 )
+STORE_TROUBLE = "The store is unavailable; nothing was done. Please try again later."
 NO_DATABASE = (
     ":x: resetbot cannot reach its database just now; please try again in a minute "
     "(`/reset-password status` then shows whether anything was filed or changed)."
@@ -46,6 +47,9 @@ def answer(deps: JobDeps, response_url: str, work: Callable[..., str], *args: An
     except StoreUnavailable:  # down, unreachable, locked past its time-out
         log.exception("answer from %s: database unavailable", getattr(work, "__qualname__", work))
         text = NO_DATABASE
+    except StoreError:  # full, read-only
+        log.exception("answer from %s: the store failed", getattr(work, "__qualname__", work))
+        text = f":x: {STORE_TROUBLE}"
     except Exception:  # a bug: logged; the person must not be left looking at the placeholder
         log.exception("answer from %s failed", getattr(work, "__qualname__", work))
         text = SOMETHING_WRONG
@@ -164,7 +168,7 @@ def form_filing(
 def approve(deps: JobDeps, request_id: str, actor: str, note: str | None) -> None:
     try:
         decision = deps.decisions.approve(request_id, actor, note)
-    except DomainError as exc:
+    except (DomainError, StoreError) as exc:
         _not_recorded(deps, request_id, actor, "approval", exc)
         return
     # Recorded: what follows (message, thread, and at quorum the provider call) goes on the
@@ -175,18 +179,21 @@ def approve(deps: JobDeps, request_id: str, actor: str, note: str | None) -> Non
 def deny(deps: JobDeps, request_id: str, actor: str, reason: str) -> None:
     try:
         denied = deps.decisions.deny(request_id, actor, reason)
-    except DomainError as exc:
+    except (DomainError, StoreError) as exc:
         _not_recorded(deps, request_id, actor, "denial", exc)
         return
     deps.submit(after_decision, denied.id, actor, quorum_met=False)
 
 
-def _not_recorded(deps: JobDeps, request_id: str, actor: str, what: str, exc: DomainError) -> None:
+def _not_recorded(
+    deps: JobDeps, request_id: str, actor: str, what: str, exc: DomainError | StoreError
+) -> None:
     """Tell the approver beside the approval message (a DM if there is none to go beside)."""
-    text = f":no_entry: Your {what} was not recorded: {md.escape(str(exc))}"
+    why = str(exc) if isinstance(exc, DomainError) else STORE_TROUBLE
+    text = f":no_entry: Your {what} was not recorded: {md.escape(why)}"
     try:
         view: RequestView | None = deps.queries.current(request_id)
-    except DomainError:
+    except (DomainError, StoreError):
         view = None  # no such request (a forged submission): nothing to go beside
     if view is not None and isinstance(exc, WrongState):
         deps.workflow.refresh(view)  # whatever the message shows is out of date

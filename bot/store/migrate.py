@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.resources import files
 from pathlib import Path
 
@@ -11,7 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
-from bot.store.db import make_engine, translated
+from bot.store.db import StoreError, make_engine, sqlite_path, translated
 from bot.store.urls import mask_url
 
 # Found by name: the migrations import the store, not the other way round.
@@ -46,10 +49,31 @@ def current(url: str) -> str | None:
     """The database's revision, or None when it was never migrated."""
     engine = make_engine(url)
     try:
-        with translated(), engine.connect() as conn:
+        with _naming_the_file(url), translated(), engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
     finally:
         engine.dispose()
+
+
+@contextmanager
+def _naming_the_file(url: str) -> Iterator[None]:
+    """SQLite's "unable to open database file" says neither which file nor why: say both."""
+    try:
+        yield
+    except StoreError as exc:
+        path = sqlite_path(url)
+        if path is None:
+            raise
+        folder = os.path.dirname(path)
+        why = (
+            f"its folder {folder} does not exist"
+            if not os.path.isdir(folder)
+            else "no permission"
+            if not os.access(folder, os.W_OK)
+            or (os.path.exists(path) and not os.access(path, os.R_OK | os.W_OK))
+            else str(exc)
+        )
+        raise SchemaError(f"cannot open the SQLite store {path}: {why}") from exc
 
 
 def is_at_head(url: str) -> bool:
@@ -58,7 +82,7 @@ def is_at_head(url: str) -> bool:
 
 def upgrade(url: str, revision: str = "head") -> None:
     try:
-        with translated():
+        with _naming_the_file(url), translated():
             command.upgrade(alembic_config(url), revision)
     except CommandError as exc:
         raise SchemaError(str(exc)) from exc
@@ -80,7 +104,7 @@ def _known(revision: str) -> bool:
         return False
 
 
-def ensure_schema(url: str) -> str | None:
+def ensure_schema(url: str, *, create: bool = True) -> str | None:
     """Make sure the schema is at head before serving, or raise SchemaError saying why not.
 
     Returns what it did, for the caller to log ("migrated … from … to …"), or None.
@@ -88,7 +112,14 @@ def ensure_schema(url: str) -> str | None:
     SQLite is migrated here: it is one process's file, nobody else can race the migration.
     PostgreSQL is never migrated at start-up: several replicas starting together would race,
     so an operator (or the Procfile's release step) runs ``resetbot db upgrade`` once.
+    Without ``create``, a missing SQLite file is refused (a wrong path or a deleted store
+    must not come back empty).
     """
+    path = sqlite_path(url)
+    if not create and path is not None and not os.path.exists(path):
+        raise SchemaError(
+            f"the SQLite store {path} does not exist: run `resetbot db upgrade` to create it"
+        )
     target = head()
     found = current(url)
     if found == target:

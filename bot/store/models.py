@@ -287,3 +287,13 @@ class OutboxEntry(Base):
     last_error: Mapped[str | None] = mapped_column(String(200))
 
     event: Mapped[AuditEvent] = relationship()
+
+
+class DeliverySeen(Base):
+    """A signed Slack delivery already acted on (a hash of its ``trigger_id`` or of its signed
+    bytes): a replay within Slack's five minutes finds it here, whichever replica it reaches."""
+
+    __tablename__ = "deliveries_seen"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -187,6 +187,7 @@ def test_serve_in_socket_mode(
     """With SLACK_APP_TOKEN set, serve connects over Socket Mode and still serves /healthz."""
     env = {**env, "SLACK_APP_TOKEN": standin.app_token, "RESETBOT_ADMINS": "U0ALICE,U0BOB"}
     del env["SLACK_SIGNING_SECRET"]  # not needed without a public URL
+    run("resetbot db upgrade", env, tmp_path)
     proc, _ = start_serve(["resetbot", "serve"], env, tmp_path)
     try:
         standin.socket_mode.wait_connected(timeout=10)

@@ -20,7 +20,8 @@ from sqlalchemy import select
 from bot.demo.rig import PEOPLE, SIGNING_SECRET, SUPPORT, free_port, write_config
 from bot.demo.standin import Message, SlackDriver, SlackStandIn
 from bot.server import EVENTS_PATH
-from bot.store.db import Store
+from bot.store.db import Store, sqlite_path
+from bot.store.migrate import upgrade
 from bot.store.models import ResetRequest
 
 # What the suite tried, printed at the end of the run (see conftest.pytest_terminal_summary).
@@ -44,20 +45,32 @@ def slack_world() -> SlackStandIn:
 class Served:
     """``resetbot serve`` (gunicorn, HTTP mode) in its own process group, config from a TOML."""
 
-    def __init__(self, workdir: Path, settings: Mapping[str, Any], *, name: str = "bot") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        settings: Mapping[str, Any],
+        *,
+        name: str = "bot",
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.workdir = workdir
+        self.env = dict(env or {})
         self.name = name
         self.config = write_config(workdir / f"{name}.toml", settings)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.stderr_path = workdir / f"{name}.{self.port}.stderr"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.database_url = str(settings.get("database_url", ""))
 
     @property
     def events_url(self) -> str:
         return self.url + EVENTS_PATH
 
     def start(self, timeout: float = 30.0) -> Served:
+        path = sqlite_path(self.database_url)
+        if path is not None and not Path(path).exists():
+            upgrade(self.database_url)  # the release step: serve never creates a store
         exe = Path(sys.executable).with_name("resetbot")
         argv = [str(exe), "serve"] if exe.exists() else [sys.executable, "-m", "bot", "serve"]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RESETBOT_", "SLACK_"))}
@@ -67,6 +80,7 @@ class Served:
             WEB_CONCURRENCY="1",
             PYTHONUNBUFFERED="1",
         )
+        env.update(self.env)
         with self.stderr_path.open("ab") as err:
             self.proc = subprocess.Popen(  # noqa: S603 - our own entry point
                 argv,

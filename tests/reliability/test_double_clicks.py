@@ -239,7 +239,9 @@ class TestSlackRetries:
         open_approval_modal(rig.driver, rig.standin, "U0BOB", rig.approval_message(rid))
         body = submission_body(rig.standin, "U0BOB")
         first = rig.driver.post(body)
-        second = rig.driver.post(body)  # a duplicate without the retry header
+        # A duplicate without the retry header, as a new delivery: the very same bytes would
+        # be dropped as a replay before any listener (tests/reliability/test_hardening.py).
+        second = rig.driver.post(submission_body(rig.standin, "U0BOB"))
         assert first.status_code == second.status_code == 200
         assert rig.wait_state(rid).state is RequestState.SUCCEEDED
         told = [m.all_text() for m in rig.standin.ephemerals(user="U0BOB")]
