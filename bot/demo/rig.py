@@ -121,7 +121,7 @@ class Clock:
             return self._now
 
 
-class _ExactSettings(Settings):
+class ExactSettings(Settings):
     """Settings from the arguments alone: no ./resetbot.toml, .env or RESETBOT_* can leak in."""
 
     @classmethod
@@ -215,7 +215,7 @@ class Rig:
             providers[name] = options
 
         url = self.database_url or f"sqlite:///{self.workdir / 'resetbot.db'}"
-        self.settings = _ExactSettings.model_validate(
+        self.settings = ExactSettings.model_validate(
             {
                 "database_url": url,
                 "admins": list(self.admins),

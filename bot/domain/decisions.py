@@ -3,6 +3,9 @@ written, whatever the buttons showed."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from bot.domain import lifecycle, policy
 from bot.domain.context import Context
 from bot.domain.errors import InvalidInput, NotAllowed, WrongState
@@ -35,8 +38,16 @@ class Decisions:
         if any(a.approver_id == actor for a in request.approvals):
             raise NotAllowed("You have already approved this request; it needs someone else.")
 
-    def _audit_refusal(self, request_id: str, actor: str, what: str, exc: NotAllowed) -> None:
+    @contextmanager
+    def _refusals_audited(self, request_id: str, actor: str, what: str) -> Iterator[None]:
         """Every refusal is on the record, in its own transaction (the refused one rolls back)."""
+        try:
+            yield
+        except NotAllowed as exc:
+            self._audit_refusal(request_id, actor, what, exc)
+            raise
+
+    def _audit_refusal(self, request_id: str, actor: str, what: str, exc: NotAllowed) -> None:
         with self.ctx.store.session() as tx:
             request = self.ctx.load(tx, request_id)
             request_store.record(
@@ -52,21 +63,14 @@ class Decisions:
     def check_decider(self, request_id: str, actor: str) -> RequestView:
         """Whether ``actor`` may decide now; raises with the reason when not (nothing changes)."""
         self.ctx.expire_if_due(request_id)
-        try:
-            with self.ctx.store.reading() as tx:
-                request = self.ctx.load(tx, request_id)
-                self._check_decider(tx, request, actor)
-                return self.ctx.view(request)
-        except NotAllowed as exc:
-            self._audit_refusal(request_id, actor, "decide", exc)
-            raise
+        with self._refusals_audited(request_id, actor, "decide"), self.ctx.store.reading() as tx:
+            request = self.ctx.load(tx, request_id)
+            self._check_decider(tx, request, actor)
+            return self.ctx.view(request)
 
     def approve(self, request_id: str, actor: str, note: str | None = None) -> Decision:
-        try:
+        with self._refusals_audited(request_id, actor, "approve"):
             return self._approve(request_id, actor, note)
-        except NotAllowed as exc:
-            self._audit_refusal(request_id, actor, "approve", exc)
-            raise
 
     def _approve(self, request_id: str, actor: str, note: str | None) -> Decision:
         note = clean_text(note or "", limit=MAX_NOTE) or None
@@ -118,11 +122,8 @@ class Decisions:
 
     def deny(self, request_id: str, actor: str, reason: str) -> RequestView:
         reason = self.deny_reason(reason)
-        try:
+        with self._refusals_audited(request_id, actor, "deny"):
             return self._deny(request_id, actor, reason)
-        except NotAllowed as exc:
-            self._audit_refusal(request_id, actor, "deny", exc)
-            raise
 
     def _deny(self, request_id: str, actor: str, reason: str) -> RequestView:
         self.ctx.expire_if_due(request_id)
@@ -146,11 +147,8 @@ class Decisions:
             return self.ctx.view(moved)
 
     def cancel(self, request_id: str, actor: str) -> RequestView:
-        try:
+        with self._refusals_audited(request_id, actor, "cancel"):
             return self._cancel(request_id, actor)
-        except NotAllowed as exc:
-            self._audit_refusal(request_id, actor, "cancel", exc)
-            raise
 
     def _cancel(self, request_id: str, actor: str) -> RequestView:
         self.ctx.expire_if_due(request_id)

@@ -71,6 +71,20 @@ def _plain(value: str, limit: int = 75) -> PlainTextObject:
     return PlainTextObject(text=fit(value, limit), emoji=True)
 
 
+def _buttons(block_id: str, request_id: str, *buttons: tuple[str, str, str]) -> ActionsBlock:
+    """A row of buttons acting on one request: (label, action_id, style) each."""
+    return ActionsBlock(
+        block_id=block_id,
+        elements=[
+            ButtonElement(text=_plain(label), action_id=action, value=request_id, style=style)
+            for label, action, style in buttons
+        ],
+    )
+
+
+DECISION_BUTTONS = (("Approve", APPROVE_ACTION, "primary"), ("Deny", DENY_ACTION, "danger"))
+
+
 def blocks_json(blocks: Sequence[Block]) -> list[dict[str, Any]]:
     out = []
     for block in blocks:
@@ -203,22 +217,7 @@ def approval_message(
         status += f"\n{md.escape(secret_note)}"
     blocks.append(SectionBlock(text=_text(status)))
     if r.state is RequestState.PENDING:
-        blocks.append(
-            ActionsBlock(
-                block_id="decision",
-                elements=[
-                    ButtonElement(
-                        text=_plain("Approve"),
-                        action_id=APPROVE_ACTION,
-                        value=r.id,
-                        style="primary",
-                    ),
-                    ButtonElement(
-                        text=_plain("Deny"), action_id=DENY_ACTION, value=r.id, style="danger"
-                    ),
-                ],
-            )
-        )
+        blocks.append(_buttons("decision", r.id, *DECISION_BUTTONS))
     elif r.finished_at or r.decided_at:
         at = r.finished_at or r.decided_at
         assert at is not None
@@ -473,22 +472,11 @@ def target_confirmation(r: RequestView) -> dict[str, Any]:
                 "say so: the request ends and the security team is told."
             )
         ),
-        ActionsBlock(
-            block_id="owner",
-            elements=[
-                ButtonElement(
-                    text=_plain("Yes, this is me"),
-                    action_id=CONFIRM_ACTION,
-                    value=r.id,
-                    style="primary",
-                ),
-                ButtonElement(
-                    text=_plain("No, I did not ask"),
-                    action_id=REJECT_ACTION,
-                    value=r.id,
-                    style="danger",
-                ),
-            ],
+        _buttons(
+            "owner",
+            r.id,
+            ("Yes, this is me", CONFIRM_ACTION, "primary"),
+            ("No, I did not ask", REJECT_ACTION, "danger"),
         ),
     ]
     return {
@@ -521,17 +509,7 @@ def owner_notice(r: RequestView) -> dict[str, Any]:
     blocks: list[Block] = [
         SectionBlock(text=_text(text)),
         SectionBlock(text=_text("If you did not expect this, report it at once:")),
-        ActionsBlock(
-            block_id="owner",
-            elements=[
-                ButtonElement(
-                    text=_plain("This wasn't me"),
-                    action_id=DISPUTE_ACTION,
-                    value=r.id,
-                    style="danger",
-                )
-            ],
-        ),
+        _buttons("owner", r.id, ("This wasn't me", DISPUTE_ACTION, "danger")),
     ]
     return {
         "text": f"Your {md.escape(r.provider_title)} account: {md.escape(r.description)}",
@@ -620,22 +598,7 @@ def home_view(
                 text=_text(f"{md.code(r.id)} {md.escape(r.description)}"),
             )
         )
-        blocks.append(
-            ActionsBlock(
-                block_id=f"decide-{r.id}",
-                elements=[
-                    ButtonElement(
-                        text=_plain("Approve"),
-                        action_id=APPROVE_ACTION,
-                        value=r.id,
-                        style="primary",
-                    ),
-                    ButtonElement(
-                        text=_plain("Deny"), action_id=DENY_ACTION, value=r.id, style="danger"
-                    ),
-                ],
-            )
-        )
+        blocks.append(_buttons(f"decide-{r.id}", r.id, *DECISION_BUTTONS))
     if not deciding:
         blocks.append(SectionBlock(text=_text("Nothing is waiting for you.")))
     if providers is not None:

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import SecretStr
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from bot.bootstrap import Core, build_core
 from bot.config import Settings, UnleashInstance
+from bot.demo.rig import ExactSettings
 from bot.domain.confirmations import Confirmations
 from bot.domain.dispatch import Dispatching
 from bot.domain.ports import GroupCheckFailed, MessageRef, NotPosted, PersonLookup
@@ -36,21 +36,6 @@ BOB = "U0BOB"  # approver everywhere
 CAROL = "U0CAROL"  # approver everywhere
 ERIN = "U0ERIN"  # approver for "flags" only
 DAN = "U0DAN"  # no role
-
-
-class ExactSettings(Settings):
-    """Settings from the arguments alone."""
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
 
 
 class FakeProvider(Provider[UnleashInstance]):
