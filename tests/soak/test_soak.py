@@ -1,5 +1,7 @@
-"""The soak run's short version in the default suite: a few hundred requests through the whole
-life-cycle with faults, against `resetbot serve` on SQLite, and no invariant broken."""
+"""The soak run's short version as a test: a few hundred requests through the whole life-cycle
+with faults, against `resetbot serve` on SQLite, and no invariant broken. Not collected by the
+default suite (a minute of it); `.ci/run` runs the same with `python -m tests.soak --size short`,
+and `pytest tests/soak` runs this."""
 
 from __future__ import annotations
 
