@@ -75,32 +75,22 @@ INSTANCES: dict[str, str] = {
     "edge": "f5xc",
     "gateway": "tyk",
 }
+_TOM: dict[str, Any] = {"email": "tom@example.com", "name": "Tom Taylor"}
+_UMA: dict[str, Any] = {"email": "uma@example.com", "name": "Uma Upton"}
+_OWNERS: list[dict[str, Any]] = [
+    {"email": VIC, "name": "Vic Vance"},
+    {"email": RAY, "name": "Ray Root", "admin": True},
+]
 ACCOUNTS: dict[str, list[dict[str, Any]]] = {
-    "mighty_networks": [
-        {"email": "tom@example.com", "name": "Tom Taylor"},
-        {"email": "uma@example.com", "name": "Uma Upton"},
-        {"email": VIC, "name": "Vic Vance"},
-        {"email": RAY, "name": "Ray Root", "admin": True},
-    ],
-    "unleash": [
-        {"email": "tom@example.com", "name": "Tom Taylor"},
-        {"email": "uma@example.com", "name": "Uma Upton"},
-        {"email": VIC, "name": "Vic Vance"},
-        {"email": RAY, "name": "Ray Root", "admin": True},
-    ],
+    "mighty_networks": [_TOM, _UMA, *_OWNERS],
+    "unleash": [_TOM, _UMA, *_OWNERS],
     "f5xc": [
-        {"email": "tom@example.com", "name": "Tom Taylor"},
+        _TOM,
         {"email": "sam@example.com", "name": "Sam Sso", "sso": True},
         {"email": "ci-bot@example.com", "name": "CI Bot", "service": True},
-        {"email": VIC, "name": "Vic Vance"},
-        {"email": RAY, "name": "Ray Root", "admin": True},
+        *_OWNERS,
     ],
-    "tyk": [
-        {"email": "tom@example.com", "name": "Tom Taylor"},
-        {"email": "uma@example.com", "name": "Uma Upton"},
-        {"email": VIC, "name": "Vic Vance"},
-        {"email": RAY, "name": "Ray Root", "admin": True},
-    ],
+    "tyk": [_TOM, _UMA, *_OWNERS],
 }
 
 
