@@ -23,7 +23,7 @@ from bot.demo.standin.workspace import APP_ID, TEAM_ID
 from bot.store.models import RequestState
 from providers.base import OutcomeUnknown, Unavailable
 from providers.http import Call, HttpClient, RetryPolicy
-from tests.e2e.e2e_support import last_ephemeral
+from tests.e2e.e2e_support import ephemeral_texts, last_ephemeral
 from tests.reliability.reliability_support import Served, slack_world
 
 MakeRig = Callable[..., Rig]
@@ -68,7 +68,11 @@ class TestBeforeTheSignature:
         "headers",
         [
             {"X-Slack-Request-Timestamp": "soon", "X-Slack-Signature": "v0=abc"},
-            {"X-Slack-Request-Timestamp": "1, 2", "X-Slack-Signature": "v0=abc"},
+            [
+                ("X-Slack-Request-Timestamp", str(int(time.time()))),
+                ("X-Slack-Request-Timestamp", str(int(time.time()))),
+                ("X-Slack-Signature", "v0=abc"),
+            ],
             {"X-Slack-Request-Timestamp": "1" * 40, "X-Slack-Signature": "v0=abc"},
             {
                 "X-Slack-Request-Timestamp": str(int(time.time())),
@@ -76,7 +80,9 @@ class TestBeforeTheSignature:
             },
         ],
     )
-    def test_malformed_headers_are_401_not_500(self, rig: Rig, headers: dict[str, str]) -> None:
+    def test_malformed_headers_are_401_not_500(
+        self, rig: Rig, headers: dict[str, str] | list[tuple[str, str]]
+    ) -> None:
         response = httpx.post(rig.events_url, content=b"command=/x", headers=headers)
         assert response.status_code in (400, 401)
 
@@ -103,10 +109,15 @@ class TestReplays:
         headers = rig.driver.signed_headers(body)
         first = httpx.post(rig.events_url, content=body.encode(), headers=headers)
         rig.settle()
+        told, audited = ephemeral_texts(rig, "alice"), rig.audit()
         again = httpx.post(rig.events_url, content=body.encode(), headers=headers)
         rig.settle()
         assert first.status_code == 200 and again.status_code == 200
+        assert "Looking up" in first.text and "Looking up" not in again.text
         assert len(rig.request_ids()) == 1
+        # Acted on once: the replay is neither answered ("already pending") nor audited.
+        assert ephemeral_texts(rig, "alice") == told
+        assert rig.audit() == audited
 
     @pytest.mark.postgres
     def test_the_same_trigger_is_seen_by_every_replica(self, pg_url: str) -> None:
@@ -306,6 +317,26 @@ class TestProviderDeadline:
         client.close()
         assert time.monotonic() - started < 3
         assert "within 2 seconds" in str(caught.value)
+
+    def test_a_look_up_at_a_trickling_provider_is_answered_in_time(
+        self, trickle: _Trickle, make_rig: MakeRig
+    ) -> None:
+        """End to end: the requester hears that the provider could not be reached once the
+        deadline has passed, not after the minute the trickle would take."""
+        rig = make_rig(
+            provider_options={"community": {"base_url": trickle.url}},
+            settings_options={"provider_call_deadline_seconds": 2},
+        )
+        started = time.monotonic()
+        assert rig.say("alice", "community tom@example.com locked out").status_code == 200
+        rig.wait(
+            lambda: any("Nothing was filed" in t for t in ephemeral_texts(rig, "alice")),
+            timeout=8,
+            what="the answer to a look-up past its deadline",
+        )
+        assert time.monotonic() - started < 8
+        assert "within 2 seconds" in last_ephemeral(rig, "alice")
+        assert rig.request_ids() == set()
 
 
 class TestSlowClients:

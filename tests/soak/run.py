@@ -282,7 +282,13 @@ class Soak:
         for approver in approvers[: QUORUM[provider]]:
             self.decide(approver, rid, message, blocks.APPROVE_ACTION, {})
         if script == "approve_again":
-            self.decide(approvers[1], rid, message, blocks.APPROVE_ACTION, {})
+            # A late click from a client that still shows the buttons: refused, nothing changes.
+            self.deliver(
+                partial(SlackDriver.click, allow_stale=True),
+                approvers[1],
+                message,
+                blocks.APPROVE_ACTION,
+            )
 
     def approval_message(self, mark: str, before: int) -> Message | None:
         def found() -> Message | None:
@@ -303,7 +309,9 @@ class Soak:
             if not any(e.get("action_id") == action for _, e in current.elements()):
                 return  # decided meanwhile: no buttons any more
             mark = len(self.standin.views_for(user))
-            self.deliver(SlackDriver.click, user, current, action)
+            # The message may change between the look and the click (another approver, expiry):
+            # the click is then a late one, as from a client that has not refreshed yet.
+            self.deliver(partial(SlackDriver.click, allow_stale=True), user, current, action)
             modal = self.wait_slack(partial(new_view, self.standin, user, rid, mark), 5)
             if modal:
                 self.deliver(SlackDriver.submit_view, user, modal, values)
@@ -407,7 +415,7 @@ class Soak:
                 "restarts": self.restarts,
                 "driven_seconds": round(driven, 1),
                 "wall_seconds": round(wall, 1),
-                "sender_trouble": len(self.trouble),
+                "sender_trouble": dict(Counter(t.split(": ")[1] for t in self.trouble)),
             }
         )
         report.notes.extend(self.trouble[:20])
