@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete
@@ -14,14 +15,16 @@ from bot.store.models import DeliverySeen
 # Slack's signatures are good for five minutes; a key is kept a little longer than that.
 KEEP = timedelta(minutes=10)
 PRUNE_EVERY = 60.0  # seconds, per process
-MAX_RECENT = 5_000  # keys kept in memory before the old ones are dropped
 
 _pruned = [0.0]
 _prune_lock = threading.Lock()
 
 
-_recent: dict[str, float] = {}  # this process's keys, by when they were seen (monotonic)
+# This process's keys and when they were seen (monotonic), oldest first: expired ones are
+# dropped from the front, so each delivery costs the same however many are remembered.
+_recent: OrderedDict[str, float] = OrderedDict()
 _recent_lock = threading.Lock()
+_clock = time.monotonic
 
 
 def first_delivery(store: Store, keys: list[str], now: datetime) -> bool:
@@ -47,15 +50,15 @@ def first_delivery(store: Store, keys: list[str], now: datetime) -> bool:
 
 
 def _first_here(keys: list[str]) -> bool:
-    now = time.monotonic()
+    now = _clock()
+    oldest = now - KEEP.total_seconds()
     with _recent_lock:
+        while _recent and next(iter(_recent.values())) < oldest:
+            _recent.popitem(last=False)
         if any(key in _recent for key in keys):
             return False
         for key in keys:
             _recent[key] = now
-        if len(_recent) > MAX_RECENT:
-            for key in [k for k, at in _recent.items() if now - at > KEEP.total_seconds()]:
-                del _recent[key]
     return True
 
 
