@@ -264,6 +264,21 @@ class Store:
         with translated(), self._single.connect() as conn:
             return conn.execute(statement, params or {}).all()
 
+    def write_one(
+        self, statement: Executable, params: Mapping[str, Any] | None = None
+    ) -> Sequence[Row[Any]]:
+        """Run one statement that writes, committed on its own, and return its rows.
+
+        PostgreSQL only (AUTOCOMMIT: one round trip, no session, no BEGIN or COMMIT): for the
+        replay check's insert on an acknowledgement's path. SQLite writes go through
+        ``session()``, which queues them on the write lock.
+        """
+        if self.url.startswith("sqlite"):
+            raise ValueError("write_one is for PostgreSQL; SQLite writes use session()")
+        self.guard()
+        with translated(), self._single.connect() as conn:
+            return conn.execute(statement, params or {}).all()
+
     def ping(self) -> None:
         """Raise StoreError unless the database answers a trivial query."""
         self.guard()

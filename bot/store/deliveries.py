@@ -7,9 +7,10 @@ import time
 from collections import OrderedDict
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from bot.store.db import Store, StoreError, StoreUnavailable
+from bot.store.db import Store
 from bot.store.models import DeliverySeen
 
 # Slack's signatures are good for five minutes; a key is kept a little longer than that.
@@ -26,6 +27,14 @@ _recent: OrderedDict[str, float] = OrderedDict()
 _recent_lock = threading.Lock()
 _clock = time.monotonic
 
+# Built once: compiling it for every acknowledgement would cost as much as the round trip.
+_RECORD = (
+    pg_insert(DeliverySeen)
+    .values(key=bindparam("key"), seen_at=bindparam("seen_at"))
+    .on_conflict_do_nothing(index_elements=[DeliverySeen.key])
+    .returning(DeliverySeen.key)
+)
+
 
 def first_delivery(store: Store, keys: list[str], now: datetime) -> bool:
     """Record ``keys``; False if any was recorded before (a replay), True the first time.
@@ -38,13 +47,11 @@ def first_delivery(store: Store, keys: list[str], now: datetime) -> bool:
         return False
     if store.url.startswith("sqlite"):
         return True
-    try:
-        with store.session() as s:
-            s.add_all([DeliverySeen(key=key, seen_at=now) for key in keys])
-    except StoreUnavailable:
-        raise
-    except StoreError:  # the primary key is taken: this delivery was seen
-        return False
+    # One statement per key, each committed on its own: a key another replica recorded
+    # first is not inserted, and returns no row.
+    for key in keys:
+        if not store.write_one(_RECORD, {"key": key, "seen_at": now}):
+            return False
     _prune(store, now)
     return True
 
