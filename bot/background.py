@@ -66,6 +66,18 @@ def calls_provider(fn: F) -> F:
 
 
 @dataclass(frozen=True, slots=True)
+class Start:
+    """How an accepted job is started once its ack is out, or given up (a replay) with
+    ``cancel``, which undoes what accepting it counted."""
+
+    start: Callable[[], None]
+    cancel: Callable[[], None] = lambda: None
+
+    def __call__(self) -> None:
+        self.start()
+
+
+@dataclass(frozen=True, slots=True)
 class Job:
     """``fn(context, *args, **kwargs)``; ``fn`` module-level, so a job pickles by reference."""
 
@@ -149,7 +161,7 @@ class ThreadBackground:
                 done()
                 log.warning("background job %s dropped: shutting down", job.name)
 
-        return start
+        return Start(start, cancel=done)
 
     def alive(self) -> bool:
         return True

@@ -296,12 +296,13 @@ class Web:
             metrics_token=self.metrics_token,
             signing_secret=secret.get_secret_value() if secret is not None else None,
             store_problem=self.core.store.problem,
-            first_delivery=self.first_delivery,
+            first_here=deliveries.first_here,
+            first_everywhere=self.first_everywhere,
         )
 
-    def first_delivery(self, keys: list[str]) -> bool:
-        """Whether a signed delivery is new (a replay of one is dropped), on every replica."""
-        return deliveries.first_delivery(self.core.store, keys, self.core.clock())
+    def first_everywhere(self, keys: list[str]) -> bool:
+        """Whether no other replica has seen this signed delivery (checked in the store)."""
+        return deliveries.first_everywhere(self.core.store, keys, self.core.clock())
 
     def start(self) -> None:
         """Start the sweeper where the jobs run (in the worker process, it starts itself)."""

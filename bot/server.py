@@ -29,7 +29,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.signature import SignatureVerifier
 
 from bot import metrics
-from bot.slack.delivery import begin_delivery, end_delivery
+from bot.slack.delivery import Delivery, begin_delivery, end_delivery
 from bot.slack.fit import visible
 from bot.slack.views_state import well_formed
 
@@ -49,7 +49,7 @@ STORE_DOWN = ":x: The store is unavailable; nothing was done. Please try again l
 
 #: ``problem()``: why the store cannot be used now (a sentence naming it), or None.
 Problem = Callable[[], "str | None"]
-#: ``first(keys)``: True the first time any of these delivery keys is seen, on any replica.
+#: ``first(keys)``: True the first time these delivery keys are seen (here, or everywhere).
 FirstDelivery = Callable[[list[str]], bool]
 
 
@@ -69,14 +69,18 @@ def make_wsgi_app(
     metrics_token: str | None = None,
     signing_secret: str | None = None,
     store_problem: Problem | None = None,
-    first_delivery: FirstDelivery | None = None,
+    first_here: FirstDelivery | None = None,
+    first_everywhere: FirstDelivery | None = None,
 ) -> WSGIApplication:
     """``POST /slack/events`` to Bolt (if ``app``), ``GET /healthz``, ``GET /metrics`` (if
     ``scrape``, behind the bearer ``metrics_token`` if set); everything else 404.
 
     With ``signing_secret``, a Slack request's signature is checked before anything in it is
     parsed or logged; then ``store_problem`` (answered without acting while the store is
-    unusable) and ``first_delivery`` (a replayed delivery is acknowledged and dropped).
+    unusable) and ``first_here`` (a delivery this process has seen is acknowledged and
+    dropped). ``first_everywhere`` (a round trip to the store) runs once the ack is written,
+    before the work the listener handed on starts: a delivery another replica saw first starts
+    none of it. So a replay acts once on every replica, and no ack waits for the store.
     """
     bolt = SlackRequestHandler(app, path=EVENTS_PATH) if app is not None else None
     verifier = SignatureVerifier(signing_secret) if signing_secret else None
@@ -144,18 +148,10 @@ def make_wsgi_app(
             if store_problem is not None and (problem := store_problem()) is not None:
                 log.error("refused a Slack request: %s", problem)
                 return _store_down(start_response, payload)
-            if first_delivery is not None and verifier is not None:
-                try:
-                    first = first_delivery(_delivery_keys(environ, raw, payload))
-                except Exception:
-                    if store_problem is not None and (problem := store_problem()) is not None:
-                        log.error("refused a Slack request: %s", problem)  # full, read-only
-                        return _store_down(start_response, payload)
-                    # Unreachable: then it cannot act on the delivery either, and the listener
-                    # acks and its job tells the person the database cannot be reached.
-                    log.warning("replay check skipped: the store failed", exc_info=True)
-                    first = True
-                if not first:
+            keys: list[str] | None = None
+            if first_here is not None and verifier is not None:
+                keys = _delivery_keys(environ, raw, payload)
+                if not first_here(keys):
                     log.warning("ignored a replayed Slack request (%s)", _kind(payload))
                     return _reply(start_response, "200 OK", {})
             delivery = begin_delivery()
@@ -173,7 +169,11 @@ def make_wsgi_app(
                 end_delivery()
             # The server calls close() once the response is written: only then do the jobs
             # the listener handed on start (bot.slack.delivery).
-            return _AfterWrite(body, delivery.release)
+            if keys is None or first_everywhere is None:
+                return _AfterWrite(body, delivery.release)
+            return _AfterWrite(
+                body, partial(_start_once, delivery, keys, first_everywhere, _kind(payload))
+            )
         return _reply(start_response, "404 Not Found", {"ok": False, "error": "not_found"})
 
     return wsgi
@@ -283,6 +283,24 @@ def _tell(response_url: str) -> None:
         )
     except Exception:
         log.warning("could not tell a person that the store is unavailable", exc_info=True)
+
+
+def _start_once(
+    delivery: Delivery, keys: list[str], first_everywhere: FirstDelivery, kind: str
+) -> None:
+    """Start what the listener handed on, unless another replica saw this delivery first."""
+    try:
+        first = first_everywhere(keys)
+    except Exception:
+        # The store cannot be reached: then the jobs cannot act either, and they tell the
+        # person the database is unavailable.
+        log.warning("replay check across replicas skipped: the store failed", exc_info=True)
+        first = True
+    if first:
+        delivery.release()
+    else:
+        log.warning("ignored a replayed Slack request, seen by another replica (%s)", kind)
+        delivery.drop()
 
 
 class _AfterWrite:

@@ -19,14 +19,28 @@ class Delivery:
     def __init__(self) -> None:
         self._after: list[Callable[[], None]] = []
         self._released = False
+        self._dropped = False
         self._lock = threading.Lock()
 
     def defer(self, start: Callable[[], None]) -> None:
         with self._lock:
+            if self._dropped:
+                return
             if not self._released:
                 self._after.append(start)
                 return
         start()
+
+    def drop(self) -> None:
+        """A replay: nothing deferred is started, now or later (each is cancelled, if it can
+        be: ``bot.background.Start``)."""
+        with self._lock:
+            self._released = self._dropped = True
+            after, self._after = self._after, []
+        for start in after:
+            cancel = getattr(start, "cancel", None)
+            if cancel is not None:
+                cancel()
 
     def release(self) -> None:
         """The ack is out: start everything deferred, in order (idempotent)."""

@@ -37,26 +37,13 @@ _RECORD = (
 
 
 def first_delivery(store: Store, keys: list[str], now: datetime) -> bool:
-    """Record ``keys``; False if any was recorded before (a replay), True the first time.
-
-    A replay to the same process is caught in memory. SQLite is one process's store (several
-    need PostgreSQL), so that is all it needs, and an acknowledgement never queues for SQLite's
-    write lock; on PostgreSQL the keys are also inserted, so every replica sees them.
-    """
-    if not _first_here(keys):
-        return False
-    if store.url.startswith("sqlite"):
-        return True
-    # One statement per key, each committed on its own: a key another replica recorded
-    # first is not inserted, and returns no row.
-    for key in keys:
-        if not store.write_one(_RECORD, {"key": key, "seen_at": now}):
-            return False
-    _prune(store, now)
-    return True
+    """``first_here`` and then ``first_everywhere``: True only the first time ``keys`` are seen."""
+    return first_here(keys) and first_everywhere(store, keys, now)
 
 
-def _first_here(keys: list[str]) -> bool:
+def first_here(keys: list[str]) -> bool:
+    """Record ``keys`` in this process; False if any was recorded before (a replay to this
+    process). In memory, so it costs an acknowledgement nothing measurable."""
     now = _clock()
     oldest = now - KEEP.total_seconds()
     with _recent_lock:
@@ -66,6 +53,23 @@ def _first_here(keys: list[str]) -> bool:
             return False
         for key in keys:
             _recent[key] = now
+    return True
+
+
+def first_everywhere(store: Store, keys: list[str], now: datetime) -> bool:
+    """Record ``keys`` in the store, for every replica; False if another recorded one first.
+
+    SQLite is one process's store (several need PostgreSQL), so ``first_here`` has seen all
+    there is and this returns True without writing (never queuing for the write lock).
+    """
+    if store.url.startswith("sqlite"):
+        return True
+    # One statement per key, each committed on its own: a key another replica recorded
+    # first is not inserted, and returns no row.
+    for key in keys:
+        if not store.write_one(_RECORD, {"key": key, "seen_at": now}):
+            return False
+    _prune(store, now)
     return True
 
 

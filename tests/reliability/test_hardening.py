@@ -120,6 +120,28 @@ class TestReplays:
         assert rig.audit() == audited
 
     @pytest.mark.postgres
+    def test_a_replay_reaching_another_replica_acts_once(
+        self, make_rig: MakeRig, pg_url: str
+    ) -> None:
+        """Another replica's memory has not seen the delivery: the store's record, checked
+        once the ack is out, keeps its work from starting."""
+        from bot.store import deliveries
+
+        rig = make_rig(database_url=pg_url)
+        body = command_body(rig, "alice", "community tom@example.com locked out")
+        headers = rig.driver.signed_headers(body)
+        assert httpx.post(rig.events_url, content=body.encode(), headers=headers).is_success
+        rig.settle()
+        told, audited = ephemeral_texts(rig, "alice"), rig.audit()
+        deliveries._recent.clear()  # as in another replica's process
+        again = httpx.post(rig.events_url, content=body.encode(), headers=headers)
+        rig.settle()
+        assert again.status_code == 200
+        assert len(rig.request_ids()) == 1
+        assert ephemeral_texts(rig, "alice") == told  # not even "already pending"
+        assert rig.audit() == audited
+
+    @pytest.mark.postgres
     def test_the_same_trigger_is_seen_by_every_replica(self, pg_url: str) -> None:
         """Two replicas on one PostgreSQL: the second process (its memory empty) refuses."""
         from datetime import UTC, datetime

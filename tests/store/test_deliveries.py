@@ -28,20 +28,20 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeClock]:
 
 
 def test_a_replay_within_the_window_is_refused(clock: FakeClock) -> None:
-    assert deliveries._first_here(["t:1", "b:1"])
+    assert deliveries.first_here(["t:1", "b:1"])
     clock.now += 299
-    assert not deliveries._first_here(["t:1", "b:other"])  # same trigger
-    assert not deliveries._first_here(["t:other", "b:1"])  # same body and timestamp
-    assert deliveries._first_here(["t:2", "b:2"])
+    assert not deliveries.first_here(["t:1", "b:other"])  # same trigger
+    assert not deliveries.first_here(["t:other", "b:1"])  # same body and timestamp
+    assert deliveries.first_here(["t:2", "b:2"])
 
 
 def test_expired_keys_are_forgotten_as_time_passes(clock: FakeClock) -> None:
     keep = deliveries.KEEP.total_seconds()
     for n in range(3000):
-        assert deliveries._first_here([f"t:{n}"])
+        assert deliveries.first_here([f"t:{n}"])
         clock.now += 1
     # Only the keys seen within KEEP are remembered (not "until some count is reached").
     assert len(deliveries._recent) <= keep + 1
     assert min(deliveries._recent.values()) >= clock.now - 1 - keep
-    assert deliveries._first_here(["t:0"])  # long expired: a new delivery
-    assert not deliveries._first_here([f"t:{2999}"])
+    assert deliveries.first_here(["t:0"])  # long expired: a new delivery
+    assert not deliveries.first_here([f"t:{2999}"])
