@@ -285,6 +285,8 @@ class Web:
         self._figures = metrics.StoreCollector(lambda: store_figures(core.store, core.clock()))
         token = settings.metrics_token
         self.metrics_token = token.get_secret_value() if token is not None else None
+        # Whether another replica saw a delivery first: asked once its ack is out.
+        self.replays = deliveries.SharedCheck(core.store, core.clock)
 
     def wsgi(self) -> Any:
         """The WSGI app: ``/slack/events``, ``/healthz`` and ``/metrics``."""
@@ -297,12 +299,8 @@ class Web:
             signing_secret=secret.get_secret_value() if secret is not None else None,
             store_problem=self.core.store.problem,
             first_here=deliveries.first_here,
-            first_everywhere=self.first_everywhere,
+            first_everywhere=self.replays.check,
         )
-
-    def first_everywhere(self, keys: list[str]) -> bool:
-        """Whether no other replica has seen this signed delivery (checked in the store)."""
-        return deliveries.first_everywhere(self.core.store, keys, self.core.clock())
 
     def start(self) -> None:
         """Start the sweeper where the jobs run (in the worker process, it starts itself)."""

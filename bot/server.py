@@ -49,8 +49,10 @@ STORE_DOWN = ":x: The store is unavailable; nothing was done. Please try again l
 
 #: ``problem()``: why the store cannot be used now (a sentence naming it), or None.
 Problem = Callable[[], "str | None"]
-#: ``first(keys)``: True the first time these delivery keys are seen (here, or everywhere).
+#: ``first(keys)``: True the first time this process sees these delivery keys.
 FirstDelivery = Callable[[list[str]], bool]
+#: ``check(keys, then)``: calls ``then(first)``, first False if another replica saw them.
+SharedCheck = Callable[[list[str], Callable[[bool], None]], None]
 
 
 def _reply(start_response: StartResponse, status: str, body: dict[str, Any]) -> list[bytes]:
@@ -70,7 +72,7 @@ def make_wsgi_app(
     signing_secret: str | None = None,
     store_problem: Problem | None = None,
     first_here: FirstDelivery | None = None,
-    first_everywhere: FirstDelivery | None = None,
+    first_everywhere: SharedCheck | None = None,
 ) -> WSGIApplication:
     """``POST /slack/events`` to Bolt (if ``app``), ``GET /healthz``, ``GET /metrics`` (if
     ``scrape``, behind the bearer ``metrics_token`` if set); everything else 404.
@@ -286,21 +288,18 @@ def _tell(response_url: str) -> None:
 
 
 def _start_once(
-    delivery: Delivery, keys: list[str], first_everywhere: FirstDelivery, kind: str
+    delivery: Delivery, keys: list[str], first_everywhere: SharedCheck, kind: str
 ) -> None:
     """Start what the listener handed on, unless another replica saw this delivery first."""
-    try:
-        first = first_everywhere(keys)
-    except Exception:
-        # The store cannot be reached: then the jobs cannot act either, and they tell the
-        # person the database is unavailable.
-        log.warning("replay check across replicas skipped: the store failed", exc_info=True)
-        first = True
-    if first:
-        delivery.release()
-    else:
-        log.warning("ignored a replayed Slack request, seen by another replica (%s)", kind)
-        delivery.drop()
+
+    def then(first: bool) -> None:
+        if first:
+            delivery.release()
+        else:
+            log.warning("ignored a replayed Slack request, seen by another replica (%s)", kind)
+            delivery.drop()
+
+    first_everywhere(keys, then)
 
 
 class _AfterWrite:

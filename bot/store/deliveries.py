@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import delete, text
 
 from bot.store.db import Store
 from bot.store.models import DeliverySeen
@@ -27,12 +28,13 @@ _recent: OrderedDict[str, float] = OrderedDict()
 _recent_lock = threading.Lock()
 _clock = time.monotonic
 
-# Built once: compiling it for every acknowledgement would cost as much as the round trip.
-_RECORD = (
-    pg_insert(DeliverySeen)
-    .values(key=bindparam("key"), seen_at=bindparam("seen_at"))
-    .on_conflict_do_nothing(index_elements=[DeliverySeen.key])
-    .returning(DeliverySeen.key)
+log = logging.getLogger(__name__)
+
+# One statement for any number of keys; a key another replica recorded first is not
+# inserted and comes back in no row.
+_RECORD = text(
+    "INSERT INTO deliveries_seen (key, seen_at) SELECT k, :at FROM unnest(CAST(:keys AS text[]))"
+    " AS k ON CONFLICT (key) DO NOTHING RETURNING key"
 )
 
 
@@ -57,20 +59,70 @@ def first_here(keys: list[str]) -> bool:
 
 
 def first_everywhere(store: Store, keys: list[str], now: datetime) -> bool:
-    """Record ``keys`` in the store, for every replica; False if another recorded one first.
+    """Record ``keys`` in the store, for every replica; False if another recorded one first."""
+    return record_many(store, [keys], now)[0]
+
+
+def record_many(store: Store, batch: list[list[str]], now: datetime) -> list[bool]:
+    """``first_everywhere`` for several deliveries in one round trip, in order.
 
     SQLite is one process's store (several need PostgreSQL), so ``first_here`` has seen all
-    there is and this returns True without writing (never queuing for the write lock).
+    there is and this answers True without writing (never queuing for the write lock).
     """
     if store.url.startswith("sqlite"):
-        return True
-    # One statement per key, each committed on its own: a key another replica recorded
-    # first is not inserted, and returns no row.
-    for key in keys:
-        if not store.write_one(_RECORD, {"key": key, "seen_at": now}):
-            return False
+        return [True] * len(batch)
+    keys = [key for delivery in batch for key in delivery]
+    recorded = {row[0] for row in store.write_one(_RECORD, {"keys": keys, "at": now})}
     _prune(store, now)
-    return True
+    return [all(key in recorded for key in delivery) for delivery in batch]
+
+
+class SharedCheck:
+    """``first_everywhere`` off the request's thread: ``check(keys, then)`` returns at once
+    and ``then(first)`` runs once the store has answered.
+
+    One thread records what has queued up meanwhile in one statement, so a burst of deliveries
+    costs a round trip per batch, not per delivery, and no connection waits for one.
+    """
+
+    def __init__(self, store: Store, clock: Callable[[], datetime]) -> None:
+        self._store = store
+        self._clock = clock
+        self._pending: list[tuple[list[str], Callable[[bool], None]]] = []
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def check(self, keys: list[str], then: Callable[[bool], None]) -> None:
+        if self._store.url.startswith("sqlite"):
+            then(True)
+            return
+        with self._wake:
+            self._pending.append((keys, then))
+            if self._thread is None or not self._thread.is_alive():
+                # Started by the first delivery, so in the process that serves (after a fork).
+                self._thread = threading.Thread(
+                    target=self._run, name="resetbot-replays", daemon=True
+                )
+                self._thread.start()
+            self._wake.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                self._wake.wait_for(lambda: bool(self._pending))
+                batch, self._pending = self._pending, []
+            try:
+                first = record_many(self._store, [keys for keys, _ in batch], self._clock())
+            except Exception:
+                # The store cannot be reached: then the work cannot act either, and it tells
+                # the person the database is unavailable.
+                log.warning("replay check across replicas skipped: the store failed", exc_info=True)
+                first = [True] * len(batch)
+            for (_, then), ok in zip(batch, first, strict=True):
+                try:
+                    then(ok)
+                except Exception:
+                    log.exception("starting a delivery's work failed")
 
 
 def _prune(store: Store, now: datetime) -> None:

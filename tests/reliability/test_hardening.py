@@ -158,6 +158,24 @@ class TestReplays:
             deliveries._recent.clear()  # as in another process
             assert not deliveries.first_delivery(two, ["t:abc"], now)
             assert deliveries.first_delivery(two, ["t:other"], now)
+            # Several deliveries in one round trip, each answered on its own.
+            assert deliveries.record_many(one, [["t:x"], ["t:abc"], ["t:y"]], now) == [
+                True,
+                False,
+                True,
+            ]
+            answers: list[bool] = []
+            done = threading.Event()
+            check = deliveries.SharedCheck(two, lambda: now)
+
+            def last(first: bool) -> None:
+                answers.append(first)
+                done.set()
+
+            check.check(["t:x"], answers.append)
+            check.check(["t:z"], last)
+            assert done.wait(10)
+            assert answers == [False, True]
         finally:
             one.dispose()
             two.dispose()
