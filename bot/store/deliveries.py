@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -22,9 +22,12 @@ _pruned = [0.0]
 _prune_lock = threading.Lock()
 
 
-# This process's keys and when they were seen (monotonic), oldest first: expired ones are
-# dropped from the front, so each delivery costs the same however many are remembered.
-_recent: OrderedDict[str, float] = OrderedDict()
+# This process's keys, in sets by when they were first seen (BUCKET seconds each), oldest
+# first: expired sets are dropped from the front, so each delivery costs the same however many
+# are remembered, and a key costs little more than its string (a rate of deliveries is kept
+# for KEEP, however high).
+BUCKET = 10.0
+_buckets: deque[tuple[float, set[str]]] = deque()
 _recent_lock = threading.Lock()
 _clock = time.monotonic
 
@@ -45,17 +48,30 @@ def first_delivery(store: Store, keys: list[str], now: datetime) -> bool:
 
 def first_here(keys: list[str]) -> bool:
     """Record ``keys`` in this process; False if any was recorded before (a replay to this
-    process). In memory, so it costs an acknowledgement nothing measurable."""
+    process). In memory, so it costs an acknowledgement nothing measurable. A key is kept
+    between KEEP - BUCKET and KEEP seconds, either way longer than a signature is good for."""
     now = _clock()
-    oldest = now - KEEP.total_seconds()
     with _recent_lock:
-        while _recent and next(iter(_recent.values())) < oldest:
-            _recent.popitem(last=False)
-        if any(key in _recent for key in keys):
+        while _buckets and _buckets[0][0] < now - KEEP.total_seconds():
+            _buckets.popleft()
+        if any(key in seen for _, seen in _buckets for key in keys):
             return False
-        for key in keys:
-            _recent[key] = now
+        if not _buckets or now - _buckets[-1][0] >= BUCKET:
+            _buckets.append((now, set()))
+        _buckets[-1][1].update(keys)
     return True
+
+
+def remembered() -> int:
+    """How many keys this process holds in memory."""
+    with _recent_lock:
+        return sum(len(seen) for _, seen in _buckets)
+
+
+def forget() -> None:
+    """Empty this process's memory, as another process's is (tests)."""
+    with _recent_lock:
+        _buckets.clear()
 
 
 def first_everywhere(store: Store, keys: list[str], now: datetime) -> bool:

@@ -22,9 +22,9 @@ class FakeClock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeClock]:
     fake = FakeClock()
     monkeypatch.setattr(deliveries, "_clock", fake)
-    deliveries._recent.clear()
+    deliveries.forget()
     yield fake
-    deliveries._recent.clear()
+    deliveries.forget()
 
 
 def test_a_replay_within_the_window_is_refused(clock: FakeClock) -> None:
@@ -41,7 +41,6 @@ def test_expired_keys_are_forgotten_as_time_passes(clock: FakeClock) -> None:
         assert deliveries.first_here([f"t:{n}"])
         clock.now += 1
     # Only the keys seen within KEEP are remembered (not "until some count is reached").
-    assert len(deliveries._recent) <= keep + 1
-    assert min(deliveries._recent.values()) >= clock.now - 1 - keep
+    assert keep - deliveries.BUCKET <= deliveries.remembered() <= keep + 1
     assert deliveries.first_here(["t:0"])  # long expired: a new delivery
     assert not deliveries.first_here([f"t:{2999}"])
