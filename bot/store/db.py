@@ -270,8 +270,8 @@ class Store:
         """Run one statement that writes, committed on its own, and return its rows.
 
         PostgreSQL only (AUTOCOMMIT: one round trip, no session, no BEGIN or COMMIT): for the
-        replay check's insert on an acknowledgement's path. SQLite writes go through
-        ``session()``, which queues them on the write lock.
+        replay check's insert, made for every delivery. SQLite writes go through ``session()``,
+        which queues them on the write lock.
         """
         if self.url.startswith("sqlite"):
             raise ValueError("write_one is for PostgreSQL; SQLite writes use session()")

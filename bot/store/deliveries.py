@@ -41,11 +41,6 @@ _RECORD = text(
 )
 
 
-def first_delivery(store: Store, keys: list[str], now: datetime) -> bool:
-    """``first_here`` and then ``first_everywhere``: True only the first time ``keys`` are seen."""
-    return first_here(keys) and first_everywhere(store, keys, now)
-
-
 def first_here(keys: list[str]) -> bool:
     """Record ``keys`` in this process; False if any was recorded before (a replay to this
     process). In memory, so it costs an acknowledgement nothing measurable. A key is kept
@@ -74,13 +69,9 @@ def forget() -> None:
         _buckets.clear()
 
 
-def first_everywhere(store: Store, keys: list[str], now: datetime) -> bool:
-    """Record ``keys`` in the store, for every replica; False if another recorded one first."""
-    return record_many(store, [keys], now)[0]
-
-
 def record_many(store: Store, batch: list[list[str]], now: datetime) -> list[bool]:
-    """``first_everywhere`` for several deliveries in one round trip, in order.
+    """Record each delivery's keys in the store, for every replica, in one round trip: for
+    each, in order, False if another replica recorded one of its keys first.
 
     SQLite is one process's store (several need PostgreSQL), so ``first_here`` has seen all
     there is and this answers True without writing (never queuing for the write lock).
@@ -94,7 +85,7 @@ def record_many(store: Store, batch: list[list[str]], now: datetime) -> list[boo
 
 
 class SharedCheck:
-    """``first_everywhere`` off the request's thread: ``check(keys, then)`` returns at once
+    """``record_many`` off the request's thread: ``check(keys, then)`` returns at once
     and ``then(first)`` runs once the store has answered.
 
     One thread records what has queued up meanwhile in one statement, so a burst of deliveries

@@ -154,10 +154,13 @@ class TestReplays:
         one, two = Store(pg_url), Store(pg_url)
         try:
             now = datetime.now(UTC)
-            assert deliveries.first_delivery(one, ["t:abc"], now)
-            deliveries.forget()  # as in another process
-            assert not deliveries.first_delivery(two, ["t:abc"], now)
-            assert deliveries.first_delivery(two, ["t:other"], now)
+            deliveries.forget()
+            assert deliveries.first_here(["t:abc"])
+            assert deliveries.record_many(one, [["t:abc"]], now) == [True]
+            assert not deliveries.first_here(["t:abc"])  # a replay to the same process
+            # Another replica's memory has not seen it; the store has.
+            assert deliveries.record_many(two, [["t:abc"]], now) == [False]
+            assert deliveries.record_many(two, [["t:other"]], now) == [True]
             # Several deliveries in one round trip, each answered on its own.
             assert deliveries.record_many(one, [["t:x"], ["t:abc"], ["t:y"]], now) == [
                 True,
