@@ -142,6 +142,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the bot gave up on a slow answer first, as a client of a slow Slack does
         finally:
             conn.close()
 
