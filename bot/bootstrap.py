@@ -285,8 +285,13 @@ class Web:
         self._figures = metrics.StoreCollector(lambda: store_figures(core.store, core.clock()))
         token = settings.metrics_token
         self.metrics_token = token.get_secret_value() if token is not None else None
-        # Whether another replica saw a delivery first: asked once its ack is out.
-        self.replays = deliveries.SharedCheck(core.store, core.clock)
+        # Whether another replica saw a delivery first, asked once its ack is out: only with a
+        # store replicas share (SQLite is one process's, whose memory has seen everything).
+        self.replays = (
+            None
+            if core.store.url.startswith("sqlite")
+            else deliveries.SharedCheck(core.store, core.clock)
+        )
 
     def wsgi(self) -> Any:
         """The WSGI app: ``/slack/events``, ``/healthz`` and ``/metrics``."""
@@ -299,7 +304,7 @@ class Web:
             signing_secret=secret.get_secret_value() if secret is not None else None,
             store_problem=self.core.store.problem,
             first_here=deliveries.first_here,
-            first_everywhere=self.replays.check,
+            first_everywhere=self.replays.check if self.replays is not None else None,
         )
 
     def start(self) -> None:

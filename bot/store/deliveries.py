@@ -71,13 +71,9 @@ def forget() -> None:
 
 def record_many(store: Store, batch: list[list[str]], now: datetime) -> list[bool]:
     """Record each delivery's keys in the store, for every replica, in one round trip: for
-    each, in order, False if another replica recorded one of its keys first.
-
-    SQLite is one process's store (several need PostgreSQL), so ``first_here`` has seen all
-    there is and this answers True without writing (never queuing for the write lock).
+    each, in order, False if another replica recorded one of its keys first. PostgreSQL only:
+    SQLite is one process's store, so ``first_here`` has seen all there is.
     """
-    if store.url.startswith("sqlite"):
-        return [True] * len(batch)
     keys = [key for delivery in batch for key in delivery]
     recorded = {row[0] for row in store.write_one(_RECORD, {"keys": keys, "at": now})}
     _prune(store, now)
@@ -100,9 +96,6 @@ class SharedCheck:
         self._thread: threading.Thread | None = None
 
     def check(self, keys: list[str], then: Callable[[bool], None]) -> None:
-        if self._store.url.startswith("sqlite"):
-            then(True)
-            return
         with self._wake:
             self._pending.append((keys, then))
             if self._thread is None or not self._thread.is_alive():
