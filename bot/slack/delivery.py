@@ -12,6 +12,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from bot.background import Start
+
 _current = threading.local()
 
 
@@ -32,15 +34,13 @@ class Delivery:
         start()
 
     def drop(self) -> None:
-        """A replay: nothing deferred is started, now or later (each is cancelled, if it can
-        be: ``bot.background.Start``)."""
+        """A replay: nothing deferred is started, now or later; an accepted job is cancelled."""
         with self._lock:
             self._released = self._dropped = True
             after, self._after = self._after, []
         for start in after:
-            cancel = getattr(start, "cancel", None)
-            if cancel is not None:
-                cancel()
+            if isinstance(start, Start):
+                start.cancel()
 
     def release(self) -> None:
         """The ack is out: start everything deferred, in order (idempotent)."""
